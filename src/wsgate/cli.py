@@ -1,0 +1,144 @@
+"""The ``wsgate`` command: serve, validate, connect, post, get, delete.
+
+Thin by design: arguments become config values, then the library does the work. ``main(argv)``
+returns the exit code so tests can call it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from wsgate import __version__
+from wsgate.clients import management as management_client, ws as ws_client
+from wsgate.config.load import load_config
+from wsgate.config.model import ApiConfig
+from wsgate.errors import ConfigError, ConfigIssue
+from wsgate.observability.logs import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_INVALID_CONFIG = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="wsgate",
+        description="A WebSocket API gateway compatible with Amazon API Gateway WebSocket APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"wsgate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve an API described by a config file")
+    serve.add_argument("file", help="the API's config file (YAML or JSON)")
+    serve.add_argument("--host", help="public listener address (default: config, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="public listener port (0 picks a free one)")
+    serve.add_argument("--admin-port", type=int, help="also serve @connections on this port")
+    serve.add_argument("--stage", help="serve only this stage")
+    serve.add_argument("--reload", action="store_true", help="reload function code on change")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format", choices=["json", "text"], help="default: text on a terminal, else JSON"
+    )
+    serve.set_defaults(func=_serve)
+
+    validate = commands.add_parser("validate", help="check a config file and report every error")
+    validate.add_argument("file")
+    validate.set_defaults(func=_validate)
+
+    ws_client.add_parser(commands)
+    management_client.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    routes = ", ".join(config.routes) or "none"
+    stages = ", ".join(config.stages)
+    print(f"{args.file}: valid (API {config.name!r}, stages: {stages}, routes: {routes})")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = _configure(load_config(args.file), args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    json_lines = None if args.log_format is None else args.log_format == "json"
+    configure_logging(args.log_level, json_lines=json_lines)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run_gateway(config, reload=args.reload))
+    return EXIT_OK
+
+
+def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
+    server: dict[str, Any] = {}
+    if args.host is not None:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    if args.admin_port is not None:
+        server["admin_port"] = args.admin_port
+    update: dict[str, Any] = {"server": config.server.model_copy(update=server)}
+    if args.stage is not None:
+        if args.stage not in config.stages:
+            known = ", ".join(config.stages)
+            issue = ConfigIssue("--stage", f"no stage {args.stage!r} (known: {known})")
+            raise ConfigError([issue], args.file)
+        update["stages"] = {args.stage: config.stages[args.stage]}
+    return config.model_copy(update=update)
+
+
+def _loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return None
+    return uvloop.new_event_loop
+
+
+async def _run_gateway(config: ApiConfig, *, reload: bool) -> None:
+    from wsgate.server.app import Gateway
+
+    gateway = Gateway(config, reload=reload)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, _on_signal, stop)
+    await gateway.start()
+    print(f"wsgate {__version__}: serving API {config.name!r} (id {config.api_id})", flush=True)
+    for name, url in gateway.urls().items():
+        kind, _, rest = name.partition(":")
+        label = "WebSocket " if kind == "websocket" else "management"
+        print(f"  {label} {url}   ({rest})", flush=True)
+    await stop.wait()
+    print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
+    await gateway.stop()
+
+
+def _on_signal(stop: asyncio.Event) -> None:
+    if stop.is_set():
+        # A second signal means "now": skip the graceful deadline.
+        raise SystemExit(130)
+    stop.set()

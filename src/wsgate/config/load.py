@@ -1,0 +1,296 @@
+"""Read a config file (YAML or JSON) into a validated :class:`ApiConfig`.
+
+Every problem is reported with its place (``routes.sendmessage.target: no integration named
+'chatfn'``): structural errors from the model and cross-references (targets, functions, handler
+modules, expressions) are collected together, never one at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from wsgate.config.model import AWS_LIMITS, ApiConfig
+from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
+from wsgate.errors import ConfigError, ConfigIssue, RoutingError
+
+__all__ = ["function_name_from_uri", "load_config", "parse_config"]
+
+# arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations
+_LAMBDA_PATH = re.compile(
+    r"^arn:aws[\w-]*:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/invocations$"
+)
+_FUNCTION_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:([^:/]+)(?::[^:/]+)?$")
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+_SERVED_TYPES = frozenset({"AWS_PROXY"})
+
+
+def load_config(path: str | Path) -> ApiConfig:
+    """Load and validate a config file; relative code paths resolve against its folder.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or any part of it is invalid.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            [ConfigIssue("", f"cannot read file: {error.strerror}")], str(source)
+        ) from error
+    return parse_config(text, base_dir=source.resolve().parent, source=str(source))
+
+
+def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiConfig:
+    """Parse YAML (or JSON, a subset of YAML) text into a validated config."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(
+            [ConfigIssue(where, f"not valid YAML or JSON: {problem}")], source
+        ) from error
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigIssue("", "the file must hold a mapping at the top level")], source
+        )
+    issues = _cross_reference_issues(data, base_dir)
+    try:
+        config = ApiConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_model_issues(error) + issues, source) from error
+    if issues:
+        raise ConfigError(issues, source)
+    return _resolve(config, base_dir)
+
+
+def _model_issues(error: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for item in error.errors(include_url=False):
+        place = ".".join(str(part) for part in item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        issues.append(ConfigIssue(place, message[0].lower() + message[1:]))
+    return issues
+
+
+def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
+    """Checks that span sections; tolerant of a malformed structure (the model reports that)."""
+    issues: list[ConfigIssue] = []
+    routes = _mapping(data.get("routes"))
+    integrations = _mapping(data.get("integrations"))
+    functions = _mapping(data.get("functions"))
+    stages = _mapping(data.get("stages"))
+
+    expression = data.get("routeSelectionExpression")
+    if isinstance(expression, str):
+        issues += _expression_issue("routeSelectionExpression", expression)
+
+    for key, route in routes.items():
+        issues += _route_issues(str(key), _mapping(route), integrations)
+    for name, integration in integrations.items():
+        issues += _integration_issues(str(name), _mapping(integration), functions, stages)
+    for name, function in functions.items():
+        issues += _function_issues(str(name), _mapping(function), base_dir)
+    for name, stage in stages.items():
+        issues += _stage_issues(str(name), _mapping(stage))
+    return issues
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _expression_issue(place: str, expression: str) -> list[ConfigIssue]:
+    try:
+        compile_expression(expression)
+    except RoutingError as error:
+        return [ConfigIssue(place, error.reason)]
+    return []
+
+
+def _route_issues(
+    key: str, route: Mapping[str, Any], integrations: Mapping[str, Any]
+) -> list[ConfigIssue]:
+    place = f"routes.{key}"
+    issues = []
+    if key.startswith("$") and key not in RESERVED_ROUTE_KEYS:
+        reserved = ", ".join(sorted(RESERVED_ROUTE_KEYS))
+        issues.append(ConfigIssue(place, f"route keys starting with $ are reserved ({reserved})"))
+    if not key:
+        issues.append(ConfigIssue(place, "route key must not be empty"))
+    target = route.get("target")
+    if isinstance(target, str) and target.removeprefix("integrations/") not in integrations:
+        name = target.removeprefix("integrations/")
+        issues.append(ConfigIssue(f"{place}.target", f"no integration named {name!r}"))
+    selection = route.get("routeResponseSelectionExpression")
+    if selection is not None and selection != "$default":
+        issues.append(
+            ConfigIssue(
+                f"{place}.routeResponseSelectionExpression",
+                f"{selection!r} is not supported; WebSocket APIs support only '$default'",
+            )
+        )
+    responses = route.get("routeResponses")
+    if isinstance(responses, dict):
+        for response_key in responses:
+            if response_key != "$default":
+                issues.append(
+                    ConfigIssue(
+                        f"{place}.routeResponses.{response_key}",
+                        "only the '$default' route response key is supported",
+                    )
+                )
+    return issues
+
+
+def _integration_issues(
+    name: str,
+    integration: Mapping[str, Any],
+    functions: Mapping[str, Any],
+    stages: Mapping[str, Any],
+) -> list[ConfigIssue]:
+    place = f"integrations.{name}"
+    kind = integration.get("integrationType")
+    if not isinstance(kind, str) or kind not in {"AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"}:
+        return []  # the model reports the bad type
+    if kind not in _SERVED_TYPES:
+        return [
+            ConfigIssue(
+                f"{place}.integrationType",
+                f"{kind} integrations are not served by this version of wsgate (AWS_PROXY is)",
+            )
+        ]
+    uri = integration.get("integrationUri")
+    if not isinstance(uri, str) or not uri:
+        return [ConfigIssue(f"{place}.integrationUri", "an AWS_PROXY integration needs a function")]
+    issues = []
+    for stage_name, stage in stages.items():
+        variables = _mapping(_mapping(stage).get("stageVariables"))
+        try:
+            function = function_name_from_uri(uri, {str(k): str(v) for k, v in variables.items()})
+        except ValueError as error:
+            issues.append(ConfigIssue(f"{place}.integrationUri", f"stage {stage_name}: {error}"))
+            continue
+        if function not in functions:
+            where = f" (in stage {stage_name})" if _STAGE_VARIABLE.search(uri) else ""
+            issues.append(
+                ConfigIssue(f"{place}.integrationUri", f"no function named {function!r}{where}")
+            )
+    return _unique(issues)
+
+
+def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return list(dict.fromkeys(issues))
+
+
+def function_name_from_uri(uri: str, stage_variables: Mapping[str, str]) -> str:
+    """The local function an AWS_PROXY ``integrationUri`` names.
+
+    Accepts a plain function name, a Lambda function ARN (with alias or version) and API
+    Gateway's invocation URI, each possibly holding ``${stageVariables.x}``.
+
+    Raises:
+        ValueError: a stage variable it names is not set.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = match[1]
+        if variable not in stage_variables:
+            raise ValueError(f"stage variable {variable!r} is not set")
+        return stage_variables[variable]
+
+    text = _STAGE_VARIABLE.sub(substitute, uri)
+    invocation = _LAMBDA_PATH.match(text)
+    if invocation:
+        text = invocation[1]
+    arn = _FUNCTION_ARN.match(text)
+    if arn:
+        return arn[1]
+    return text
+
+
+def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
+    place = f"functions.{name}"
+    code_uri = function.get("codeUri", ".")
+    handler = function.get("handler")
+    if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
+        return []
+    code_dir = (base_dir / code_uri).resolve()
+    if not code_dir.is_dir():
+        return [ConfigIssue(f"{place}.codeUri", f"folder {str(code_dir)!r} does not exist")]
+    module = handler.rpartition(".")[0]
+    module_path = code_dir.joinpath(*module.split("."))
+    if not module_path.with_suffix(".py").is_file() and not (module_path / "__init__.py").is_file():
+        return [
+            ConfigIssue(
+                f"{place}.handler",
+                f"module {module!r} not found in {str(code_dir)!r}",
+            )
+        ]
+    return []
+
+
+def _stage_issues(name: str, stage: Mapping[str, Any]) -> list[ConfigIssue]:
+    place = f"stages.{name}.limits"
+    limits = _mapping(stage.get("limits"))
+    issues = []
+    frame = limits.get("frameSizeBytes", AWS_LIMITS.frame_size_bytes)
+    message = limits.get("messageSizeBytes", AWS_LIMITS.message_size_bytes)
+    if isinstance(frame, int) and isinstance(message, int) and frame > message:
+        issues.append(ConfigIssue(f"{place}.frameSizeBytes", "must not exceed messageSizeBytes"))
+    if stage.get("awsStrict") is True:
+        for field, value in limits.items():
+            issues += _strict_limit_issue(place, str(field), value)
+    return issues
+
+
+def _strict_limit_issue(place: str, field: str, value: object) -> list[ConfigIssue]:
+    attribute = _snake(field)
+    aws_value = getattr(AWS_LIMITS, attribute, None)
+    if field == "sendBufferBytes" or aws_value is None or not isinstance(value, int | float):
+        return []
+    if value > aws_value:
+        return [
+            ConfigIssue(f"{place}.{field}", f"awsStrict stages cannot exceed AWS's {aws_value}")
+        ]
+    return []
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def default_api_id(name: str) -> str:
+    """A stable 10-character API id derived from the API's name (AWS's shape: ``[a-z0-9]{10}``)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(alphabet[byte % len(alphabet)] for byte in digest[:10])
+
+
+def _resolve(config: ApiConfig, base_dir: Path) -> ApiConfig:
+    functions = {
+        name: function.model_copy(
+            update={"code_uri": str((base_dir / function.code_uri).resolve())}
+        )
+        for name, function in config.functions.items()
+    }
+    update: dict[str, object] = {"functions": functions}
+    if config.api_id is None:
+        update["api_id"] = default_api_id(config.name)
+    return config.model_copy(update=update)
+
+
+def dump_issues(error: ConfigError) -> str:
+    """Render a ConfigError as JSON (for tools)."""
+    return json.dumps([{"path": i.path, "message": i.message} for i in error.issues])

@@ -1,0 +1,206 @@
+"""The API config model: apigatewayv2's names, validated and frozen.
+
+A config file declares one WebSocket API the way apigatewayv2 describes it (``name``,
+``routeSelectionExpression``, ``routes`` keyed by route key, ``integrations``, ``stages``) plus
+the local ``functions`` that stand in for Lambda. Field names are AWS's wire names (camelCase);
+Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "AWS_LIMITS",
+    "ApiConfig",
+    "FunctionConfig",
+    "IntegrationConfig",
+    "Limits",
+    "RouteConfig",
+    "RouteResponseConfig",
+    "ServerConfig",
+    "StageConfig",
+]
+
+# The name of every apigatewayv2 integration type; only AWS_PROXY (local functions) is served
+# by this release, the others are rejected by the loader with a clear message.
+IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_STAGE_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_STAGE_VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="forbid",
+    )
+
+
+class Limits(_Model):
+    """Per-stage connection limits (§1.4 of the AWS reference)."""
+
+    frame_size_bytes: int = Field(32 * 1024, gt=0)
+    message_size_bytes: int = Field(128 * 1024, gt=0)
+    idle_timeout_seconds: float = Field(600, gt=0)
+    max_connection_seconds: float = Field(7200, gt=0)
+    # Bytes the gateway may hold for one client that does not read; past it the socket is closed
+    # rather than allowed to eat memory (AWS: 429 LimitExceededException to the poster).
+    send_buffer_bytes: int = Field(1024 * 1024, gt=0)
+
+
+AWS_LIMITS = Limits()
+
+
+class StageConfig(_Model):
+    """One stage: its variables, limits and strictness."""
+
+    stage_variables: dict[str, str] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    # awsStrict reproduces AWS exactly: binary frames close with 1003 and the limits cannot be
+    # raised above AWS's quotas.
+    aws_strict: bool = False
+    description: str = ""
+
+    @field_validator("stage_variables")
+    @classmethod
+    def _check_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _STAGE_VARIABLE_NAME.match(name):
+                raise ValueError(f"stage variable name {name!r} must be letters, digits or _")
+            if len(text) > 2048 or not _STAGE_VARIABLE_VALUE.match(text):
+                raise ValueError(
+                    f"stage variable {name!r}: value must match [A-Za-z0-9-._~:/?#&=,]* "
+                    "and be at most 2048 characters"
+                )
+        return value
+
+
+class RouteResponseConfig(_Model):
+    """A route response; AWS supports only the ``$default`` key for WebSocket APIs."""
+
+    model_selection_expression: str | None = None
+
+
+class RouteConfig(_Model):
+    """A route: its target integration and whether its result goes back to the client."""
+
+    target: str | None = None
+    route_response_selection_expression: str | None = None
+    route_responses: dict[str, RouteResponseConfig] | None = None
+    description: str = ""
+
+    @property
+    def integration_name(self) -> str | None:
+        """The integration's name, accepting AWS's ``integrations/{id}`` target form."""
+        if self.target is None:
+            return None
+        return self.target.removeprefix("integrations/")
+
+    @property
+    def two_way(self) -> bool:
+        """True when the integration's answer is sent back (a ``$default`` route response)."""
+        if self.route_response_selection_expression != "$default":
+            return False
+        return self.route_responses is None or "$default" in self.route_responses
+
+
+class IntegrationConfig(_Model):
+    """An integration: what a route calls."""
+
+    integration_type: IntegrationType
+    integration_uri: str | None = None
+    integration_method: str = "POST"
+    timeout_in_millis: int = Field(29000, ge=50, le=29000)
+    description: str = ""
+
+
+class FunctionConfig(_Model):
+    """A local Python function standing in for a Lambda function."""
+
+    handler: str
+    code_uri: str = "."
+    environment: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(3, gt=0, le=900)
+    memory_size: int = Field(128, ge=128, le=10240)
+    # Lambda runs one invocation per execution environment; this caps the environments.
+    concurrency: int = Field(4, ge=1, le=256)
+    # "process": one worker process per environment, like Lambda (isolation, own environment
+    # variables, a crash or hang costs one worker). "inprocess": the handler runs inside the
+    # gateway, for speed; it shares the gateway's process and environment.
+    isolation: Literal["process", "inprocess"] = "process"
+
+    @field_validator("handler")
+    @classmethod
+    def _check_handler(cls, value: str) -> str:
+        module, dot, function = value.rpartition(".")
+        if not dot or not module or not function:
+            raise ValueError(f"handler {value!r} must look like 'module.function'")
+        return value
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _flatten_environment(cls, value: object) -> object:
+        # SAM writes Environment: {Variables: {...}}; accept that as well as a flat mapping.
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _SAM_VARIABLES:
+            value = next(iter(value.values()))
+        if isinstance(value, dict):
+            return {name: _stringify(text) for name, text in value.items()}
+        return value
+
+
+_SAM_VARIABLES = ("Variables", "variables")
+
+
+def _stringify(value: object) -> object:
+    """Turn YAML scalars into the strings Lambda's environment holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class ServerConfig(_Model):
+    """Where the gateway listens; loopback only unless configured otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # A separate listener for the @connections API (and later the dashboard); None = none.
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = Field(None, ge=0, le=65535)
+    # Serve @connections on the public listener too, as AWS does.
+    management_on_public: bool = True
+    # The domainName put in events; default: the Host header the client used.
+    domain_name: str | None = None
+    shutdown_timeout_seconds: float = Field(10, gt=0)
+
+
+class ApiConfig(_Model):
+    """One WebSocket API."""
+
+    name: str
+    api_id: str | None = None
+    description: str = ""
+    route_selection_expression: str
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    stages: dict[str, StageConfig] = Field(min_length=1)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @field_validator("stages")
+    @classmethod
+    def _check_stage_names(cls, value: dict[str, StageConfig]) -> dict[str, StageConfig]:
+        for name in value:
+            if not _STAGE_NAME.match(name):
+                raise ValueError(f"stage name {name!r} must be 1-128 letters, digits, - or _")
+        return value

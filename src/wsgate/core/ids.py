@@ -1,0 +1,35 @@
+"""Connection, request and message ids in AWS's shape, and X-Ray style trace ids.
+
+AWS ids are 16 characters: 15 from the URL-safe base64 alphabet and a trailing ``=``
+(``BFHPhfCWIAMCKlQ=``, §1.5). Randomness arrives as an argument so this module stays pure.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Final
+
+__all__ = ["ID_RANDOM_BYTES", "TRACE_RANDOM_BYTES", "format_id", "format_trace_id", "is_valid_id"]
+
+ID_RANDOM_BYTES: Final = 11  # 11 bytes encode to 15 characters and one "=".
+TRACE_RANDOM_BYTES: Final = 12
+_ALPHABET: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def format_id(random: bytes) -> str:
+    """Turn 11 random bytes into an AWS-shaped id."""
+    if len(random) != ID_RANDOM_BYTES:
+        raise ValueError(f"need {ID_RANDOM_BYTES} bytes, got {len(random)}")
+    return base64.urlsafe_b64encode(random).decode("ascii")
+
+
+def is_valid_id(text: str) -> bool:
+    """True for strings shaped like the ids this gateway hands out."""
+    return len(text) == 16 and text[15] == "=" and all(char in _ALPHABET for char in text[:15])
+
+
+def format_trace_id(epoch_seconds: int, random: bytes) -> str:
+    """Build an ``X-Amzn-Trace-Id`` value: ``Root=1-<8 hex time>-<24 hex random>``."""
+    if len(random) != TRACE_RANDOM_BYTES:
+        raise ValueError(f"need {TRACE_RANDOM_BYTES} bytes, got {len(random)}")
+    return f"Root=1-{epoch_seconds:08x}-{random.hex()}"

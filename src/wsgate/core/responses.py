@@ -1,0 +1,134 @@
+"""What the client gets back: error frames, handshake decisions, route responses (§3.2, §5, §10).
+
+AWS's error frames are reproduced byte for byte, including the odd spacing: a space after
+``"message":`` and after the following comma, none inside the id pairs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Final
+
+from wsgate.types import JSONValue
+
+__all__ = [
+    "ENDPOINT_TIMED_OUT",
+    "FORBIDDEN",
+    "INTERNAL_SERVER_ERROR",
+    "BadRouteResponse",
+    "ConnectDecision",
+    "OutgoingMessage",
+    "decide_connect",
+    "error_frame",
+    "route_response",
+]
+
+FORBIDDEN: Final = "Forbidden"
+INTERNAL_SERVER_ERROR: Final = "Internal server error"
+ENDPOINT_TIMED_OUT: Final = "Endpoint request timed out"
+
+
+def error_frame(message: str, connection_id: str, request_id: str) -> str:
+    """AWS's error frame, e.g. ``{"message": "Forbidden", "connectionId":"…", "requestId":"…"}``."""
+    return (
+        f'{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectDecision:
+    """How the handshake is answered after ``$connect``.
+
+    ``status`` 101 accepts; any other value is sent as the HTTP status of the refusal.
+    ``subprotocol`` is the only thing copied back from the function's headers (§1.2).
+    """
+
+    status: int
+    subprotocol: str | None = None
+    problem: str | None = None  # why the answer is an error, for logs only
+
+    @property
+    def accepted(self) -> bool:
+        """True when the socket opens."""
+        return self.status == 101
+
+
+def decide_connect(payload: JSONValue) -> ConnectDecision:
+    """Turn a ``$connect`` function's return value into the handshake answer.
+
+    2xx accepts; any other status is the answer; an unusable status is a function failure (502).
+    A function that returns nothing, or an object without ``statusCode``, accepts: the AWS docs
+    make the ``$connect`` integration optional and its answer matters only when it refuses
+    (recorded in docs/decisions.md).
+    """
+    if payload is None or (isinstance(payload, dict) and "statusCode" not in payload):
+        return ConnectDecision(101)
+    if not isinstance(payload, dict):
+        kind = type(payload).__name__
+        return ConnectDecision(502, problem=f"function returned {kind}, expected an object")
+    status = _status_code(payload.get("statusCode"))
+    if status is None:
+        problem = f"statusCode {payload.get('statusCode')!r} is not an HTTP status"
+        return ConnectDecision(502, problem=problem)
+    if not 200 <= status <= 299:
+        return ConnectDecision(status, problem=f"$connect answered {status}")
+    return ConnectDecision(101, subprotocol=_subprotocol(payload.get("headers")))
+
+
+def _status_code(value: JSONValue) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and 100 <= value <= 599:
+        return value
+    return None
+
+
+def _subprotocol(headers: JSONValue) -> str | None:
+    if not isinstance(headers, dict):
+        return None
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == "sec-websocket-protocol":
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One message to send to a client: text, or bytes sent as a binary frame."""
+
+    data: str | bytes
+
+
+class BadRouteResponse(ValueError):
+    """A function's answer cannot become a route response."""
+
+
+def route_response(payload: JSONValue) -> OutgoingMessage | None:
+    """The message a proxy function's answer produces when its route has a route response.
+
+    ``body`` is sent as one text frame; no ``body`` sends nothing (AWS reports conflict on a
+    missing body; sending nothing is what most clients expect). ``isBase64Encoded: true``
+    decodes the body and sends a binary frame.
+
+    Raises:
+        BadRouteResponse: the answer is not an object, or ``body`` is not a string.
+    """
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise BadRouteResponse(f"function returned {type(payload).__name__}, expected an object")
+    if "body" not in payload or payload["body"] is None:
+        return None
+    body = payload["body"]
+    if not isinstance(body, str):
+        raise BadRouteResponse(f"body is {type(body).__name__}, expected a string")
+    if payload.get("isBase64Encoded") is True:
+        try:
+            return OutgoingMessage(base64.b64decode(body, validate=True))
+        except (binascii.Error, ValueError) as error:
+            raise BadRouteResponse(f"body is not valid base64: {error}") from error
+    return OutgoingMessage(body)

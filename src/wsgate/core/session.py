@@ -1,0 +1,169 @@
+"""One connection's state and limits: what to do with each frame, when to close, and how a close
+is reported to ``$disconnect`` (§1.3, §1.4 of the AWS reference).
+
+The session decides; the data plane carries the decisions out. Times are passed in: ``now`` is
+a monotonic clock reading in seconds, ``now_ms`` a wall-clock epoch in milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from wsgate.config.model import Limits
+
+__all__ = ["CloseCause", "Closing", "FrameKind", "Session", "State", "close_for"]
+
+
+class State(Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"  # handshake received, $connect running: not yet addressable
+    OPEN = "open"
+    CLOSING = "closing"  # close decided, $disconnect pending
+    CLOSED = "closed"
+
+
+class FrameKind(Enum):
+    """The data frames a client can send."""
+
+    TEXT = "text"
+    BINARY = "binary"
+
+
+class CloseCause(Enum):
+    """Why a connection ended; each maps to a close code and a ``$disconnect`` reason."""
+
+    CLIENT = "client"  # the client sent a close frame
+    ABNORMAL = "abnormal"  # the TCP connection went away without a close frame
+    DELETED = "deleted"  # DELETE @connections/{id}
+    IDLE = "idle"
+    MAX_DURATION = "max_duration"
+    SHUTDOWN = "shutdown"
+    MESSAGE_TOO_BIG = "message_too_big"
+    BINARY_REFUSED = "binary_refused"
+    PROTOCOL_ERROR = "protocol_error"
+    SLOW_READER = "slow_reader"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A decided close: the code sent to the client and the pair ``$disconnect`` reports."""
+
+    cause: CloseCause
+    close_code: int  # sent in our close frame (irrelevant when the client closed first)
+    close_reason: str
+    disconnect_status_code: int
+    disconnect_reason: str
+
+
+# Close code sent, $disconnect status code and reason. Observed pairs come from real AWS events;
+# AWS publishes none for idle/max-duration/shutdown, for which wsgate sends 1001 "Going away"
+# (docs/decisions.md). The reasons stay distinct so logs tell the causes apart.
+_SERVER_CLOSES: Final[dict[CloseCause, tuple[int, str]]] = {
+    CloseCause.DELETED: (1000, "Connection Closed Normally"),
+    CloseCause.IDLE: (1001, "Going away"),
+    CloseCause.MAX_DURATION: (1001, "Going away"),
+    CloseCause.SHUTDOWN: (1001, "Going away"),
+    CloseCause.MESSAGE_TOO_BIG: (1009, "Message too big"),
+    CloseCause.BINARY_REFUSED: (1003, "Binary frames are not supported"),
+    CloseCause.PROTOCOL_ERROR: (1002, "Protocol error"),
+    CloseCause.SLOW_READER: (1008, "Client is not reading its messages"),
+    CloseCause.INTERNAL: (1011, "Internal server error"),
+}
+_NO_STATUS: Final = 1005
+_ABNORMAL: Final = 1006
+
+
+def close_for(
+    cause: CloseCause, client_code: int | None = None, client_reason: str = ""
+) -> Closing:
+    """The close frame and ``$disconnect`` pair for a cause.
+
+    A client close reports the client's own code and reason; a close frame without a code is
+    AWS's 1005 ``Client-side close frame status not set``.
+    """
+    if cause is CloseCause.CLIENT:
+        if client_code is None or client_code == _NO_STATUS:
+            return Closing(cause, 1000, "", _NO_STATUS, "Client-side close frame status not set")
+        return Closing(cause, client_code, "", client_code, client_reason)
+    if cause is CloseCause.ABNORMAL:
+        return Closing(cause, _ABNORMAL, "", _ABNORMAL, "Connection closed abnormally")
+    code, reason = _SERVER_CLOSES[cause]
+    return Closing(cause, code, reason, code, reason)
+
+
+class Session:
+    """The pure state of one connection."""
+
+    __slots__ = (
+        "_deadline_hard",
+        "_strict",
+        "closing",
+        "connected_at_ms",
+        "idle_timeout",
+        "last_active_at_ms",
+        "last_active_monotonic",
+        "limits",
+        "state",
+    )
+
+    def __init__(self, limits: Limits, *, strict: bool, now: float, now_ms: int) -> None:
+        self.limits = limits
+        self._strict = strict
+        self.state = State.CONNECTING
+        self.connected_at_ms = now_ms
+        self.last_active_at_ms = now_ms
+        self.last_active_monotonic = now
+        self.idle_timeout = limits.idle_timeout_seconds
+        self._deadline_hard = now + limits.max_connection_seconds
+        self.closing: Closing | None = None
+
+    def open(self) -> None:
+        """``$connect`` accepted the connection: it becomes addressable."""
+        if self.state is State.CONNECTING:
+            self.state = State.OPEN
+
+    def on_message(self, kind: FrameKind, now: float, now_ms: int) -> Closing | None:
+        """A complete message arrived; returns a close decision when it must be refused."""
+        if kind is FrameKind.BINARY and self._strict:
+            return self.close(CloseCause.BINARY_REFUSED)
+        self.touch(now, now_ms)
+        return None
+
+    def touch(self, now: float, now_ms: int) -> None:
+        """Traffic in either direction resets the idle timer (§1.4); pings do not count."""
+        self.last_active_monotonic = now
+        self.last_active_at_ms = now_ms
+
+    def deadline(self) -> float:
+        """The monotonic time at which the connection expires unless there is traffic."""
+        return min(self.last_active_monotonic + self.idle_timeout, self._deadline_hard)
+
+    def expiry(self, now: float) -> CloseCause | None:
+        """Which timer has run out at ``now``, if any (the hard limit wins ties)."""
+        if now >= self._deadline_hard:
+            return CloseCause.MAX_DURATION
+        if now >= self.last_active_monotonic + self.idle_timeout:
+            return CloseCause.IDLE
+        return None
+
+    def close(
+        self, cause: CloseCause, client_code: int | None = None, client_reason: str = ""
+    ) -> Closing:
+        """Decide the close; the first cause wins, later calls return the same decision."""
+        if self.closing is None:
+            self.closing = close_for(cause, client_code, client_reason)
+            self.state = State.CLOSING
+        return self.closing
+
+    def finish(self) -> None:
+        """The socket is gone and ``$disconnect`` has been dispatched."""
+        self.state = State.CLOSED
+
+    @property
+    def addressable(self) -> bool:
+        """True when @connections may post to it (open, not closing)."""
+        return self.state is State.OPEN

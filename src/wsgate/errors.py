@@ -1,0 +1,163 @@
+"""The whole wsgate exception tree.
+
+::
+
+    GatewayError
+    ├── ConfigError                      config file at fault; carries the path inside it
+    ├── RoutingError                     a selection expression that cannot be compiled
+    ├── TemplateError                    a template that cannot be parsed or rendered
+    ├── IntegrationError                 calling an integration failed
+    │   ├── IntegrationTimeout           (also TimeoutError) no answer within timeoutInMillis
+    │   ├── IntegrationUnavailable       the target could not be reached or its worker died
+    │   ├── IntegrationBadResponse       the target answered with something unusable
+    │   └── FunctionError                a local function raised; carries Lambda's error shape
+    ├── RegistryError                    the connection registry failed
+    │   ├── ConnectionNotFound           (also LookupError) no such live connection
+    │   └── RegistryUnavailable          the registry backend cannot be reached
+    └── ManagementError                  a bad @connections request (status + AWS error type)
+
+Adapters translate third-party errors into the most specific class here and chain the cause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "ConnectionNotFound",
+    "FunctionError",
+    "GatewayError",
+    "IntegrationBadResponse",
+    "IntegrationError",
+    "IntegrationTimeout",
+    "IntegrationUnavailable",
+    "ManagementError",
+    "RegistryError",
+    "RegistryUnavailable",
+    "RoutingError",
+    "TemplateError",
+]
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Base class of every error wsgate raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a config file: where it is and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(GatewayError):
+    """The config file is invalid; ``issues`` lists every problem with its place."""
+
+    def __init__(self, issues: list[ConfigIssue], source: str = "") -> None:
+        self.issues = issues
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = f"{self.source}: " if self.source else ""
+        count = len(self.issues)
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        return f"{head}{count} error{'s' if count != 1 else ''} in config\n{lines}"
+
+
+class RoutingError(GatewayError):
+    """A selection expression cannot be compiled."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"invalid selection expression {self.expression!r}: {self.reason}"
+
+
+class TemplateError(GatewayError):
+    """A mapping template cannot be parsed or rendered."""
+
+
+class IntegrationError(GatewayError):
+    """Calling an integration failed."""
+
+    def __init__(self, integration: str, reason: str) -> None:
+        self.integration = integration
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"integration {self.integration!r}: {self.reason}"
+
+
+class IntegrationTimeout(IntegrationError, TimeoutError):
+    """The integration did not answer within its timeout."""
+
+
+class IntegrationUnavailable(IntegrationError):
+    """The integration's target could not be reached, or its worker died."""
+
+
+class IntegrationBadResponse(IntegrationError):
+    """The integration answered with something the gateway cannot use."""
+
+    def __init__(self, integration: str, reason: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(integration, reason)
+
+
+class FunctionError(IntegrationError):
+    """A local function raised (or timed out inside Lambda's own limit).
+
+    ``error_type`` and ``error_message`` follow Lambda's error payload
+    (``errorType``, ``errorMessage``); ``stack`` is the formatted traceback.
+    """
+
+    def __init__(
+        self, integration: str, error_type: str, error_message: str, stack: list[str] | None = None
+    ) -> None:
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack = stack or []
+        super().__init__(integration, f"{error_type}: {error_message}")
+
+
+class RegistryError(GatewayError):
+    """The connection registry failed."""
+
+
+class ConnectionNotFound(RegistryError, LookupError):
+    """No live connection has this id."""
+
+    def __init__(self, connection_id: str) -> None:
+        self.connection_id = connection_id
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"no live connection {self.connection_id!r}"
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry backend cannot be reached."""
+
+
+class ManagementError(GatewayError):
+    """A management API request is refused; ``error_type`` is AWS's error shape name."""
+
+    def __init__(self, status: int, error_type: str, message: str | None = None) -> None:
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.error_type}" + (f": {self.message}" if self.message else "")

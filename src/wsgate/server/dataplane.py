@@ -1,0 +1,581 @@
+"""The WebSocket data plane: handshakes, ``$connect``, messages, timers, ``$disconnect``.
+
+Each socket event goes to the pure core (routing, events, responses, session) and the decisions
+come back here to be carried out: call an integration, send a frame, close. Close codes for
+failures are chosen in ``core.session``; this module only maps engine errors onto its causes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from aiohttp.helpers import set_exception
+from aiohttp.http_websocket import WebSocketError
+
+from wsgate.config.model import StageConfig
+from wsgate.core import ids
+from wsgate.core.events import (
+    ConnectionFacts,
+    Handshake,
+    build_connect_event,
+    build_disconnect_event,
+    build_message_event,
+)
+from wsgate.core.frames import FrameScanner
+from wsgate.core.responses import (
+    ENDPOINT_TIMED_OUT,
+    FORBIDDEN,
+    INTERNAL_SERVER_ERROR,
+    BadRouteResponse,
+    ConnectDecision,
+    decide_connect,
+    error_frame,
+    route_response,
+)
+from wsgate.core.routing import CONNECT, DISCONNECT, Expression, select_route
+from wsgate.core.session import CloseCause, Closing, FrameKind, Session
+from wsgate.errors import ConnectionNotFound, IntegrationError, IntegrationTimeout
+from wsgate.integrations.base import Integration, IntegrationRequest
+from wsgate.observability.logs import log_event
+from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
+
+__all__ = ["DataPlane", "LiveConnection", "RouteTarget", "StageRuntime", "new_id"]
+
+logger = logging.getLogger(__name__)
+
+# Engine close codes that mean "the client broke the protocol" rather than "too big".
+_ENGINE_CAUSES: Final = {
+    WSCloseCode.MESSAGE_TOO_BIG: CloseCause.MESSAGE_TOO_BIG,
+    WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
+    WSCloseCode.PROTOCOL_ERROR: CloseCause.PROTOCOL_ERROR,
+}
+# Gateway-side wait for the client's close reply before dropping the socket.
+_CLOSE_TIMEOUT: Final = 5.0
+
+
+def new_id() -> str:
+    """A fresh AWS-shaped id (connection, request or message)."""
+    return ids.format_id(os.urandom(ids.ID_RANDOM_BYTES))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """A route bound to its integration for one stage."""
+
+    route_key: str
+    integration_name: str
+    integration: Integration
+    timeout_ms: int
+    two_way: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StageRuntime:
+    """A stage ready to serve: its routes resolved, its expression compiled."""
+
+    name: str
+    config: StageConfig
+    expression: Expression
+    routes: dict[str, RouteTarget | None]  # None: the route exists without an integration
+
+
+@dataclass(eq=False, slots=True)
+class LiveConnection:
+    """An open socket and the state the core keeps for it."""
+
+    ws: GatewayWebSocket
+    session: Session
+    facts: ConnectionFacts
+    stage: StageRuntime
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    timer: asyncio.TimerHandle | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatewayWebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket with AWS's per-frame size limit on incoming frames.
+
+    aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009. A
+    :class:`FrameScanner` watches frame headers in the raw stream ahead of aiohttp's parser.
+    """
+
+    def __init__(self, *, frame_limit: int, message_limit: int, **kwargs: Any) -> None:
+        # aiohttp refuses a message of exactly max_msg_size bytes; AWS allows up to the limit.
+        super().__init__(max_msg_size=message_limit + 1, **kwargs)
+        self._frame_limit = frame_limit
+
+    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
+        super()._post_start(request, protocol, writer)
+        parser = request.protocol._payload_parser
+        if parser is not None and self._frame_limit < self._max_msg_size - 1:
+            request.protocol._payload_parser = _GuardedParser(parser, self._frame_limit)
+
+
+class _GuardedParser:
+    """Feeds bytes to aiohttp's parser after the frame scanner has looked at them."""
+
+    __slots__ = ("_parser", "_scanner")
+
+    def __init__(self, parser: Any, frame_limit: int) -> None:
+        self._parser = parser
+        self._scanner = FrameScanner(frame_limit)
+
+    def feed_eof(self) -> Any:
+        return self._parser.feed_eof()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        oversized = self._scanner.feed(data)
+        if oversized is not None:
+            error = WebSocketError(
+                WSCloseCode.MESSAGE_TOO_BIG, f"Frame of {oversized} bytes exceeds the frame limit"
+            )
+            set_exception(self._parser.queue, error)
+            return True, b""
+        result: tuple[bool, bytes] = self._parser.feed_data(data)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+class DataPlane:
+    """Serves WebSocket clients for every stage of one API."""
+
+    def __init__(
+        self,
+        *,
+        api_id: str,
+        stages: dict[str, StageRuntime],
+        registry: ConnectionRegistry,
+        node_id: str,
+        domain_name: str | None,
+    ) -> None:
+        self.api_id = api_id
+        self.stages = stages
+        self.registry = registry
+        self.node_id = node_id
+        self.domain_name = domain_name
+        self.live: dict[str, LiveConnection] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._accepting = True
+
+    # -- handshake -------------------------------------------------------------------------
+
+    async def handle_upgrade(self, request: web.Request, stage: StageRuntime) -> web.StreamResponse:
+        """Answer one upgrade request: run ``$connect``, then serve the socket until it closes."""
+        if not self._accepting:
+            return _json_response(503, {"message": "Service Unavailable"})
+        limits = stage.config.limits
+        probe = web.WebSocketResponse()
+        if not probe.can_prepare(request).ok:
+            return _json_response(400, {"message": "Bad Request: not a WebSocket handshake"})
+        now, now_ms = time.monotonic(), _now_ms()
+        facts = self._facts(request, stage, now_ms)
+        session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=now_ms)
+        decision = await self._run_connect(request, stage, facts)
+        if not decision.accepted:
+            return web.Response(status=decision.status)
+        ws = GatewayWebSocket(
+            frame_limit=limits.frame_size_bytes,
+            message_limit=limits.message_size_bytes,
+            protocols=(decision.subprotocol,) if decision.subprotocol else (),
+            autoping=True,
+            compress=False,
+            timeout=_CLOSE_TIMEOUT,
+        )
+        await ws.prepare(request)
+        conn = LiveConnection(ws=ws, session=session, facts=facts, stage=stage)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await self._serve(conn)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+        return ws
+
+    def _facts(self, request: web.Request, stage: StageRuntime, now_ms: int) -> ConnectionFacts:
+        return ConnectionFacts(
+            connection_id=new_id(),
+            connected_at=now_ms,
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=request.headers.get("User-Agent"),
+            api_id=self.api_id,
+            stage=stage.name,
+            domain_name=self.domain_name or request.host,
+            stage_variables=dict(stage.config.stage_variables),
+        )
+
+    async def _run_connect(
+        self, request: web.Request, stage: StageRuntime, facts: ConnectionFacts
+    ) -> ConnectDecision:
+        target = stage.routes.get(CONNECT)
+        if target is None:
+            return ConnectDecision(101)
+        request_id = new_id()
+        handshake = Handshake(
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+            query=list(request.query.items()),
+            trace_id=ids.format_trace_id(int(time.time()), os.urandom(ids.TRACE_RANDOM_BYTES)),
+            forwarded_port=str(_local_port(request)),
+            forwarded_proto=request.scheme,
+        )
+        event = build_connect_event(facts, handshake, request_id, facts.connected_at)
+        started = time.monotonic()
+        try:
+            result = await target.integration.invoke(
+                IntegrationRequest(
+                    event, request_id, target.timeout_ms, dict(facts.stage_variables)
+                )
+            )
+            decision = decide_connect(result.payload)
+        except IntegrationTimeout as error:
+            # AWS answers a timed-out integration with 504 (REST); recorded in docs/decisions.md.
+            decision = ConnectDecision(504, problem=str(error))
+        except IntegrationError as error:
+            decision = ConnectDecision(502, problem=str(error))
+        _log_request(facts, request_id, target, started, decision.status, decision.problem)
+        return decision
+
+    # -- the open socket -------------------------------------------------------------------
+
+    async def _serve(self, conn: LiveConnection) -> None:
+        connection_id = conn.facts.connection_id
+        conn.session.open()
+        self.live[connection_id] = conn
+        await self.registry.add(
+            ConnectionRecord(
+                connection_id=connection_id,
+                stage=conn.stage.name,
+                node_id=self.node_id,
+                connected_at_ms=conn.facts.connected_at,
+                source_ip=conn.facts.source_ip,
+                user_agent=conn.facts.user_agent,
+            )
+        )
+        self._arm_timer(conn)
+        log_event(
+            logger,
+            logging.INFO,
+            "connection open",
+            connectionId=connection_id,
+            stage=conn.stage.name,
+            sourceIp=conn.facts.source_ip,
+        )
+        closing: Closing | None = None
+        try:
+            closing = await self._receive_loop(conn)
+        except Exception:  # the one catch-all: log, close with 1011
+            logger.exception("connection %s failed", connection_id)
+            closing = conn.session.close(CloseCause.INTERNAL)
+            await self._close_socket(conn, closing)
+        finally:
+            await self._finish(conn, closing or conn.session.close(CloseCause.ABNORMAL))
+
+    async def _receive_loop(self, conn: LiveConnection) -> Closing:
+        ws = conn.ws
+        session = conn.session
+        while True:
+            message = await ws.receive()
+            kind = message.type
+            if kind is WSMsgType.TEXT:
+                session.touch(time.monotonic(), _now_ms())
+                self._on_text(conn, message.data)
+            elif kind is WSMsgType.BINARY:
+                refused = session.on_message(FrameKind.BINARY, time.monotonic(), _now_ms())
+                if refused is not None:
+                    await self._close_socket(conn, refused)
+                    return refused
+                self._on_binary(conn, message.data)
+            else:
+                return await self._on_end(conn, message)
+
+    async def _on_end(self, conn: LiveConnection, message: WSMessage) -> Closing:
+        session = conn.session
+        if session.closing is not None:  # we closed first (DELETE, timers, shutdown, limits)
+            return session.closing
+        if message.type is WSMsgType.CLOSE:
+            code = message.data or None
+            return session.close(CloseCause.CLIENT, code, message.extra or "")
+        if message.type is WSMsgType.ERROR and isinstance(message.data, WebSocketError):
+            cause = _ENGINE_CAUSES.get(WSCloseCode(message.data.code), CloseCause.PROTOCOL_ERROR)
+            return session.close(cause)
+        if conn.ws.close_code is not None and message.type is WSMsgType.CLOSED:
+            return session.close(CloseCause.CLIENT, conn.ws.close_code)
+        return session.close(CloseCause.ABNORMAL)
+
+    def _on_text(self, conn: LiveConnection, text: str) -> None:
+        stage = conn.stage
+        match = select_route(stage.expression, stage.routes, text)
+        if match.route_key is None:
+            request_id = new_id()
+            self._spawn(
+                conn, self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
+            )
+            log_event(
+                logger,
+                logging.INFO,
+                "message not routed",
+                requestId=request_id,
+                connectionId=conn.facts.connection_id,
+                routeKey=None,
+                selection=match.selection_value,
+                outcome=match.outcome.value,
+                status=403,
+            )
+            return
+        target = stage.routes[match.route_key]
+        if target is not None:
+            self._spawn(conn, self._dispatch(conn, target, text, False))
+
+    def _on_binary(self, conn: LiveConnection, data: bytes) -> None:
+        # Binary frames cannot be evaluated by a selection expression: AWS would route a base64
+        # text the same way, so they go to $default (or get Forbidden without one).
+        body = base64.b64encode(data).decode("ascii")
+        match = select_route(conn.stage.expression, conn.stage.routes, b"")
+        if match.route_key is None:
+            request_id = new_id()
+            frame = error_frame(FORBIDDEN, conn.facts.connection_id, request_id)
+            self._spawn(conn, self._send(conn, frame))
+            return
+        target = conn.stage.routes[match.route_key]
+        if target is not None:
+            self._spawn(conn, self._dispatch(conn, target, body, True))
+
+    def _spawn(self, conn: LiveConnection, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _dispatch(
+        self, conn: LiveConnection, target: RouteTarget, body: str, is_base64: bool
+    ) -> None:
+        facts = conn.facts
+        request_id = new_id()
+        now_ms = _now_ms()
+        event = build_message_event(
+            facts,
+            target.route_key,
+            body,
+            is_base64_encoded=is_base64,
+            request_id=request_id,
+            message_id=new_id(),
+            now_ms=now_ms,
+        )
+        started = time.monotonic()
+        status = 200
+        problem: str | None = None
+        try:
+            result = await target.integration.invoke(
+                IntegrationRequest(
+                    event, request_id, target.timeout_ms, conn.stage.config.stage_variables
+                )
+            )
+            if target.two_way:
+                outgoing = route_response(result.payload)
+                if outgoing is not None:
+                    await self._send(conn, outgoing.data)
+        except IntegrationTimeout as error:
+            status, problem = 504, str(error)
+            await self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
+        except (IntegrationError, BadRouteResponse) as error:
+            status, problem = 500, str(error)
+            await self._send(
+                conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id)
+            )
+        _log_request(facts, request_id, target, started, status, problem)
+
+    async def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
+        """Hand one message to the socket; False when the connection is already gone."""
+        if not conn.session.addressable or conn.ws.closed:
+            return False
+        try:
+            if isinstance(data, str):
+                await conn.ws.send_str(data)
+            else:
+                await conn.ws.send_bytes(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        conn.session.touch(time.monotonic(), _now_ms())
+        return True
+
+    # -- timers and closing ----------------------------------------------------------------
+
+    def _arm_timer(self, conn: LiveConnection) -> None:
+        loop = asyncio.get_running_loop()
+        conn.timer = loop.call_at(conn.session.deadline(), self._on_timer, conn)
+
+    def _on_timer(self, conn: LiveConnection) -> None:
+        cause = conn.session.expiry(time.monotonic())
+        if cause is None:
+            self._arm_timer(conn)  # traffic moved the deadline; sleep until the new one
+            return
+        conn.timer = None
+        self.close(conn, cause)
+
+    def close(self, conn: LiveConnection, cause: CloseCause) -> asyncio.Task[None] | None:
+        """Close a connection for a server-side cause; returns the closing task."""
+        if conn.session.closing is not None:
+            return None
+        closing = conn.session.close(cause)
+        task = asyncio.ensure_future(self._close_socket(conn, closing))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+        return task
+
+    async def _close_socket(self, conn: LiveConnection, closing: Closing) -> None:
+        try:
+            await conn.ws.close(code=closing.close_code, message=closing.close_reason.encode())
+        except (ConnectionError, RuntimeError):
+            pass
+
+    async def _finish(self, conn: LiveConnection, closing: Closing) -> None:
+        """Forget the connection and run ``$disconnect`` exactly once."""
+        connection_id = conn.facts.connection_id
+        if conn.timer is not None:
+            conn.timer.cancel()
+        if not conn.ws.closed:
+            await self._close_socket(conn, closing)
+        self.live.pop(connection_id, None)
+        await self.registry.remove(connection_id)
+        log_event(
+            logger,
+            logging.INFO,
+            "connection closed",
+            connectionId=connection_id,
+            stage=conn.stage.name,
+            cause=closing.cause.value,
+            disconnectStatusCode=closing.disconnect_status_code,
+            disconnectReason=closing.disconnect_reason,
+            durationMs=_now_ms() - conn.facts.connected_at,
+        )
+        await self._run_disconnect(conn, closing)
+        conn.session.finish()
+        conn.closed.set()
+
+    async def _run_disconnect(self, conn: LiveConnection, closing: Closing) -> None:
+        target = conn.stage.routes.get(DISCONNECT)
+        if target is None:
+            return
+        request_id = new_id()
+        event = build_disconnect_event(
+            conn.facts,
+            request_id,
+            _now_ms(),
+            closing.disconnect_status_code,
+            closing.disconnect_reason,
+        )
+        started = time.monotonic()
+        status, problem = 200, None
+        try:
+            await target.integration.invoke(
+                IntegrationRequest(
+                    event, request_id, target.timeout_ms, dict(conn.facts.stage_variables)
+                )
+            )
+        except IntegrationError as error:  # nothing can reach the client any more: log only
+            status, problem = 500, str(error)
+        _log_request(conn.facts, request_id, target, started, status, problem)
+
+    # -- used by the management API ----------------------------------------------------------
+
+    def find(self, stage: str, connection_id: str) -> LiveConnection:
+        """The open connection with this id on this stage.
+
+        Raises:
+            ConnectionNotFound: unknown, closing, or still inside ``$connect``.
+        """
+        conn = self.live.get(connection_id)
+        if conn is None or conn.stage.name != stage or not conn.session.addressable:
+            raise ConnectionNotFound(connection_id)
+        return conn
+
+    async def post(self, stage: str, connection_id: str, data: str | bytes) -> None:
+        """Send one message; returns once the frame is in the socket's transport.
+
+        Raises:
+            ConnectionNotFound: the connection is gone (or goes while sending).
+        """
+        conn = self.find(stage, connection_id)
+        transport = conn.ws._req.transport if conn.ws._req is not None else None
+        limit = conn.stage.config.limits.send_buffer_bytes
+        if transport is not None and transport.get_write_buffer_size() > limit:
+            # A client that stopped reading must not grow the gateway's memory without end.
+            self.close(conn, CloseCause.SLOW_READER)
+            raise ConnectionNotFound(connection_id)
+        if not await self._send(conn, data):
+            raise ConnectionNotFound(connection_id)
+
+    def delete(self, stage: str, connection_id: str) -> None:
+        """Close a connection with 1000 as ``DeleteConnection`` does.
+
+        Raises:
+            ConnectionNotFound: the connection is gone.
+        """
+        conn = self.find(stage, connection_id)
+        self.close(conn, CloseCause.DELETED)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def shutdown(self, deadline: float) -> None:
+        """Close every connection with 1001; wait until ``deadline`` for their ``$disconnect``."""
+        self._accepting = False
+        for conn in list(self.live.values()):
+            self.close(conn, CloseCause.SHUTDOWN)
+        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in list(self.live.values())]
+        if waits:
+            timeout = max(0.0, deadline - time.monotonic())
+            _, pending = await asyncio.wait(waits, timeout=timeout)
+            for waiter in pending:
+                waiter.cancel()
+        leftovers = [t for t in self._handlers if not t.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=1.0)
+
+
+def _local_port(request: web.Request) -> int:
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        return int(sockname[1])
+    return 0
+
+
+def _json_response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _log_request(
+    facts: ConnectionFacts,
+    request_id: str,
+    target: RouteTarget,
+    started: float,
+    status: int,
+    problem: str | None,
+) -> None:
+    level = logging.INFO if problem is None else logging.WARNING
+    log_event(
+        logger,
+        level,
+        "request" if problem is None else f"request failed: {problem}",
+        requestId=request_id,
+        connectionId=facts.connection_id,
+        routeKey=target.route_key,
+        integration=target.integration_name,
+        status=status,
+        latencyMs=round((time.monotonic() - started) * 1000, 3),
+    )
