@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -140,7 +141,13 @@ class Gateway:
         if server.admin_port is not None:
             await self._listen("admin", self._admin, server.admin_host, server.admin_port)
 
-    async def _listen(self, role: str, handler: web.Handler, host: str, port: int) -> None:
+    async def _listen(
+        self,
+        role: str,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        host: str,
+        port: int,
+    ) -> None:
         app = web.Application(client_max_size=1024**2)
         app.router.add_route("*", "/{tail:.*}", handler)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)

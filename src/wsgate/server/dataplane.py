@@ -98,6 +98,7 @@ class LiveConnection:
     session: Session
     facts: ConnectionFacts
     stage: StageRuntime
+    transport: asyncio.Transport
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timer: asyncio.TimerHandle | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,28 +120,34 @@ class GatewayWebSocket(web.WebSocketResponse):
         super()._post_start(request, protocol, writer)
         parser = request.protocol._payload_parser
         if parser is not None and self._frame_limit < self._max_msg_size - 1:
-            request.protocol._payload_parser = _GuardedParser(parser, self._frame_limit)
+            guard = _GuardedParser(parser, self._reader, self._frame_limit)
+            request.protocol._payload_parser = guard
 
 
 class _GuardedParser:
     """Feeds bytes to aiohttp's parser after the frame scanner has looked at them."""
 
-    __slots__ = ("_parser", "_scanner")
+    __slots__ = ("_failed", "_parser", "_queue", "_scanner")
 
-    def __init__(self, parser: Any, frame_limit: int) -> None:
+    def __init__(self, parser: Any, queue: Any, frame_limit: int) -> None:
         self._parser = parser
+        self._queue = queue
         self._scanner = FrameScanner(frame_limit)
+        self._failed = False
 
     def feed_eof(self) -> Any:
         return self._parser.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if self._failed:
+            return True, b""
         oversized = self._scanner.feed(data)
         if oversized is not None:
+            self._failed = True
             error = WebSocketError(
                 WSCloseCode.MESSAGE_TOO_BIG, f"Frame of {oversized} bytes exceeds the frame limit"
             )
-            set_exception(self._parser.queue, error)
+            set_exception(self._queue, error)
             return True, b""
         result: tuple[bool, bytes] = self._parser.feed_data(data)
         return result
@@ -195,7 +202,13 @@ class DataPlane:
             timeout=_CLOSE_TIMEOUT,
         )
         await ws.prepare(request)
-        conn = LiveConnection(ws=ws, session=session, facts=facts, stage=stage)
+        transport = request.transport
+        if transport is None:  # the client left during $connect
+            return ws
+        # The transport pauses writers only past the send buffer limit; _send refuses to grow it
+        # beyond that, so a send never waits on a client that does not read.
+        transport.set_write_buffer_limits(high=limits.send_buffer_bytes)
+        conn = LiveConnection(ws=ws, session=session, facts=facts, stage=stage, transport=transport)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -399,7 +412,12 @@ class DataPlane:
 
     async def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
         """Hand one message to the socket; False when the connection is already gone."""
-        if not conn.session.addressable or conn.ws.closed:
+        if not conn.session.addressable or conn.ws.closed or conn.transport.is_closing():
+            return False
+        limit = conn.stage.config.limits.send_buffer_bytes
+        if conn.transport.get_write_buffer_size() + len(data) > limit:
+            # A client that stopped reading must not grow the gateway's memory without end.
+            self.close(conn, CloseCause.SLOW_READER)
             return False
         try:
             if isinstance(data, str):
@@ -430,6 +448,10 @@ class DataPlane:
         if conn.session.closing is not None:
             return None
         closing = conn.session.close(cause)
+        if cause is CloseCause.SLOW_READER:
+            # It would not read a close frame either: drop the TCP connection at once.
+            conn.transport.abort()
+            return None
         task = asyncio.ensure_future(self._close_socket(conn, closing))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
@@ -509,12 +531,6 @@ class DataPlane:
             ConnectionNotFound: the connection is gone (or goes while sending).
         """
         conn = self.find(stage, connection_id)
-        transport = conn.ws._req.transport if conn.ws._req is not None else None
-        limit = conn.stage.config.limits.send_buffer_bytes
-        if transport is not None and transport.get_write_buffer_size() > limit:
-            # A client that stopped reading must not grow the gateway's memory without end.
-            self.close(conn, CloseCause.SLOW_READER)
-            raise ConnectionNotFound(connection_id)
         if not await self._send(conn, data):
             raise ConnectionNotFound(connection_id)
 
