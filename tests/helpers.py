@@ -63,7 +63,9 @@ class RunningGateway:
 
     def events_for(self, connection_id: str, event_type: str) -> list[dict[str, Any]]:
         return [
-            e for e in self.events(event_type) if e["requestContext"]["connectionId"] == connection_id
+            e
+            for e in self.events(event_type)
+            if e["requestContext"]["connectionId"] == connection_id
         ]
 
 

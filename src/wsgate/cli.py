@@ -12,7 +12,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from wsgate import __version__
 from wsgate.clients import management as management_client, ws as ws_client
@@ -25,11 +25,20 @@ __all__ = ["build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_INVALID_CONFIG = 1
+EXIT_USAGE = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with 1: 2 means "cannot connect" for the client commands."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wsgate",
         description="A WebSocket API gateway compatible with Amazon API Gateway WebSocket APIs.",
     )

@@ -83,7 +83,10 @@ async def test_query_absent_without_query_string(basic: RunningGateway) -> None:
     assert event["requestContext"]["identity"] == {"sourceIp": "127.0.0.1"}
 
 
-@pytest.mark.parametrize(("query", "status"), [("mode=refuse&status=403", 403), ("mode=refuse&status=401", 401), ("mode=raise", 502)])
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("mode=refuse&status=403", 403), ("mode=refuse&status=401", 401), ("mode=raise", 502)],
+)
 async def test_connect_refusals(basic: RunningGateway, query: str, status: int) -> None:
     with pytest.raises(InvalidStatus) as caught:
         async with client(basic.ws_url(query=query)):
@@ -211,7 +214,11 @@ async def test_context_and_environment(basic: RunningGateway) -> None:
     assert info["log_group_name"] == "/aws/lambda/context"
     assert info["log_stream_name"]
     assert 0 < info["remaining"] <= 3000
-    assert info["env"] == {"AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "context", "GREETING": "hello"}
+    assert info["env"] == {
+        "AWS_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "context",
+        "GREETING": "hello",
+    }
 
 
 async def test_binary_frames_delivered_base64(basic: RunningGateway) -> None:

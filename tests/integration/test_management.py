@@ -22,7 +22,9 @@ def client(url: str, **kwargs: object) -> connect:
     return connect(url, **kwargs)  # type: ignore[arg-type]
 
 
-async def open_connection(basic: RunningGateway, stage: str = "dev") -> tuple[ClientConnection, str]:
+async def open_connection(
+    basic: RunningGateway, stage: str = "dev"
+) -> tuple[ClientConnection, str]:
     before = set(basic.gateway.dataplane.live)
     ws = await client(basic.ws_url(stage), user_agent_header="mgmt-test/1")
     new = await eventually(lambda: set(basic.gateway.dataplane.live) - before)

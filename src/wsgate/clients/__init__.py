@@ -1,0 +1,58 @@
+"""Command-line clients for a running gateway (or for Amazon API Gateway itself).
+
+- :mod:`wsgate.clients.ws`: ``wsgate connect``, an interactive WebSocket client in the spirit
+  of wscat.
+- :mod:`wsgate.clients.management`: ``wsgate post|get|delete``, a client of the
+  ``@connections`` management API speaking the same wire protocol as boto3's
+  ``apigatewaymanagementapi``.
+
+Each module registers its subcommands on the caller's argparse subparsers and sets ``func`` to
+a synchronous ``(argparse.Namespace) -> int`` that runs its own event loop and returns the exit
+status; the asynchronous ``run_*`` coroutines behind them take their streams as arguments so
+tests can drive them directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from wsgate import __version__
+
+__all__ = ["USER_AGENT", "non_negative_float", "positive_float", "positive_int"]
+
+# Identifies our clients in a gateway's logs and in requestContext.identity.userAgent.
+USER_AGENT = f"wsgate/{__version__}"
+
+
+def positive_int(text: str) -> int:
+    """Argparse type for a count such as ``--count``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Argparse type for a duration that must pass, such as ``--timeout``."""
+    value = _parse_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Argparse type for a duration that may be zero, such as ``--wait``."""
+    value = _parse_float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")  # fails every comparison, so the caller's check rejects it
