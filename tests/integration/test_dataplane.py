@@ -346,3 +346,21 @@ async def test_shutdown_closes_1001_and_runs_disconnect(basic: RunningGateway) -
     events = basic.events("DISCONNECT")
     assert len(events) == 3
     assert {e["requestContext"]["disconnectStatusCode"] for e in events} == {1001}
+
+
+async def test_client_vanishing_mid_message(basic: RunningGateway) -> None:
+    from websockets.frames import Frame, Opcode
+
+    ws = await client(basic.ws_url())
+    # The first fragment of a message whose end never comes.
+    ws.protocol.send_frame(Frame(Opcode.TEXT, b'{"action": "echo", "pad": "', fin=False))
+    ws.send_data()
+    await asyncio.sleep(0.05)
+    ws.transport.abort()
+    event = (await eventually(lambda: basic.events("DISCONNECT")))[0]
+    assert event["requestContext"]["disconnectStatusCode"] == 1006
+    assert basic.events("MESSAGE") == []
+    # The gateway keeps serving.
+    async with client(basic.ws_url()) as other:
+        await other.send(json.dumps({"action": "echo"}))
+        assert await asyncio.wait_for(other.recv(), 10) == json.dumps({"action": "echo"})

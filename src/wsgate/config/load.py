@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from wsgate.config.model import AWS_LIMITS, ApiConfig
+from wsgate.config.model import ApiConfig
 from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
 from wsgate.errors import ConfigError, ConfigIssue, RoutingError
 
@@ -41,10 +41,12 @@ def load_config(path: str | Path) -> ApiConfig:
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(
-            [ConfigIssue("", f"cannot read file: {error.strerror}")], str(source)
+    except UnicodeDecodeError as error:
+        raise _error(
+            str(source), "", f"not UTF-8 text: {error.reason} at byte {error.start}"
         ) from error
+    except OSError as error:
+        raise _error(str(source), "", f"cannot read file: {error.strerror}") from error
     return parse_config(text, base_dir=source.resolve().parent, source=str(source))
 
 
@@ -56,13 +58,9 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(
-            [ConfigIssue(where, f"not valid YAML or JSON: {problem}")], source
-        ) from error
+        raise _error(source, where, f"not valid YAML or JSON: {problem}") from error
     if not isinstance(data, dict):
-        raise ConfigError(
-            [ConfigIssue("", "the file must hold a mapping at the top level")], source
-        )
+        raise _error(source, "", "the file must hold a mapping at the top level")
     issues = _cross_reference_issues(data, base_dir)
     try:
         config = ApiConfig.model_validate(data)
@@ -73,11 +71,15 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
     return _resolve(config, base_dir)
 
 
+def _error(source: str, place: str, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue(place, message)], source)
+
+
 def _model_issues(error: ValidationError) -> list[ConfigIssue]:
     issues = []
     for item in error.errors(include_url=False):
         place = ".".join(str(part) for part in item["loc"])
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         issues.append(ConfigIssue(place, message[0].lower() + message[1:]))
@@ -102,8 +104,6 @@ def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[Con
         issues += _integration_issues(str(name), _mapping(integration), functions, stages)
     for name, function in functions.items():
         issues += _function_issues(str(name), _mapping(function), base_dir)
-    for name, stage in stages.items():
-        issues += _stage_issues(str(name), _mapping(stage))
     return issues
 
 
@@ -239,36 +239,6 @@ def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> 
             )
         ]
     return []
-
-
-def _stage_issues(name: str, stage: Mapping[str, Any]) -> list[ConfigIssue]:
-    place = f"stages.{name}.limits"
-    limits = _mapping(stage.get("limits"))
-    issues = []
-    frame = limits.get("frameSizeBytes", AWS_LIMITS.frame_size_bytes)
-    message = limits.get("messageSizeBytes", AWS_LIMITS.message_size_bytes)
-    if isinstance(frame, int) and isinstance(message, int) and frame > message:
-        issues.append(ConfigIssue(f"{place}.frameSizeBytes", "must not exceed messageSizeBytes"))
-    if stage.get("awsStrict") is True:
-        for field, value in limits.items():
-            issues += _strict_limit_issue(place, str(field), value)
-    return issues
-
-
-def _strict_limit_issue(place: str, field: str, value: object) -> list[ConfigIssue]:
-    attribute = _snake(field)
-    aws_value = getattr(AWS_LIMITS, attribute, None)
-    if field == "sendBufferBytes" or aws_value is None or not isinstance(value, int | float):
-        return []
-    if value > aws_value:
-        return [
-            ConfigIssue(f"{place}.{field}", f"awsStrict stages cannot exceed AWS's {aws_value}")
-        ]
-    return []
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def default_api_id(name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -29,9 +29,9 @@ __all__ = [
 # The name of every apigatewayv2 integration type; only AWS_PROXY (local functions) is served
 # by this release, the others are rejected by the loader with a clear message.
 IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
-_STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_STAGE_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-_STAGE_VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]*$")
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_STAGE_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
+_STAGE_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9\-._~:/?#&=,]{1,2048}")
 
 
 class _Model(BaseModel):
@@ -71,15 +71,42 @@ class StageConfig(_Model):
     @field_validator("stage_variables")
     @classmethod
     def _check_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = []
         for name, text in value.items():
-            if not _STAGE_VARIABLE_NAME.match(name):
-                raise ValueError(f"stage variable name {name!r} must be letters, digits or _")
-            if len(text) > 2048 or not _STAGE_VARIABLE_VALUE.match(text):
-                raise ValueError(
-                    f"stage variable {name!r}: value must match [A-Za-z0-9-._~:/?#&=,]* "
-                    "and be at most 2048 characters"
+            if not _STAGE_VARIABLE_NAME.fullmatch(name):
+                problems.append(f"stage variable name {name!r} must be letters, digits or _")
+            if not _STAGE_VARIABLE_VALUE.fullmatch(text):
+                problems.append(
+                    f"stage variable {name!r}: value must be 1-2048 characters "
+                    "from [A-Za-z0-9-._~:/?#&=,]"
                 )
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> StageConfig:
+        # Runs on validated values, so "65536" or awsStrict: 1 cannot slip past the checks.
+        limits = self.limits
+        problems = []
+        if limits.frame_size_bytes > limits.message_size_bytes:
+            problems.append("limits.frameSizeBytes must not exceed limits.messageSizeBytes")
+        if self.aws_strict:
+            for field in (
+                "frame_size_bytes",
+                "message_size_bytes",
+                "idle_timeout_seconds",
+                "max_connection_seconds",
+            ):
+                aws_value = getattr(AWS_LIMITS, field)
+                if getattr(limits, field) > aws_value:
+                    problems.append(
+                        f"limits.{to_camel(field)} cannot exceed AWS's {aws_value} "
+                        "when awsStrict is true"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class RouteResponseConfig(_Model):
@@ -201,6 +228,6 @@ class ApiConfig(_Model):
     @classmethod
     def _check_stage_names(cls, value: dict[str, StageConfig]) -> dict[str, StageConfig]:
         for name in value:
-            if not _STAGE_NAME.match(name):
+            if not _STAGE_NAME.fullmatch(name):
                 raise ValueError(f"stage name {name!r} must be 1-128 letters, digits, - or _")
         return value

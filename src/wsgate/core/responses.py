@@ -80,9 +80,10 @@ def decide_connect(payload: JSONValue) -> ConnectDecision:
 def _status_code(value: JSONValue) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, int) and 100 <= value <= 599:
+    # 1xx cannot answer a handshake: 101 is the gateway's to send, the rest are not final.
+    if isinstance(value, int) and 200 <= value <= 599:
         return value
     return None
 

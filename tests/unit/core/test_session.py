@@ -1,0 +1,316 @@
+"""Connection state, timers and close decisions (§1.3, §1.4 of the AWS reference)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsgate.config.model import Limits
+from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
+
+
+@pytest.mark.parametrize(
+    ("cause", "client_code", "client_reason", "closing"),
+    [
+        # Observed on AWS.
+        (
+            CloseCause.CLIENT,
+            None,
+            "",
+            Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
+        ),
+        (
+            CloseCause.CLIENT,
+            1005,
+            "",
+            Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
+        ),
+        (
+            CloseCause.CLIENT,
+            1005,
+            "ignored",
+            Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
+        ),
+        (CloseCause.CLIENT, 1001, "", Closing(CloseCause.CLIENT, 1001, "", 1001, "")),
+        (
+            CloseCause.DELETED,
+            None,
+            "",
+            Closing(
+                CloseCause.DELETED,
+                1000,
+                "Connection Closed Normally",
+                1000,
+                "Connection Closed Normally",
+            ),
+        ),
+        # The client's own code and reason are reported as sent.
+        (CloseCause.CLIENT, 1000, "bye", Closing(CloseCause.CLIENT, 1000, "", 1000, "bye")),
+        (CloseCause.CLIENT, 4000, "custom", Closing(CloseCause.CLIENT, 4000, "", 4000, "custom")),
+        # AWS publishes nothing for timers and shutdown: 1001 "Going away".
+        (
+            CloseCause.IDLE,
+            None,
+            "",
+            Closing(CloseCause.IDLE, 1001, "Going away", 1001, "Going away"),
+        ),
+        (
+            CloseCause.MAX_DURATION,
+            None,
+            "",
+            Closing(CloseCause.MAX_DURATION, 1001, "Going away", 1001, "Going away"),
+        ),
+        (
+            CloseCause.SHUTDOWN,
+            None,
+            "",
+            Closing(CloseCause.SHUTDOWN, 1001, "Going away", 1001, "Going away"),
+        ),
+        (
+            CloseCause.MESSAGE_TOO_BIG,
+            None,
+            "",
+            Closing(CloseCause.MESSAGE_TOO_BIG, 1009, "Message too big", 1009, "Message too big"),
+        ),
+        (
+            CloseCause.BINARY_REFUSED,
+            None,
+            "",
+            Closing(
+                CloseCause.BINARY_REFUSED,
+                1003,
+                "Binary frames are not supported",
+                1003,
+                "Binary frames are not supported",
+            ),
+        ),
+        (
+            CloseCause.ABNORMAL,
+            None,
+            "",
+            Closing(CloseCause.ABNORMAL, 1006, "", 1006, "Connection closed abnormally"),
+        ),
+        (
+            CloseCause.PROTOCOL_ERROR,
+            None,
+            "",
+            Closing(CloseCause.PROTOCOL_ERROR, 1002, "Protocol error", 1002, "Protocol error"),
+        ),
+        (
+            CloseCause.SLOW_READER,
+            None,
+            "",
+            Closing(
+                CloseCause.SLOW_READER,
+                1008,
+                "Client is not reading its messages",
+                1008,
+                "Client is not reading its messages",
+            ),
+        ),
+        (
+            CloseCause.INTERNAL,
+            None,
+            "",
+            Closing(
+                CloseCause.INTERNAL, 1011, "Internal server error", 1011, "Internal server error"
+            ),
+        ),
+        # A client code given with a server cause is ignored.
+        (
+            CloseCause.DELETED,
+            4000,
+            "x",
+            Closing(
+                CloseCause.DELETED,
+                1000,
+                "Connection Closed Normally",
+                1000,
+                "Connection Closed Normally",
+            ),
+        ),
+    ],
+)
+def test_close_for(cause, client_code, client_reason, closing):
+    assert close_for(cause, client_code, client_reason) == closing
+
+
+@pytest.mark.parametrize("cause", list(CloseCause))
+def test_every_cause_has_a_close(cause):
+    closing = close_for(cause)
+    assert closing.cause is cause
+    assert 1000 <= closing.close_code <= 4999
+    assert 1000 <= closing.disconnect_status_code <= 4999
+    # Close frames carry at most 123 bytes of reason.
+    assert len(closing.close_reason.encode()) <= 123
+
+
+_LIMITS = Limits(idle_timeout_seconds=10, max_connection_seconds=100)
+_START = 1000.0
+_START_MS = 1_707_503_007_396
+
+
+def _session(*, strict=False, limits=_LIMITS):
+    return Session(limits, strict=strict, now=_START, now_ms=_START_MS)
+
+
+def test_new_session():
+    session = _session()
+    assert session.state is State.CONNECTING
+    assert not session.addressable
+    assert session.closing is None
+    assert session.limits is _LIMITS
+    assert session.connected_at_ms == session.last_active_at_ms == _START_MS
+    assert session.last_active_monotonic == _START
+    assert session.idle_timeout == 10
+    assert session.deadline() == _START + 10
+    assert session.expiry(_START) is None
+
+
+def test_default_limits_are_aws():
+    session = _session(limits=Limits())
+    assert session.deadline() == _START + 600
+    assert session.expiry(_START + 599.999) is None
+    assert session.expiry(_START + 600) is CloseCause.IDLE
+
+
+@pytest.mark.parametrize(
+    ("touches", "deadline"),
+    [
+        ((), 1010.0),
+        ((1005.0,), 1015.0),
+        ((1005.0, 1009.0), 1019.0),
+        ((1089.0,), 1099.0),
+        ((1090.0,), 1100.0),  # idle and hard limits coincide
+        ((1095.0,), 1100.0),  # the hard limit is not moved by traffic
+        ((1099.9,), 1100.0),
+    ],
+)
+def test_deadline(touches, deadline):
+    session = _session()
+    for at in touches:
+        session.touch(at, int(at * 1000))
+    assert session.deadline() == deadline
+
+
+@pytest.mark.parametrize(
+    ("touches", "now", "cause"),
+    [
+        ((), 1000.0, None),
+        ((), 1009.999, None),
+        ((), 1010.0, CloseCause.IDLE),
+        ((), 1050.0, CloseCause.IDLE),
+        ((1005.0,), 1010.0, None),
+        ((1005.0,), 1014.999, None),
+        ((1005.0,), 1015.0, CloseCause.IDLE),
+        ((1020.0, 1028.0), 1037.0, None),
+        ((1020.0, 1028.0), 1038.0, CloseCause.IDLE),
+        # Traffic keeps the connection up until the hard limit, never past it.
+        ((1095.0,), 1099.999, None),
+        ((1095.0,), 1100.0, CloseCause.MAX_DURATION),
+        ((1099.0,), 1100.0, CloseCause.MAX_DURATION),
+        ((1099.0,), 5000.0, CloseCause.MAX_DURATION),
+        # Both timers run out at once: the hard limit wins.
+        ((1090.0,), 1100.0, CloseCause.MAX_DURATION),
+        ((), 1100.0, CloseCause.MAX_DURATION),
+    ],
+)
+def test_expiry(touches, now, cause):
+    session = _session()
+    for at in touches:
+        session.touch(at, int(at * 1000))
+    assert session.expiry(now) is cause
+
+
+def test_touch_records_both_clocks():
+    session = _session()
+    session.touch(1003.5, _START_MS + 3500)
+    assert session.last_active_monotonic == 1003.5
+    assert session.last_active_at_ms == _START_MS + 3500
+    assert session.connected_at_ms == _START_MS
+
+
+@pytest.mark.parametrize(
+    ("strict", "kind", "refused"),
+    [
+        (False, FrameKind.TEXT, False),
+        (False, FrameKind.BINARY, False),
+        (True, FrameKind.TEXT, False),
+        (True, FrameKind.BINARY, True),
+    ],
+)
+def test_on_message(strict, kind, refused):
+    session = _session(strict=strict)
+    session.open()
+    result = session.on_message(kind, 1005.0, _START_MS + 5000)
+    if refused:
+        assert result == close_for(CloseCause.BINARY_REFUSED)
+        assert result.close_code == 1003
+        assert session.state is State.CLOSING
+        assert session.last_active_monotonic == _START  # a refused frame is not activity
+        assert session.last_active_at_ms == _START_MS
+    else:
+        assert result is None
+        assert session.state is State.OPEN
+        assert session.last_active_monotonic == 1005.0
+        assert session.last_active_at_ms == _START_MS + 5000
+        assert session.deadline() == 1015.0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (CloseCause.IDLE, CloseCause.DELETED),
+        (CloseCause.DELETED, CloseCause.CLIENT),
+        (CloseCause.CLIENT, CloseCause.ABNORMAL),
+        (CloseCause.BINARY_REFUSED, CloseCause.MESSAGE_TOO_BIG),
+        (CloseCause.SHUTDOWN, CloseCause.SHUTDOWN),
+    ],
+)
+def test_first_close_cause_wins(first, second):
+    session = _session()
+    session.open()
+    closing = session.close(first, 4001, "first")
+    assert session.state is State.CLOSING
+    assert session.close(second, 4002, "second") is closing
+    assert session.closing is closing
+    assert closing == close_for(first, 4001, "first")
+
+
+def test_binary_after_close_keeps_the_first_decision():
+    session = _session(strict=True)
+    session.open()
+    closing = session.close(CloseCause.DELETED)
+    assert session.on_message(FrameKind.BINARY, 1001.0, _START_MS) is closing
+
+
+def test_lifecycle_and_addressability():
+    session = _session()
+    seen = [(session.state, session.addressable)]
+    session.open()
+    seen.append((session.state, session.addressable))
+    session.open()  # idempotent
+    seen.append((session.state, session.addressable))
+    session.close(CloseCause.CLIENT)
+    seen.append((session.state, session.addressable))
+    session.open()  # a closing connection never reopens
+    seen.append((session.state, session.addressable))
+    session.finish()
+    seen.append((session.state, session.addressable))
+    session.open()
+    seen.append((session.state, session.addressable))
+    assert seen == [
+        (State.CONNECTING, False),
+        (State.OPEN, True),
+        (State.OPEN, True),
+        (State.CLOSING, False),
+        (State.CLOSING, False),
+        (State.CLOSED, False),
+        (State.CLOSED, False),
+    ]
+
+
+def test_close_while_connecting():
+    session = _session()
+    session.close(CloseCause.ABNORMAL)
+    assert session.state is State.CLOSING
+    assert not session.addressable
