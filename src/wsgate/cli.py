@@ -12,7 +12,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from wsgate import __version__
 from wsgate.clients import management as management_client, ws as ws_client
@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="A WebSocket API gateway compatible with Amazon API Gateway WebSocket APIs.",
     )
     parser.add_argument("--version", action="version", version=f"wsgate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+    )
 
     serve = commands.add_parser("serve", help="serve an API described by a config file")
     serve.add_argument("file", help="the API's config file (YAML or JSON)")

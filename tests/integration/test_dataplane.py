@@ -311,9 +311,12 @@ async def test_client_vanishing_runs_disconnect(basic: RunningGateway) -> None:
 
 async def test_idle_timeout_closes_1001(basic: RunningGateway) -> None:
     async with client(basic.ws_url("short"), ping_interval=None) as ws:
+        # Warm the function first: a cold start alone may outlast the idle timeout.
+        await ws.send(json.dumps({"action": "echo"}))
+        await asyncio.wait_for(ws.recv(), 10)
         # Traffic keeps it alive past one idle period.
         for _ in range(3):
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.4)
             await ws.send(json.dumps({"action": "echo"}))
             await asyncio.wait_for(ws.recv(), 10)
         with pytest.raises(ConnectionClosed) as caught:

@@ -61,5 +61,5 @@ def echo(event, context):
 
 
 def default(event, context):
-    hint = {"message": "Use {\"action\": \"sendmessage\", \"data\": \"...\"} to chat."}
+    hint = {"message": 'Use {"action": "sendmessage", "data": "..."} to chat.'}
     return {"statusCode": 200, "body": json.dumps(hint)}

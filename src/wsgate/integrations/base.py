@@ -35,7 +35,7 @@ class IntegrationRequest:
 
 @dataclass(frozen=True, slots=True)
 class IntegrationResult:
-    """What the target answered: for a function, its return value (``None`` when it returned none)."""
+    """What the target answered: for a function, its return value (``None`` for none)."""
 
     payload: JSONValue
 

@@ -7,6 +7,8 @@ import time
 
 import boto3
 
+ENV_NAMES = ("AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "GREETING")
+
 
 def _record(event):
     with open(os.environ["EVENTS_FILE"], "a", encoding="utf-8") as file:
@@ -24,12 +26,13 @@ def on_connect(event, context):
     if mode == "sleep":
         time.sleep(float(query.get("seconds", "1")))
     if mode == "post-self":
+        request = event["requestContext"]
         client = boto3.client(
             "apigatewaymanagementapi",
-            endpoint_url=f"http://{event['requestContext']['domainName']}/{event['requestContext']['stage']}",
+            endpoint_url=f"http://{request['domainName']}/{request['stage']}",
         )
         try:
-            client.post_to_connection(ConnectionId=event["requestContext"]["connectionId"], Data=b"x")
+            client.post_to_connection(ConnectionId=request["connectionId"], Data=b"x")
             outcome = "posted"
         except client.exceptions.GoneException:
             outcome = "GoneException"
@@ -85,7 +88,7 @@ def context_info(event, context):
         "log_group_name": context.log_group_name,
         "log_stream_name": context.log_stream_name,
         "remaining": context.get_remaining_time_in_millis(),
-        "env": {k: os.environ.get(k) for k in ("AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "GREETING")},
+        "env": {k: os.environ.get(k) for k in ENV_NAMES},
         "requestId": event["requestContext"]["requestId"],
     }
     return {"statusCode": 200, "body": json.dumps(info)}

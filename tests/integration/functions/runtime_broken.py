@@ -1,0 +1,7 @@
+"""A handler module whose import fails (Lambda: Runtime.ImportModuleError)."""
+
+import wsgate_no_such_module  # noqa: F401
+
+
+def handler(event, context):
+    return "unreachable"
