@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
-from aiohttp.helpers import set_exception
 from aiohttp.http_websocket import WebSocketError
 
 from wsgate.config.model import StageConfig
@@ -28,7 +27,6 @@ from wsgate.core.events import (
     build_disconnect_event,
     build_message_event,
 )
-from wsgate.core.frames import FrameScanner
 from wsgate.core.responses import (
     ENDPOINT_TIMED_OUT,
     FORBIDDEN,
@@ -45,6 +43,7 @@ from wsgate.errors import ConnectionNotFound, IntegrationError, IntegrationTimeo
 from wsgate.integrations.base import Integration, IntegrationRequest
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
+from wsgate.server.websocket import GatewayWebSocket
 
 __all__ = ["DataPlane", "LiveConnection", "RouteTarget", "StageRuntime", "new_id"]
 
@@ -102,58 +101,6 @@ class LiveConnection:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     timer: asyncio.TimerHandle | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class GatewayWebSocket(web.WebSocketResponse):
-    """aiohttp's WebSocket with AWS's per-frame size limit on incoming frames.
-
-    aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009. A
-    :class:`FrameScanner` watches frame headers in the raw stream ahead of aiohttp's parser.
-    """
-
-    def __init__(self, *, frame_limit: int, message_limit: int, **kwargs: Any) -> None:
-        # aiohttp refuses a message of exactly max_msg_size bytes; AWS allows up to the limit.
-        super().__init__(max_msg_size=message_limit + 1, **kwargs)
-        self._frame_limit = frame_limit
-
-    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
-        super()._post_start(request, protocol, writer)
-        parser = request.protocol._payload_parser
-        if parser is not None and self._frame_limit < self._max_msg_size - 1:
-            guard = _GuardedParser(parser, self._reader, self._frame_limit)
-            request.protocol._payload_parser = guard
-
-
-class _GuardedParser:
-    """Feeds bytes to aiohttp's parser after the frame scanner has looked at them."""
-
-    __slots__ = ("_failed", "_parser", "_queue", "_scanner")
-
-    def __init__(self, parser: Any, queue: Any, frame_limit: int) -> None:
-        self._parser = parser
-        self._queue = queue
-        self._scanner = FrameScanner(frame_limit)
-        self._failed = False
-
-    def feed_eof(self) -> Any:
-        return self._parser.feed_eof()
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        if self._failed:
-            return True, b""
-        oversized = self._scanner.feed(data)
-        if oversized is not None:
-            self._failed = True
-            error = WebSocketError(
-                WSCloseCode.MESSAGE_TOO_BIG, f"Frame of {oversized} bytes exceeds the frame limit"
-            )
-            set_exception(self._queue, error)
-            return True, b""
-        result: tuple[bool, bytes] = self._parser.feed_data(data)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._parser, name)
 
 
 class DataPlane:
@@ -584,6 +531,8 @@ def _log_request(
     problem: str | None,
 ) -> None:
     level = logging.INFO if problem is None else logging.WARNING
+    if not logger.isEnabledFor(level):  # the hot path skips building the record
+        return
     log_event(
         logger,
         level,
