@@ -170,3 +170,36 @@ async def test_get_reports_last_activity(basic: RunningGateway) -> None:
     assert second["LastActiveAt"] > first["LastActiveAt"]
     assert second["ConnectedAt"] == first["ConnectedAt"]
     await ws.close()
+
+
+async def test_admin_listener_alone(tmp_path, monkeypatch) -> None:
+    from tests.conftest import APPS
+    from wsgate.config.load import load_config
+    from wsgate.server.app import Gateway
+
+    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    config = load_config(APPS / "basic" / "wsgate.yaml")
+    server = config.server.model_copy(update={"admin_port": 0, "management_on_public": False})
+    gateway = Gateway(config.model_copy(update={"server": server}))
+    await gateway.start(port=0)
+    try:
+        admin = next(x.port for x in gateway.listeners if x.role == "admin")
+        assert admin != gateway.port
+        async with client(f"ws://127.0.0.1:{gateway.port}/dev") as ws:
+            connection_id = await eventually(lambda: next(iter(gateway.dataplane.live), None))
+            public = management_client(f"http://127.0.0.1:{gateway.port}/dev")
+            with pytest.raises(public.exceptions.ForbiddenException):
+                await asyncio.to_thread(public.get_connection, ConnectionId=connection_id)
+            private = management_client(f"http://127.0.0.1:{admin}/dev")
+            await asyncio.to_thread(
+                private.post_to_connection, ConnectionId=connection_id, Data=b"a"
+            )
+            assert await asyncio.wait_for(ws.recv(), 10) == "a"
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{admin}/dev") as reply:
+                    assert reply.status == 404  # the admin listener serves no WebSocket
+        urls = gateway.urls()
+        assert urls["management:dev:admin"] == f"http://127.0.0.1:{admin}/dev"
+        assert "management:dev:public" not in urls
+    finally:
+        await gateway.stop(timeout=5)

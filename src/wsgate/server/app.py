@@ -7,7 +7,6 @@ serves the management API apart from the public one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -113,7 +112,9 @@ class Gateway:
 
     async def _public(self, request: web.Request) -> web.StreamResponse:
         management = match_management_path(request.raw_path)
-        if management is not None and self.config.server.management_on_public:
+        if management is not None:
+            if not self.config.server.management_on_public:
+                return _management_elsewhere()
             return await self.management.handle(request, *management)
         path = request.raw_path.split("?", 1)[0].rstrip("/")
         stage = self.dataplane.stages.get(path.rsplit("/", 1)[-1])
@@ -194,7 +195,9 @@ class Gateway:
         self._runners.clear()
 
 
-async def serve_forever(gateway: Gateway, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then shut down in order."""
-    await stop.wait()
-    await gateway.stop()
+def _management_elsewhere() -> web.Response:
+    response = web.json_response(
+        {"message": "the @connections API is not served on this listener"}, status=403
+    )
+    response.headers["x-amzn-ErrorType"] = "ForbiddenException"
+    return response
