@@ -17,7 +17,7 @@ import pytest
 
 from wsgate.config.model import FunctionConfig
 from wsgate.errors import FunctionError, IntegrationTimeout, IntegrationUnavailable
-from wsgate.integrations import function as function_module
+from wsgate.integrations import process_pool
 from wsgate.integrations.base import IntegrationRequest
 from wsgate.integrations.function import FunctionIntegration
 
@@ -526,7 +526,7 @@ async def test_missing_code_directory_is_unavailable(
 async def test_slow_init_times_out(
     make_function: MakeFunction, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(function_module, "_INIT_LIMIT", 0.3)
+    monkeypatch.setattr(process_pool, "_INIT_LIMIT", 0.3)
     name = write_module(tmp_path, "import time\n\ntime.sleep(30)\n")
     function = await make_function(f"{name}.handler", code_uri=str(tmp_path), concurrency=1)
     with pytest.raises(FunctionError) as caught:
@@ -538,7 +538,7 @@ async def test_slow_init_times_out(
 async def test_stop_kills_a_worker_that_ignores_sigterm(
     make_function: MakeFunction, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(function_module, "_STOP_GRACE", 0.2)
+    monkeypatch.setattr(process_pool, "_STOP_GRACE", 0.2)
     function = await make_function(f"{HANDLERS}.ignore_sigterm", timeout=60)
     marker = tmp_path / "started"
     call = asyncio.create_task(function.invoke(request({"marker": str(marker)})))

@@ -1,6 +1,6 @@
 """One Lambda execution environment: the child process behind a process-isolated function.
 
-Started by :mod:`wsgate.integrations.function` as ``python -m wsgate.integrations.worker``. It
+Started by :mod:`wsgate.integrations.process_pool` as ``python -m wsgate.integrations.worker``. It
 talks to the gateway over its stdin and stdout with frames of a 4-byte big-endian body length,
 a 1-byte kind and a JSON body::
 
