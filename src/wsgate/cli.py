@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -139,6 +140,7 @@ async def _run_gateway(config: ApiConfig, *, reload: bool) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, _on_signal, stop)
     await gateway.start()
+    _tune_garbage_collector()
     print(f"wsgate {__version__}: serving API {config.name!r} (id {config.api_id})", flush=True)
     for name, url in gateway.urls().items():
         kind, _, rest = name.partition(":")
@@ -147,6 +149,18 @@ async def _run_gateway(config: ApiConfig, *, reload: bool) -> None:
     await stop.wait()
     print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
     await gateway.stop()
+
+
+def _tune_garbage_collector() -> None:
+    # Every message allocates short-lived dicts that reference counting frees; the cycle
+    # collector's frequent young-generation passes cost a fifth of the data plane's time under
+    # load. Start-up objects are moved out of its way and young passes made rarer.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 20)
+
+
+_GC_YOUNG_THRESHOLD = 50_000
 
 
 def _on_signal(stop: asyncio.Event) -> None:

@@ -73,11 +73,20 @@ def format_request_time(epoch_ms: int) -> str:
 
     Month names come from a table, not ``strftime('%b')``, which follows the host's locale.
     """
-    t = time.gmtime(epoch_ms // 1000)
+    global _cached_second, _cached_text
+    seconds = epoch_ms // 1000
+    if seconds == _cached_second:  # every event of one second shares the text
+        return _cached_text
+    t = time.gmtime(seconds)
     month = _MONTHS[t.tm_mon - 1]
-    return (
-        f"{t.tm_mday:02d}/{month}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-    )
+    clock = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    text = f"{t.tm_mday:02d}/{month}/{t.tm_year}:{clock} +0000"
+    _cached_second, _cached_text = seconds, text
+    return text
+
+
+_cached_second = -1
+_cached_text = ""
 
 
 def _request_context(

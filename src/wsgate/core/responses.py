@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from wsgate.types import JSONValue
 
@@ -97,8 +97,7 @@ def _subprotocol(headers: JSONValue) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
+class OutgoingMessage(NamedTuple):
     """One message to send to a client: text, or bytes sent as a binary frame."""
 
     data: str | bytes

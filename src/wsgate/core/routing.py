@@ -11,7 +11,9 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, NamedTuple
+
+import orjson
 
 from wsgate.core.jsonpath import MISSING, Segment, compile_path, evaluate_path, stringify
 from wsgate.errors import RoutingError
@@ -51,14 +53,17 @@ class Expression:
 
     text: str
     parts: tuple[str | _Variable, ...]
-
-    @property
-    def is_static(self) -> bool:
-        """True when the expression holds no variable (``action``, ``\\$default``)."""
-        return all(isinstance(part, str) for part in self.parts)
+    # True when the expression holds no variable (``action``, ``\\$default``).
+    is_static: bool = False
+    # The key when the expression is one top-level name (``$request.body.action``), else None.
+    single_key: str | None = None
 
     def evaluate(self, body: JSONValue) -> str:
         """Evaluate against a parsed JSON body; missing paths become ``''``."""
+        key = self.single_key
+        if key is not None and type(body) is dict:  # the common case, without the general walk
+            value = body.get(key)
+            return value if type(value) is str else stringify(body.get(key, MISSING))
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
@@ -89,8 +94,13 @@ def compile_expression(text: str, *, sources: Collection[str] = ("request.body",
         name = (match["braced"] if match["braced"] is not None else match["bare"]).strip()
         parts.append(_compile_variable(text, name.rstrip("."), sources))
     parts.append(text[position:])
-    merged = _merge_literals(parts)
-    return Expression(text=text, parts=tuple(merged))
+    merged = tuple(_merge_literals(parts))
+    is_static = all(isinstance(part, str) for part in merged)
+    single_key = None
+    if len(merged) == 1 and isinstance(merged[0], _Variable) and len(merged[0].path) == 1:
+        first = merged[0].path[0]
+        single_key = first if isinstance(first, str) else None
+    return Expression(text=text, parts=merged, is_static=is_static, single_key=single_key)
 
 
 def _compile_variable(text: str, name: str, sources: Collection[str]) -> _Variable:
@@ -129,8 +139,7 @@ class SelectionOutcome(Enum):
     NO_ROUTE = "no_route"  # nothing matched and there is no $default: Forbidden
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
+class RouteMatch(NamedTuple):
     """The result of route selection: ``route_key`` is None when the client gets Forbidden."""
 
     route_key: str | None
@@ -169,11 +178,19 @@ def _fallback(
 
 
 def _parse_object(message: str | bytes) -> JSONValue:
-    # Cheap reject before the parser: only a JSON object can hold a routing key.
-    if not message or (message[:1] not in ("{", b"{") and message.lstrip()[:1] not in ("{", b"{")):
+    # Only a JSON object can hold a routing key: most other text is rejected without parsing.
+    if not message or (message[:1] not in _OPENING and message.lstrip()[:1] not in _OPENING):
         return MISSING
     try:
-        body = json.loads(message)
-    except (ValueError, UnicodeDecodeError):
-        return MISSING
-    return body if isinstance(body, dict) else MISSING
+        body = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        # orjson refuses a few things the stdlib accepts (integers past 64 bits, NaN): let the
+        # stdlib decide those.
+        try:
+            body = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            return MISSING
+    return body if type(body) is dict else MISSING
+
+
+_OPENING: Final = ("{", b"{")

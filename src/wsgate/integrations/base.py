@@ -7,16 +7,18 @@ the result back to the core, which decides what the client sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
 
 from wsgate.types import JSONObject, JSONValue
 
 __all__ = ["Integration", "IntegrationRequest", "IntegrationResult"]
 
+_NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
-class IntegrationRequest:
+
+class IntegrationRequest(NamedTuple):
     """One call of an integration.
 
     Attributes:
@@ -30,11 +32,10 @@ class IntegrationRequest:
     event: JSONObject
     request_id: str
     timeout_ms: int
-    stage_variables: dict[str, str] = field(default_factory=dict)
+    stage_variables: Mapping[str, str] = _NO_VARIABLES
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrationResult:
+class IntegrationResult(NamedTuple):
     """What the target answered: for a function, its return value (``None`` for none)."""
 
     payload: JSONValue

@@ -6,6 +6,7 @@ See :mod:`wsgate.integrations.function` for what this mode shares with the gatew
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import inspect
 import logging
@@ -18,6 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from wsgate.eager import Pending, run_first_step
 from wsgate.errors import FunctionError, IntegrationTimeout, IntegrationUnavailable
 from wsgate.integrations.base import IntegrationRequest, IntegrationResult
 from wsgate.integrations.lambda_context import (
@@ -130,7 +132,9 @@ class InProcessRunner:
         self._is_async = False
         self._init_error: FunctionError | None = None
         self._threads = _HandlerThreads(config.concurrency, f"wsgate-{name}")
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._concurrency = config.concurrency
+        self._running = 0  # async handler calls in flight
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._pending: set[asyncio.Future[Any]] = set()
         self._closed = False
 
@@ -150,13 +154,13 @@ class InProcessRunner:
         handler = self._handler or self._retry_load()
         function_limit = self._timeout
         integration_limit = request.timeout_ms / 1000
+        limit = min(function_limit, integration_limit)
         context = LambdaContext(self._info, request.request_id, time.monotonic() + function_limit)
         try:
-            async with asyncio.timeout(min(function_limit, integration_limit)):
-                if self._is_async:
-                    async with self._slots:
-                        result = await self._call_async(handler, request.event, context)
-                else:
+            if self._is_async:
+                result = await self._invoke_async(handler, request.event, context, limit)
+            else:
+                async with asyncio.timeout(limit):
                     result = await self._call_threaded(handler, request.event, context)
         except TimeoutError as exc:
             if function_limit <= integration_limit:
@@ -185,6 +189,37 @@ class InProcessRunner:
                 future.set_exception(IntegrationUnavailable(self.name, "the function stopped"))
         self._pending.clear()
         self._threads.shutdown()
+
+    async def _invoke_async(
+        self, handler: Handler, event: Any, context: LambdaContext, limit: float
+    ) -> Any:
+        """Run an async handler; most answer without waiting, and those pay for no timer."""
+        deadline = time.monotonic() + limit
+        if self._running >= self._concurrency:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                await self._wait_for_slot()
+        self._running += 1
+        try:
+            finished, pending = run_first_step(self._call_async(handler, event, context))
+            if finished:
+                return pending
+            assert isinstance(pending, Pending)
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                return await pending.resume()
+        finally:
+            self._running -= 1
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break
+
+    async def _wait_for_slot(self) -> None:
+        # Calls past the concurrency cap wait their turn, first come first served.
+        while self._running >= self._concurrency:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
 
     async def _call_async(self, handler: Handler, event: Any, context: LambdaContext) -> Any:
         try:
@@ -276,6 +311,12 @@ _NOT_USER_CODE = tuple(
     os.path.realpath(path) + os.sep
     for path in {sys.prefix, sys.base_prefix, sys.exec_prefix, _WSGATE_DIR}
 )
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """Convert a time.monotonic() deadline to the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_deadline - time.monotonic())
 
 
 def _is_user_code(path: str, root: str) -> bool:

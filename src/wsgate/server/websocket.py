@@ -8,6 +8,7 @@ first. This reaches into two aiohttp internals (``_post_start`` and the protocol
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -16,27 +17,88 @@ from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.frames import FrameScanner
 
-__all__ = ["GatewayWebSocket"]
+__all__ = ["CorkedTransport", "GatewayWebSocket"]
 
 
 class GatewayWebSocket(web.WebSocketResponse):
-    """aiohttp's WebSocket with AWS's per-frame size limit on incoming frames.
+    """aiohttp's WebSocket with AWS's per-frame size limit and batched writes.
 
     aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009. A
     :class:`FrameScanner` watches frame headers in the raw stream ahead of aiohttp's parser.
+
+    Frames sent while one batch of incoming messages is handled leave in one write at the end
+    of the event loop's turn (:class:`CorkedTransport`): one system call for a batch instead of
+    one per frame.
     """
 
     def __init__(self, *, frame_limit: int, message_limit: int, **kwargs: Any) -> None:
         # aiohttp refuses a message of exactly max_msg_size bytes; AWS allows up to the limit.
         super().__init__(max_msg_size=message_limit + 1, **kwargs)
         self._frame_limit = frame_limit
+        self.cork: CorkedTransport | None = None
 
     def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
         super()._post_start(request, protocol, writer)
+        self.cork = writer.transport = CorkedTransport(writer.transport)
         parser = request.protocol._payload_parser
         if parser is not None and self._frame_limit < self._max_msg_size - 1:
             guard = _GuardedParser(parser, self._reader, self._frame_limit)
             request.protocol._payload_parser = guard
+
+    def buffered_bytes(self) -> int:
+        """Bytes sent to this client and not yet on the wire."""
+        if self.cork is not None:
+            return self.cork.get_write_buffer_size()
+        transport = self._req.transport if self._req is not None else None
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def flush(self) -> None:
+        """Hand corked frames to the real transport now."""
+        if self.cork is not None:
+            self.cork.flush()
+
+    def _close_transport(self) -> None:
+        # aiohttp closes the real transport directly: send what is still corked first.
+        if self.cork is not None:
+            self.cork.flush()
+        super()._close_transport()
+
+
+class CorkedTransport:
+    """Collects writes and hands them to the real transport once per event loop turn."""
+
+    __slots__ = ("_chunks", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._chunks: list[bytes] = []
+        self._pending = 0
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; the first write of a turn schedules the flush."""
+        if not self._chunks:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._chunks.append(data)
+        self._pending += len(data)
+
+    def flush(self) -> None:
+        """Hand everything queued to the real transport now."""
+        if not self._chunks:
+            return
+        chunks, self._chunks, self._pending = self._chunks, [], 0
+        if not self._transport.is_closing():
+            self._transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes not yet on the wire: the real transport's buffer plus what is corked."""
+        return self._transport.get_write_buffer_size() + self._pending
+
+    def is_closing(self) -> bool:
+        """True once the real transport is closing."""
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _GuardedParser:
