@@ -89,3 +89,21 @@ def test_format_trace_id_needs_twelve_bytes(size):
     assert TRACE_RANDOM_BYTES == 12
     with pytest.raises(ValueError, match=f"need 12 bytes, got {size}"):
         format_trace_id(0, bytes(size))
+
+
+def test_format_ids_batches() -> None:
+    from wsgate.core.ids import format_ids
+
+    random = bytes(range(48))
+    batch = format_ids(random)
+    assert len(batch) == 4
+    assert all(is_valid_id(item) for item in batch)
+    assert len(set(batch)) == 4
+
+
+@pytest.mark.parametrize("size", [0, 11, 13, 25])
+def test_format_ids_needs_whole_chunks(size: int) -> None:
+    from wsgate.core.ids import format_ids
+
+    with pytest.raises(ValueError, match="multiple of 12"):
+        format_ids(b"x" * size)
