@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import logging
 import os
 import time
@@ -118,9 +117,6 @@ class LiveConnection:
     stage: StageRuntime
     transport: asyncio.Transport
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    # Work waiting for a dispatcher; see DataPlane._spawn.
-    inbox: collections.deque[Coroutine[Any, Any, object]] = field(default_factory=collections.deque)
-    dispatching: bool = False
     timer: asyncio.TimerHandle | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -256,17 +252,31 @@ class DataPlane:
             stage=conn.stage.name,
             sourceIp=conn.facts.source_ip,
         )
+        # This task reads first; if a message's work has to wait, the reading moves to a new
+        # task (see _receive_loop). The handler returns only once the connection has ended.
+        await self._read(conn)
+        await conn.closed.wait()
+
+    async def _read(self, conn: LiveConnection) -> None:
+        """Read until the connection ends or another task takes over the reading."""
         closing: Closing | None = None
         try:
             closing = await self._receive_loop(conn)
         except Exception:  # the one catch-all: log, close with 1011
-            logger.exception("connection %s failed", connection_id)
+            logger.exception("connection %s failed", conn.facts.connection_id)
             closing = conn.session.close(CloseCause.INTERNAL)
             await self._close_socket(conn, closing)
-        finally:
-            await self._finish(conn, closing or conn.session.close(CloseCause.ABNORMAL))
+        if closing is not None:
+            await self._finish(conn, closing)
 
-    async def _receive_loop(self, conn: LiveConnection) -> Closing:
+    async def _receive_loop(self, conn: LiveConnection) -> Closing | None:
+        """Handle messages as they arrive; None when the reading moved to another task.
+
+        A message's work runs right here, in this task, and most of it finishes without ever
+        waiting: no task per message. When one has to wait (a worker process, a slow handler),
+        this task stays with it, so it runs in one task from start to end as asyncio expects,
+        and a new task goes on reading. Messages never wait for each other.
+        """
         ws = conn.ws
         session = conn.session
         while True:
@@ -274,15 +284,33 @@ class DataPlane:
             kind = message.type
             if kind is WSMsgType.TEXT:
                 session.touch(time.monotonic(), _now_ms())
-                self._on_text(conn, message.data)
+                work = self._on_text(conn, message.data)
             elif kind is WSMsgType.BINARY:
                 refused = session.on_message(FrameKind.BINARY, time.monotonic(), _now_ms())
                 if refused is not None:
                     await self._close_socket(conn, refused)
                     return refused
-                self._on_binary(conn, message.data)
+                work = self._on_binary(conn, message.data)
             else:
                 return await self._on_end(conn, message)
+            if work is None:
+                continue
+            try:
+                finished, pending = run_first_step(work)
+            except Exception:  # _dispatch handles what it expects; anything else is a bug
+                logger.exception("message handling failed on %s", conn.facts.connection_id)
+                continue
+            if finished:
+                continue
+            assert isinstance(pending, Pending)
+            reader = asyncio.ensure_future(self._read(conn))
+            conn.tasks.add(reader)
+            reader.add_done_callback(conn.tasks.discard)
+            try:
+                await pending.resume()
+            except Exception:
+                logger.exception("message handling failed on %s", conn.facts.connection_id)
+            return None
 
     async def _on_end(self, conn: LiveConnection, message: WSMessage) -> Closing:
         session = conn.session
@@ -298,85 +326,39 @@ class DataPlane:
             return session.close(CloseCause.CLIENT, conn.ws.close_code)
         return session.close(CloseCause.ABNORMAL)
 
-    def _on_text(self, conn: LiveConnection, text: str) -> None:
+    def _on_text(self, conn: LiveConnection, text: str) -> Coroutine[Any, Any, object] | None:
+        """Route one text message; returns the work to do for it, if any."""
         stage = conn.stage
         match = select_route(stage.expression, stage.routes, text)
         if match.route_key is None:
-            request_id = new_id()
-            self._spawn(
-                conn, self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
-            )
-            log_event(
-                logger,
-                logging.INFO,
-                "message not routed",
-                requestId=request_id,
-                connectionId=conn.facts.connection_id,
-                routeKey=None,
-                selection=match.selection_value,
-                outcome=match.outcome.value,
-                status=403,
-            )
-            return
+            return self._forbidden(conn, match.selection_value, match.outcome.value)
         target = stage.routes[match.route_key]
-        if target is not None:
-            self._spawn(conn, self._dispatch(conn, target, text, False))
+        return None if target is None else self._dispatch(conn, target, text, False)
 
-    def _on_binary(self, conn: LiveConnection, data: bytes) -> None:
+    def _on_binary(self, conn: LiveConnection, data: bytes) -> Coroutine[Any, Any, object] | None:
         # Binary frames cannot be evaluated by a selection expression: AWS would route a base64
         # text the same way, so they go to $default (or get Forbidden without one).
-        body = base64.b64encode(data).decode("ascii")
         match = select_route(conn.stage.expression, conn.stage.routes, b"")
         if match.route_key is None:
-            request_id = new_id()
-            frame = error_frame(FORBIDDEN, conn.facts.connection_id, request_id)
-            self._spawn(conn, self._send(conn, frame))
-            return
+            return self._forbidden(conn, None, match.outcome.value)
         target = conn.stage.routes[match.route_key]
-        if target is not None:
-            self._spawn(conn, self._dispatch(conn, target, body, True))
+        body = base64.b64encode(data).decode("ascii")
+        return None if target is None else self._dispatch(conn, target, body, True)
 
-    def _spawn(self, conn: LiveConnection, work: Coroutine[Any, Any, object]) -> None:
-        """Queue one message's work; a dispatcher task of the connection runs it.
-
-        A task per message costs more than most messages' work. A dispatcher runs queued work
-        inside its own task until a piece has to wait: it then stays with that piece (which
-        keeps running in one task from start to end, as asyncio expects) and hands the rest of
-        the queue to a new dispatcher. Messages start in order, never wait for each other, and a
-        batch that finishes without waiting costs one task.
-        """
-        conn.inbox.append(work)
-        if not conn.dispatching:
-            conn.dispatching = True
-            self._start_dispatcher(conn)
-
-    def _start_dispatcher(self, conn: LiveConnection) -> None:
-        task = asyncio.ensure_future(self._run_inbox(conn))
-        conn.tasks.add(task)
-        task.add_done_callback(conn.tasks.discard)
-
-    async def _run_inbox(self, conn: LiveConnection) -> None:
-        inbox = conn.inbox
-        while inbox:
-            work = inbox.popleft()
-            try:
-                finished, pending = run_first_step(work)
-            except Exception:  # _dispatch handles what it expects; anything else is a bug
-                logger.exception("message handling failed on %s", conn.facts.connection_id)
-                continue
-            if finished:
-                continue
-            assert isinstance(pending, Pending)
-            if inbox:
-                self._start_dispatcher(conn)
-            else:
-                conn.dispatching = False
-            try:
-                await pending.resume()
-            except Exception:
-                logger.exception("message handling failed on %s", conn.facts.connection_id)
-            return
-        conn.dispatching = False
+    async def _forbidden(self, conn: LiveConnection, selection: str | None, outcome: str) -> None:
+        request_id = new_id()
+        await self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
+        log_event(
+            logger,
+            logging.INFO,
+            "message not routed",
+            requestId=request_id,
+            connectionId=conn.facts.connection_id,
+            routeKey=None,
+            selection=selection,
+            outcome=outcome,
+            status=403,
+        )
 
     async def _dispatch(
         self, conn: LiveConnection, target: RouteTarget, body: str, is_base64: bool
