@@ -547,3 +547,31 @@ async def test_stop_kills_a_worker_that_ignores_sigterm(
     assert not alive(int(marker.read_text()))
     with pytest.raises(IntegrationUnavailable):
         await call
+
+
+@BOTH
+async def test_async_handler_timeouts(make_function: MakeFunction, isolation: str) -> None:
+    function = await make_function(
+        f"{HANDLERS}.sleep_async", isolation=isolation, timeout=0.5, concurrency=2
+    )
+    with pytest.raises(FunctionError) as caught:
+        await function.invoke(request({"seconds": 3}))
+    assert caught.value.error_type == "Sandbox.Timedout"
+    assert TIMED_OUT.match(caught.value.error_message)
+    with pytest.raises(IntegrationTimeout):
+        await function.invoke(request({"seconds": 0.4}, timeout_ms=100))
+    assert (await function.invoke(request({"seconds": 0.01}))).payload == {"slept": 0.01}
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("handler", "error_type"),
+    [("fail_after_waiting", "ValueError"), ("own_timeout", "TimeoutError")],
+)
+async def test_async_handler_errors_after_waiting(
+    make_function: MakeFunction, isolation: str, handler: str, error_type: str
+) -> None:
+    function = await make_function(f"{HANDLERS}.{handler}", isolation=isolation)
+    with pytest.raises(FunctionError) as caught:
+        await function.invoke(request({}))
+    assert caught.value.error_type == error_type

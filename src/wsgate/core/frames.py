@@ -7,7 +7,9 @@ the first frame whose payload exceeds the limit.
 
 from __future__ import annotations
 
-__all__ = ["FrameScanner"]
+from typing import Final
+
+__all__ = ["OPCODE_BINARY", "OPCODE_TEXT", "FrameScanner", "encode_frame"]
 
 
 class FrameScanner:
@@ -61,3 +63,20 @@ class FrameScanner:
                 return None
             position = end
         return None
+
+
+OPCODE_TEXT: Final = 0x1
+OPCODE_BINARY: Final = 0x2
+_FIN: Final = 0x80
+
+
+def encode_frame(opcode: int, payload: bytes) -> bytes:
+    """One unfragmented, unmasked frame (a server's frames are never masked, RFC 6455 §5.1)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((_FIN | opcode, size))
+    elif size < 65536:
+        header = bytes((_FIN | opcode, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((_FIN | opcode, 127)) + size.to_bytes(8, "big")
+    return header + payload

@@ -153,24 +153,33 @@ class InProcessRunner:
             raise IntegrationUnavailable(self.name, "the function is stopped")
         handler = self._handler or self._retry_load()
         function_limit = self._timeout
-        integration_limit = request.timeout_ms / 1000
-        limit = min(function_limit, integration_limit)
+        limit = min(function_limit, request.timeout_ms / 1000)
+        deadline = time.monotonic() + limit
         context = LambdaContext(self._info, request.request_id, time.monotonic() + function_limit)
         try:
-            if self._is_async:
-                result = await self._invoke_async(handler, request.event, context, limit)
-            else:
+            if not self._is_async:
                 async with asyncio.timeout(limit):
-                    result = await self._call_threaded(handler, request.event, context)
-        except TimeoutError as exc:
-            if function_limit <= integration_limit:
-                message = timeout_error_message(
-                    datetime.now(UTC), request.request_id, self._timeout
+                    return IntegrationResult(
+                        await self._call_threaded(handler, request.event, context)
+                    )
+            if self._running >= self._concurrency:
+                async with asyncio.timeout_at(_loop_time(deadline)):
+                    await self._wait_for_slot()
+            self._running += 1
+            try:
+                return IntegrationResult(
+                    await self._invoke_async(handler, request.event, context, deadline)
                 )
-                raise FunctionError(self.name, TIMEOUT_ERROR, message) from exc
-            reason = f"no answer within {request.timeout_ms} ms"
-            raise IntegrationTimeout(self.name, reason) from exc
-        return IntegrationResult(result)
+            finally:
+                self._release_slot()
+        except TimeoutError as exc:
+            raise self._timeout_error(request, exc) from exc
+
+    def _timeout_error(self, request: IntegrationRequest, exc: TimeoutError) -> Exception:
+        if self._timeout <= request.timeout_ms / 1000:
+            message = timeout_error_message(datetime.now(UTC), request.request_id, self._timeout)
+            return FunctionError(self.name, TIMEOUT_ERROR, message)
+        return IntegrationTimeout(self.name, f"no answer within {request.timeout_ms} ms")
 
     def reload(self) -> None:
         """Drop the function's modules from sys.modules and import the handler afresh."""
@@ -191,28 +200,31 @@ class InProcessRunner:
         self._threads.shutdown()
 
     async def _invoke_async(
-        self, handler: Handler, event: Any, context: LambdaContext, limit: float
+        self, handler: Handler, event: Any, context: LambdaContext, deadline: float
     ) -> Any:
         """Run an async handler; most answer without waiting, and those pay for no timer."""
-        deadline = time.monotonic() + limit
-        if self._running >= self._concurrency:
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                await self._wait_for_slot()
-        self._running += 1
         try:
-            finished, pending = run_first_step(self._call_async(handler, event, context))
-            if finished:
-                return pending
-            assert isinstance(pending, Pending)
+            finished, result = run_first_step(handler(event, context))
+        except (Exception, SystemExit) as exc:
+            raise self._error(exc, context.aws_request_id) from exc
+        if not finished:
+            assert isinstance(result, Pending)
+            # Our timeout cancels the handler; CancelledError passes the except below and the
+            # context manager turns it into TimeoutError. A handler's own errors become Lambda's.
             async with asyncio.timeout_at(_loop_time(deadline)):
-                return await pending.resume()
-        finally:
-            self._running -= 1
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+                try:
+                    result = await result.resume()
+                except (Exception, SystemExit) as exc:
+                    raise self._error(exc, context.aws_request_id) from exc
+        return self._marshal(result)
+
+    def _release_slot(self) -> None:
+        self._running -= 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     async def _wait_for_slot(self) -> None:
         # Calls past the concurrency cap wait their turn, first come first served.
@@ -220,13 +232,6 @@ class InProcessRunner:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
-
-    async def _call_async(self, handler: Handler, event: Any, context: LambdaContext) -> Any:
-        try:
-            result = await handler(event, context)
-        except (Exception, SystemExit) as exc:
-            raise self._error(exc, context.aws_request_id) from exc
-        return self._marshal(result)
 
     async def _await_result(self, awaitable: Any, context: LambdaContext) -> Any:
         try:

@@ -39,7 +39,7 @@ from wsgate.core.responses import (
     route_response,
 )
 from wsgate.core.routing import CONNECT, DISCONNECT, Expression, select_route
-from wsgate.core.session import CloseCause, Closing, FrameKind, Session
+from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import ConnectionNotFound, IntegrationError, IntegrationTimeout
 from wsgate.integrations.base import Integration, IntegrationRequest
@@ -347,7 +347,7 @@ class DataPlane:
 
     async def _forbidden(self, conn: LiveConnection, selection: str | None, outcome: str) -> None:
         request_id = new_id()
-        await self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
+        self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
         log_event(
             logger,
             logging.INFO,
@@ -387,32 +387,25 @@ class DataPlane:
             if target.two_way:
                 outgoing = route_response(result.payload)
                 if outgoing is not None:
-                    await self._send(conn, outgoing.data)
+                    self._send(conn, outgoing.data)
         except IntegrationTimeout as error:
             status, problem = 504, str(error)
-            await self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
+            self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
         except (IntegrationError, BadRouteResponse) as error:
             status, problem = 500, str(error)
-            await self._send(
-                conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id)
-            )
+            self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))
         _log_request(facts, request_id, target, started, status, problem)
 
-    async def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
+    def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
         """Hand one message to the socket; False when the connection is already gone."""
-        if not conn.session.addressable or conn.ws.closed or conn.transport.is_closing():
+        if conn.session.state is not State.OPEN:
             return False
         limit = conn.stage.config.limits.send_buffer_bytes
         if conn.ws.buffered_bytes() + len(data) > limit:
             # A client that stopped reading must not grow the gateway's memory without end.
             self.close(conn, CloseCause.SLOW_READER)
             return False
-        try:
-            if isinstance(data, str):
-                await conn.ws.send_str(data)
-            else:
-                await conn.ws.send_bytes(data)
-        except (ConnectionError, RuntimeError):
+        if not conn.ws.send_now(data):
             return False
         conn.session.touch(time.monotonic(), _now_ms())
         return True
@@ -519,7 +512,7 @@ class DataPlane:
             ConnectionNotFound: the connection is gone (or goes while sending).
         """
         conn = self.find(stage, connection_id)
-        if not await self._send(conn, data):
+        if not self._send(conn, data):
             raise ConnectionNotFound(connection_id)
         conn.ws.flush()  # 200 means the frame is in the socket's transport, not in a batch
 

@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.helpers import set_exception
 from aiohttp.http_websocket import WebSocketError
 
-from wsgate.core.frames import FrameScanner
+from wsgate.core.frames import OPCODE_BINARY, OPCODE_TEXT, FrameScanner, encode_frame
 
 __all__ = ["CorkedTransport", "GatewayWebSocket"]
 
@@ -44,6 +44,22 @@ class GatewayWebSocket(web.WebSocketResponse):
         if parser is not None and self._frame_limit < self._max_msg_size - 1:
             guard = _GuardedParser(parser, self._reader, self._frame_limit)
             request.protocol._payload_parser = guard
+
+    def send_now(self, data: str | bytes) -> bool:
+        """Queue one message (text for str) without waiting; False once the socket is closing.
+
+        The frame goes to the cork, which writes it at the end of this loop turn. aiohttp's
+        writer is bypassed for data frames: it frames in Python, compresses (never, here) and
+        drains (the data plane bounds buffers itself, see ``sendBufferBytes``).
+        """
+        cork = self.cork
+        if cork is None or self.closed or cork.is_closing():
+            return False
+        if isinstance(data, str):
+            cork.write(encode_frame(OPCODE_TEXT, data.encode()))
+        else:
+            cork.write(encode_frame(OPCODE_BINARY, data))
+        return True
 
     def buffered_bytes(self) -> int:
         """Bytes sent to this client and not yet on the wire."""

@@ -118,3 +118,14 @@ def ignore_sigterm(event, context):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _mark(event["marker"])
     time.sleep(30)
+
+
+async def fail_after_waiting(event, context):
+    await asyncio.sleep(0.01)
+    raise ValueError("failed after waiting")
+
+
+async def own_timeout(event, context):
+    # A handler's own TimeoutError is its error, not the gateway's timeout.
+    async with asyncio.timeout(0.01):
+        await asyncio.sleep(1)
