@@ -575,3 +575,11 @@ async def test_async_handler_errors_after_waiting(
     with pytest.raises(FunctionError) as caught:
         await function.invoke(request({}))
     assert caught.value.error_type == error_type
+
+
+@BOTH
+async def test_answers_are_marshalled_as_lambda_does(
+    make_function: MakeFunction, isolation: str
+) -> None:
+    keys = await make_function(f"{HANDLERS}.int_keys", isolation=isolation)
+    assert (await keys.invoke(request({}))).payload == {"1": "one", "ok": True}

@@ -102,9 +102,9 @@ class Session:
         "_deadline_hard",
         "_strict",
         "closing",
+        "_wall_offset_ms",
         "connected_at_ms",
         "idle_timeout",
-        "last_active_at_ms",
         "last_active_monotonic",
         "limits",
         "state",
@@ -115,7 +115,8 @@ class Session:
         self._strict = strict
         self.state = State.CONNECTING
         self.connected_at_ms = now_ms
-        self.last_active_at_ms = now_ms
+        # Wall time is derived from the monotonic clock: one clock read per touch, not two.
+        self._wall_offset_ms = now_ms - now * 1000
         self.last_active_monotonic = now
         self.idle_timeout = limits.idle_timeout_seconds
         self._deadline_hard = now + limits.max_connection_seconds
@@ -126,17 +127,21 @@ class Session:
         if self.state is State.CONNECTING:
             self.state = State.OPEN
 
-    def on_message(self, kind: FrameKind, now: float, now_ms: int) -> Closing | None:
+    def on_message(self, kind: FrameKind, now: float) -> Closing | None:
         """A complete message arrived; returns a close decision when it must be refused."""
         if kind is FrameKind.BINARY and self._strict:
             return self.close(CloseCause.BINARY_REFUSED)
-        self.touch(now, now_ms)
+        self.touch(now)
         return None
 
-    def touch(self, now: float, now_ms: int) -> None:
+    def touch(self, now: float) -> None:
         """Traffic in either direction resets the idle timer (§1.4); pings do not count."""
         self.last_active_monotonic = now
-        self.last_active_at_ms = now_ms
+
+    @property
+    def last_active_at_ms(self) -> int:
+        """Wall-clock time of the last message either way, in epoch milliseconds."""
+        return round(self._wall_offset_ms + self.last_active_monotonic * 1000)
 
     def deadline(self) -> float:
         """The monotonic time at which the connection expires unless there is traffic."""

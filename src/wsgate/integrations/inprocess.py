@@ -271,8 +271,8 @@ class InProcessRunner:
     def _marshal(self, value: Any) -> Any:
         # Round-trip through JSON: the gateway gets plain JSON values, and a result Lambda could
         # not return fails here as it would there.
-        if value is None:
-            return None
+        if value is None or _is_plain(value):
+            return value
         try:
             return load_json(dump_json(value))
         except (TypeError, ValueError) as exc:
@@ -316,6 +316,19 @@ _NOT_USER_CODE = tuple(
     os.path.realpath(path) + os.sep
     for path in {sys.prefix, sys.base_prefix, sys.exec_prefix, _WSGATE_DIR}
 )
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_plain(value: Any) -> bool:
+    """True for the usual answer, a flat object of JSON scalars, which needs no round trip."""
+    if type(value) is not dict:
+        return False
+    for key, item in value.items():
+        if type(key) is not str or type(item) not in _SCALARS:
+            return False
+    return True
 
 
 def _loop_time(monotonic_deadline: float) -> float:

@@ -283,10 +283,10 @@ class DataPlane:
             message = await ws.receive()
             kind = message.type
             if kind is WSMsgType.TEXT:
-                session.touch(time.monotonic(), _now_ms())
+                session.touch(time.monotonic())
                 work = self._on_text(conn, message.data)
             elif kind is WSMsgType.BINARY:
-                refused = session.on_message(FrameKind.BINARY, time.monotonic(), _now_ms())
+                refused = session.on_message(FrameKind.BINARY, time.monotonic())
                 if refused is not None:
                     await self._close_socket(conn, refused)
                     return refused
@@ -407,7 +407,7 @@ class DataPlane:
             return False
         if not conn.ws.send_now(data):
             return False
-        conn.session.touch(time.monotonic(), _now_ms())
+        conn.session.touch(time.monotonic())
         return True
 
     # -- timers and closing ----------------------------------------------------------------

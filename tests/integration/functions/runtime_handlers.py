@@ -129,3 +129,7 @@ async def own_timeout(event, context):
     # A handler's own TimeoutError is its error, not the gateway's timeout.
     async with asyncio.timeout(0.01):
         await asyncio.sleep(1)
+
+
+def int_keys(event, context):
+    return {1: "one", "ok": True}
