@@ -101,8 +101,8 @@ class Session:
     __slots__ = (
         "_deadline_hard",
         "_strict",
-        "closing",
         "_wall_offset_ms",
+        "closing",
         "connected_at_ms",
         "idle_timeout",
         "last_active_monotonic",

@@ -154,8 +154,9 @@ class InProcessRunner:
         handler = self._handler or self._retry_load()
         function_limit = self._timeout
         limit = min(function_limit, request.timeout_ms / 1000)
-        deadline = time.monotonic() + limit
-        context = LambdaContext(self._info, request.request_id, time.monotonic() + function_limit)
+        now = time.monotonic()
+        deadline = now + limit
+        context = LambdaContext(self._info, request.request_id, now + function_limit)
         try:
             if not self._is_async:
                 async with asyncio.timeout(limit):
@@ -167,9 +168,16 @@ class InProcessRunner:
                     await self._wait_for_slot()
             self._running += 1
             try:
-                return IntegrationResult(
-                    await self._invoke_async(handler, request.event, context, deadline)
-                )
+                # Most handlers answer without waiting: their first step is the whole call, and
+                # they pay for no timer and no extra coroutine.
+                try:
+                    finished, result = run_first_step(handler(request.event, context))
+                except (Exception, SystemExit) as exc:
+                    raise self._error(exc, request.request_id) from exc
+                if not finished:
+                    assert isinstance(result, Pending)
+                    result = await self._finish_async(result, context, deadline)
+                return IntegrationResult(self._marshal(result))
             finally:
                 self._release_slot()
         except TimeoutError as exc:
@@ -199,24 +207,15 @@ class InProcessRunner:
         self._pending.clear()
         self._threads.shutdown()
 
-    async def _invoke_async(
-        self, handler: Handler, event: Any, context: LambdaContext, deadline: float
-    ) -> Any:
-        """Run an async handler; most answer without waiting, and those pay for no timer."""
-        try:
-            finished, result = run_first_step(handler(event, context))
-        except (Exception, SystemExit) as exc:
-            raise self._error(exc, context.aws_request_id) from exc
-        if not finished:
-            assert isinstance(result, Pending)
-            # Our timeout cancels the handler; CancelledError passes the except below and the
-            # context manager turns it into TimeoutError. A handler's own errors become Lambda's.
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                try:
-                    result = await result.resume()
-                except (Exception, SystemExit) as exc:
-                    raise self._error(exc, context.aws_request_id) from exc
-        return self._marshal(result)
+    async def _finish_async(self, pending: Pending, context: LambdaContext, deadline: float) -> Any:
+        """Finish a handler that had to wait, under the timeout."""
+        # Our timeout cancels the handler; CancelledError passes the except below and the
+        # context manager turns it into TimeoutError. A handler's own errors become Lambda's.
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            try:
+                return await pending.resume()
+            except (Exception, SystemExit) as exc:
+                raise self._error(exc, context.aws_request_id) from exc
 
     def _release_slot(self) -> None:
         self._running -= 1

@@ -83,17 +83,18 @@ class GatewayWebSocket(web.WebSocketResponse):
 class CorkedTransport:
     """Collects writes and hands them to the real transport once per event loop turn."""
 
-    __slots__ = ("_chunks", "_pending", "_transport")
+    __slots__ = ("_chunks", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
         self._chunks: list[bytes] = []
         self._pending = 0
 
     def write(self, data: bytes) -> None:
         """Queue ``data``; the first write of a turn schedules the flush."""
         if not self._chunks:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._loop.call_soon(self.flush)
         self._chunks.append(data)
         self._pending += len(data)
 
