@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final
 
 from wsgate.types import JSONValue
 
@@ -19,7 +19,6 @@ __all__ = [
     "INTERNAL_SERVER_ERROR",
     "BadRouteResponse",
     "ConnectDecision",
-    "OutgoingMessage",
     "decide_connect",
     "error_frame",
     "route_response",
@@ -97,17 +96,11 @@ def _subprotocol(headers: JSONValue) -> str | None:
     return None
 
 
-class OutgoingMessage(NamedTuple):
-    """One message to send to a client: text, or bytes sent as a binary frame."""
-
-    data: str | bytes
-
-
 class BadRouteResponse(ValueError):
     """A function's answer cannot become a route response."""
 
 
-def route_response(payload: JSONValue) -> OutgoingMessage | None:
+def route_response(payload: JSONValue) -> str | bytes | None:
     """The message a proxy function's answer produces when its route has a route response.
 
     ``body`` is sent as one text frame; no ``body`` sends nothing (AWS reports conflict on a
@@ -128,7 +121,7 @@ def route_response(payload: JSONValue) -> OutgoingMessage | None:
         raise BadRouteResponse(f"body is {type(body).__name__}, expected a string")
     if payload.get("isBase64Encoded") is True:
         try:
-            return OutgoingMessage(base64.b64decode(body, validate=True))
+            return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as error:
             raise BadRouteResponse(f"body is not valid base64: {error}") from error
-    return OutgoingMessage(body)
+    return body

@@ -1,8 +1,9 @@
 """What every integration offers the data plane.
 
-An integration turns one request (a ``$connect``, a message, a ``$disconnect``) into an answer.
-The data plane builds the request with the pure core, calls :meth:`Integration.invoke` and hands
-the result back to the core, which decides what the client sees.
+An integration turns one call (a ``$connect``, a message, a ``$disconnect``) into an answer:
+the handshake's status, or the message a route response would send. Each kind builds what its
+target needs from the same :class:`Call` (a Lambda event, an HTTP request, a mock's template)
+with the pure core. :class:`IntegrationRequest` is the lower-level call of a local function.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
+from wsgate.core.events import ConnectionFacts, Handshake
+from wsgate.core.responses import ConnectDecision
 from wsgate.types import JSONObject, JSONValue
 
-__all__ = ["Integration", "IntegrationRequest", "IntegrationResult"]
+__all__ = ["Call", "Integration", "IntegrationRequest", "IntegrationResult"]
 
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
@@ -41,8 +44,38 @@ class IntegrationResult(NamedTuple):
     payload: JSONValue
 
 
+class Call(NamedTuple):
+    """One request through a route, as every integration kind sees it.
+
+    Attributes:
+        facts: the connection's constant facts (ids, stage, identity, authorizer).
+        route_key: the selected route (``$connect``, ``$disconnect``, a key, ``$default``).
+        request_id: the gateway's id for this request.
+        now_ms: when the request arrived, in epoch milliseconds.
+        timeout_ms: the integration timeout (``timeoutInMillis``).
+        reply_wanted: the route has a route response, so the answer goes back to the client.
+        body: the message: ``str`` for a text frame, ``bytes`` for a binary frame.
+        message_id: the message's id (messages only).
+        handshake: the upgrade request (``$connect`` only).
+        disconnect_status: the close code ``$disconnect`` reports.
+        disconnect_reason: the close reason ``$disconnect`` reports.
+    """
+
+    facts: ConnectionFacts
+    route_key: str
+    request_id: str
+    now_ms: int
+    timeout_ms: int
+    reply_wanted: bool = False
+    body: str | bytes | None = None
+    message_id: str | None = None
+    handshake: Handshake | None = None
+    disconnect_status: int = 1005
+    disconnect_reason: str = ""
+
+
 class Integration(Protocol):
-    """A callable target behind routes."""
+    """A target behind routes."""
 
     name: str
 
@@ -52,12 +85,25 @@ class Integration(Protocol):
     async def stop(self) -> None:
         """Release everything; pending calls fail with IntegrationUnavailable."""
 
-    async def invoke(self, request: IntegrationRequest) -> IntegrationResult:
-        """Call the target once.
+    async def connect(self, call: Call) -> ConnectDecision:
+        """Run ``$connect``; the decision says how the handshake is answered.
 
         Raises:
-            IntegrationTimeout: no answer within ``request.timeout_ms``.
-            FunctionError: the function raised or exceeded its own timeout.
-            IntegrationUnavailable: the target or its worker could not serve the call.
-            IntegrationBadResponse: the answer could not be decoded.
+            IntegrationTimeout: no answer within ``call.timeout_ms`` (the client gets 504).
+            IntegrationError: any other failure (the client gets 502).
+        """
+
+    async def message(self, call: Call) -> str | bytes | None:
+        """Handle one message; returns what a route response sends (None: nothing).
+
+        Raises:
+            IntegrationTimeout: no answer in time (``Endpoint request timed out``).
+            IntegrationError: any other failure (``Internal server error``).
+        """
+
+    async def disconnect(self, call: Call) -> None:
+        """Run ``$disconnect``; its answer goes nowhere.
+
+        Raises:
+            IntegrationError: the call failed (logged only).
         """

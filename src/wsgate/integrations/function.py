@@ -28,14 +28,24 @@ This module is the facade; the runners live in :mod:`wsgate.integrations.process
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from wsgate.integrations.base import IntegrationRequest, IntegrationResult
+from wsgate.core.events import build_connect_event, build_disconnect_event, build_message_event
+from wsgate.core.responses import (
+    BadRouteResponse,
+    ConnectDecision,
+    decide_connect,
+    route_response,
+)
+from wsgate.errors import IntegrationBadResponse
+from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
 from wsgate.integrations.inprocess import InProcessRunner
 from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.reload import CodeWatcher
+from wsgate.types import JSONObject
 
 if TYPE_CHECKING:
     from wsgate.config.model import FunctionConfig
@@ -95,6 +105,46 @@ class FunctionIntegration:
         Returns the runner's coroutine itself: no extra frame on the data plane's hot path.
         """
         return self._runner.invoke(request)
+
+    async def connect(self, call: Call) -> ConnectDecision:
+        """Run the function with the CONNECT event; its ``statusCode`` answers the handshake."""
+        assert call.handshake is not None
+        event = build_connect_event(call.facts, call.handshake, call.request_id, call.now_ms)
+        result = await self._runner.invoke(self._request(event, call))
+        return decide_connect(result.payload)
+
+    async def message(self, call: Call) -> str | bytes | None:
+        """Run the function with the MESSAGE event; its ``body`` is the route response."""
+        body = call.body
+        binary = isinstance(body, bytes)
+        text = base64.b64encode(body).decode("ascii") if isinstance(body, bytes) else body or ""
+        event = build_message_event(
+            call.facts,
+            call.route_key,
+            text,
+            is_base64_encoded=binary,
+            request_id=call.request_id,
+            message_id=call.message_id or call.request_id,
+            now_ms=call.now_ms,
+        )
+        result = await self._runner.invoke(self._request(event, call))
+        if not call.reply_wanted:
+            return None  # without a route response AWS never reads the answer (§5.2)
+        try:
+            return route_response(result.payload)
+        except BadRouteResponse as error:
+            raise IntegrationBadResponse(self.name, str(error)) from error
+
+    async def disconnect(self, call: Call) -> None:
+        """Run the function with the DISCONNECT event; its answer goes nowhere."""
+        event = build_disconnect_event(
+            call.facts, call.request_id, call.now_ms, call.disconnect_status, call.disconnect_reason
+        )
+        await self._runner.invoke(self._request(event, call))
+
+    @staticmethod
+    def _request(event: JSONObject, call: Call) -> IntegrationRequest:
+        return IntegrationRequest(event, call.request_id, call.timeout_ms)
 
     def _on_change(self, changed: list[str]) -> None:
         logger.info("reloading function %s: %s changed", self.function_name, changed[0])

@@ -8,7 +8,6 @@ failures are chosen in ``core.session``; this module only maps engine errors ont
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import time
@@ -24,25 +23,19 @@ from wsgate.core import ids
 from wsgate.core.events import (
     ConnectionFacts,
     Handshake,
-    build_connect_event,
-    build_disconnect_event,
-    build_message_event,
 )
 from wsgate.core.responses import (
     ENDPOINT_TIMED_OUT,
     FORBIDDEN,
     INTERNAL_SERVER_ERROR,
-    BadRouteResponse,
     ConnectDecision,
-    decide_connect,
     error_frame,
-    route_response,
 )
 from wsgate.core.routing import CONNECT, DISCONNECT, Expression, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import ConnectionNotFound, IntegrationError, IntegrationTimeout
-from wsgate.integrations.base import Integration, IntegrationRequest
+from wsgate.integrations.base import Call, Integration
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.websocket import GatewayWebSocket
@@ -210,15 +203,12 @@ class DataPlane:
             forwarded_port=str(_local_port(request)),
             forwarded_proto=request.scheme,
         )
-        event = build_connect_event(facts, handshake, request_id, facts.connected_at)
+        call = Call(
+            facts, CONNECT, request_id, facts.connected_at, target.timeout_ms, handshake=handshake
+        )
         started = time.monotonic()
         try:
-            result = await target.integration.invoke(
-                IntegrationRequest(
-                    event, request_id, target.timeout_ms, dict(facts.stage_variables)
-                )
-            )
-            decision = decide_connect(result.payload)
+            decision = await target.integration.connect(call)
         except IntegrationTimeout as error:
             # AWS answers a timed-out integration with 504 (REST); recorded in docs/decisions.md.
             decision = ConnectDecision(504, problem=str(error))
@@ -333,7 +323,7 @@ class DataPlane:
         if match.route_key is None:
             return self._forbidden(conn, match.selection_value, match.outcome.value)
         target = stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, text, False)
+        return None if target is None else self._dispatch(conn, target, text)
 
     def _on_binary(self, conn: LiveConnection, data: bytes) -> Coroutine[Any, Any, object] | None:
         # Binary frames cannot be evaluated by a selection expression: AWS would route a base64
@@ -342,8 +332,7 @@ class DataPlane:
         if match.route_key is None:
             return self._forbidden(conn, None, match.outcome.value)
         target = conn.stage.routes[match.route_key]
-        body = base64.b64encode(data).decode("ascii")
-        return None if target is None else self._dispatch(conn, target, body, True)
+        return None if target is None else self._dispatch(conn, target, data)
 
     async def _forbidden(self, conn: LiveConnection, selection: str | None, outcome: str) -> None:
         request_id = new_id()
@@ -360,38 +349,30 @@ class DataPlane:
             status=403,
         )
 
-    async def _dispatch(
-        self, conn: LiveConnection, target: RouteTarget, body: str, is_base64: bool
-    ) -> None:
+    async def _dispatch(self, conn: LiveConnection, target: RouteTarget, body: str | bytes) -> None:
         facts = conn.facts
         request_id = new_id()
-        now_ms = _now_ms()
-        event = build_message_event(
+        call = Call(
             facts,
             target.route_key,
-            body,
-            is_base64_encoded=is_base64,
-            request_id=request_id,
+            request_id,
+            _now_ms(),
+            target.timeout_ms,
+            reply_wanted=target.two_way,
+            body=body,
             message_id=new_id(),
-            now_ms=now_ms,
         )
         started = time.monotonic()
         status = 200
         problem: str | None = None
         try:
-            result = await target.integration.invoke(
-                IntegrationRequest(
-                    event, request_id, target.timeout_ms, conn.stage.config.stage_variables
-                )
-            )
-            if target.two_way:
-                outgoing = route_response(result.payload)
-                if outgoing is not None:
-                    self._send(conn, outgoing.data)
+            outgoing = await target.integration.message(call)
+            if outgoing is not None and target.two_way:
+                self._send(conn, outgoing)
         except IntegrationTimeout as error:
             status, problem = 504, str(error)
             self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
-        except (IntegrationError, BadRouteResponse) as error:
+        except IntegrationError as error:
             status, problem = 500, str(error)
             self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))
         _log_request(facts, request_id, target, started, status, problem)
@@ -473,21 +454,19 @@ class DataPlane:
         if target is None:
             return
         request_id = new_id()
-        event = build_disconnect_event(
+        call = Call(
             conn.facts,
+            DISCONNECT,
             request_id,
             _now_ms(),
-            closing.disconnect_status_code,
-            closing.disconnect_reason,
+            target.timeout_ms,
+            disconnect_status=closing.disconnect_status_code,
+            disconnect_reason=closing.disconnect_reason,
         )
         started = time.monotonic()
         status, problem = 200, None
         try:
-            await target.integration.invoke(
-                IntegrationRequest(
-                    event, request_id, target.timeout_ms, dict(conn.facts.stage_variables)
-                )
-            )
+            await target.integration.disconnect(call)
         except IntegrationError as error:  # nothing can reach the client any more: log only
             status, problem = 500, str(error)
         _log_request(conn.facts, request_id, target, started, status, problem)
