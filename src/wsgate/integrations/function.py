@@ -118,16 +118,17 @@ class FunctionIntegration:
         body = call.body
         binary = isinstance(body, bytes)
         text = base64.b64encode(body).decode("ascii") if isinstance(body, bytes) else body or ""
+        request_id = call.request_id
         event = build_message_event(
             call.facts,
             call.route_key,
             text,
             is_base64_encoded=binary,
-            request_id=call.request_id,
-            message_id=call.message_id or call.request_id,
+            request_id=request_id,
+            message_id=call.message_id or request_id,
             now_ms=call.now_ms,
         )
-        result = await self._runner.invoke(self._request(event, call))
+        result = await self._runner.invoke(IntegrationRequest(event, request_id, call.timeout_ms))
         if not call.reply_wanted:
             return None  # without a route response AWS never reads the answer (§5.2)
         try:

@@ -352,22 +352,23 @@ class DataPlane:
     async def _dispatch(self, conn: LiveConnection, target: RouteTarget, body: str | bytes) -> None:
         facts = conn.facts
         request_id = new_id()
+        two_way = target.two_way
         call = Call(
             facts,
             target.route_key,
             request_id,
             _now_ms(),
             target.timeout_ms,
-            reply_wanted=target.two_way,
-            body=body,
-            message_id=new_id(),
+            two_way,
+            body,
+            new_id(),
         )
         started = time.monotonic()
         status = 200
         problem: str | None = None
         try:
             outgoing = await target.integration.message(call)
-            if outgoing is not None and target.two_way:
+            if outgoing is not None and two_way:
                 self._send(conn, outgoing)
         except IntegrationTimeout as error:
             status, problem = 504, str(error)
