@@ -13,6 +13,7 @@ import gc
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from wsgate import __version__
@@ -100,7 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
     json_lines = None if args.log_format is None else args.log_format == "json"
     configure_logging(args.log_level, json_lines=json_lines)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_run_gateway(config, reload=args.reload))
+        base_dir = Path(args.file).resolve().parent
+        runner.run(_run_gateway(config, reload=args.reload, base_dir=base_dir))
     return EXIT_OK
 
 
@@ -130,10 +132,10 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-async def _run_gateway(config: ApiConfig, *, reload: bool) -> None:
+async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> None:
     from wsgate.server.app import Gateway
 
-    gateway = Gateway(config, reload=reload)
+    gateway = Gateway(config, reload=reload, base_dir=base_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

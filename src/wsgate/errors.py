@@ -10,6 +10,7 @@
     │   ├── IntegrationTimeout           (also TimeoutError) no answer within timeoutInMillis
     │   ├── IntegrationUnavailable       the target could not be reached or its worker died
     │   ├── IntegrationBadResponse       the target answered with something unusable
+    │   ├── RequestRejected              the gateway refuses the request (e.g. 415), says so
     │   └── FunctionError                a local function raised; carries Lambda's error shape
     ├── RegistryError                    the connection registry failed
     │   ├── ConnectionNotFound           (also LookupError) no such live connection
@@ -34,6 +35,7 @@ __all__ = [
     "ManagementError",
     "RegistryError",
     "RegistryUnavailable",
+    "RequestRejected",
     "RoutingError",
     "TemplateError",
 ]
@@ -112,6 +114,19 @@ class IntegrationBadResponse(IntegrationError):
 
     def __init__(self, integration: str, reason: str, status: int | None = None) -> None:
         self.status = status
+        super().__init__(integration, reason)
+
+
+class RequestRejected(IntegrationError):
+    """The gateway refuses to call the integration; ``frame_message`` is what the client reads.
+
+    For example a message no request template accepts under ``passthroughBehavior: NEVER``
+    gets ``Unsupported Media Type`` (AWS's 415) instead of ``Internal server error``.
+    """
+
+    def __init__(self, integration: str, reason: str, *, status: int, frame_message: str) -> None:
+        self.status = status
+        self.frame_message = frame_message
         super().__init__(integration, reason)
 
 

@@ -17,11 +17,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from wsgate.config.checks import backend_issues
 from wsgate.config.model import ApiConfig
 from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
 from wsgate.errors import ConfigError, ConfigIssue, RoutingError
 
-__all__ = ["function_name_from_uri", "load_config", "parse_config"]
+__all__ = [
+    "function_name_from_uri",
+    "load_config",
+    "parse_config",
+    "substitute_stage_variables",
+]
 
 # arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations
 _LAMBDA_PATH = re.compile(
@@ -29,7 +35,7 @@ _LAMBDA_PATH = re.compile(
 )
 _FUNCTION_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:([^:/]+)(?::[^:/]+)?$")
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
-_SERVED_TYPES = frozenset({"AWS_PROXY"})
+_SERVED_TYPES = frozenset({"AWS_PROXY", "HTTP_PROXY", "HTTP", "MOCK"})
 
 
 def load_config(path: str | Path) -> ApiConfig:
@@ -168,9 +174,12 @@ def _integration_issues(
         return [
             ConfigIssue(
                 f"{place}.integrationType",
-                f"{kind} integrations are not served by this version of wsgate (AWS_PROXY is)",
+                f"{kind} (Lambda custom) integrations are not served by this version of wsgate; "
+                "use AWS_PROXY, HTTP_PROXY, HTTP or MOCK",
             )
         ]
+    if kind != "AWS_PROXY":
+        return backend_issues(place, kind, integration)
     uri = integration.get("integrationUri")
     if not isinstance(uri, str) or not uri:
         return [ConfigIssue(f"{place}.integrationUri", "an AWS_PROXY integration needs a function")]
@@ -194,11 +203,8 @@ def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return list(dict.fromkeys(issues))
 
 
-def function_name_from_uri(uri: str, stage_variables: Mapping[str, str]) -> str:
-    """The local function an AWS_PROXY ``integrationUri`` names.
-
-    Accepts a plain function name, a Lambda function ARN (with alias or version) and API
-    Gateway's invocation URI, each possibly holding ``${stageVariables.x}``.
+def substitute_stage_variables(text: str, stage_variables: Mapping[str, str]) -> str:
+    """Replace ``${stageVariables.x}`` in an integration URI with the stage's values.
 
     Raises:
         ValueError: a stage variable it names is not set.
@@ -210,7 +216,20 @@ def function_name_from_uri(uri: str, stage_variables: Mapping[str, str]) -> str:
             raise ValueError(f"stage variable {variable!r} is not set")
         return stage_variables[variable]
 
-    text = _STAGE_VARIABLE.sub(substitute, uri)
+    return _STAGE_VARIABLE.sub(substitute, text)
+
+
+def function_name_from_uri(uri: str, stage_variables: Mapping[str, str]) -> str:
+    """The local function an AWS_PROXY ``integrationUri`` names.
+
+    Accepts a plain function name, a Lambda function ARN (with alias or version) and API
+    Gateway's invocation URI, each possibly holding ``${stageVariables.x}``.
+
+    Raises:
+        ValueError: a stage variable it names is not set.
+    """
+
+    text = substitute_stage_variables(uri, stage_variables)
     invocation = _LAMBDA_PATH.match(text)
     if invocation:
         text = invocation[1]

@@ -19,6 +19,7 @@ __all__ = [
     "ApiConfig",
     "FunctionConfig",
     "IntegrationConfig",
+    "IntegrationResponseConfig",
     "Limits",
     "RouteConfig",
     "RouteResponseConfig",
@@ -138,6 +139,19 @@ class RouteConfig(_Model):
         return self.route_responses is None or "$default" in self.route_responses
 
 
+ContentHandlingStrategy = Literal["CONVERT_TO_TEXT", "CONVERT_TO_BINARY"]
+PassthroughBehavior = Literal["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"]
+
+
+class IntegrationResponseConfig(_Model):
+    """An integration response of a non-proxy integration (HTTP, MOCK), chosen by status."""
+
+    response_templates: dict[str, str] = Field(default_factory=dict)
+    template_selection_expression: str | None = None
+    content_handling_strategy: ContentHandlingStrategy | None = None
+    response_parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class IntegrationConfig(_Model):
     """An integration: what a route calls."""
 
@@ -146,6 +160,15 @@ class IntegrationConfig(_Model):
     integration_method: str = "POST"
     timeout_in_millis: int = Field(29000, ge=50, le=29000)
     description: str = ""
+    request_templates: dict[str, str] = Field(default_factory=dict)
+    template_selection_expression: str | None = None
+    passthrough_behavior: PassthroughBehavior = "WHEN_NO_MATCH"
+    content_handling_strategy: ContentHandlingStrategy | None = None
+    request_parameters: dict[str, str] = Field(default_factory=dict)
+    # Keyed by "$default" or a /regex/ over the status code (HTTP, MOCK).
+    integration_responses: dict[str, IntegrationResponseConfig] = Field(default_factory=dict)
+    # Fixed by AWS per type (§3.1); accepted for configs exported from AWS.
+    integration_response_selection_expression: str | None = None
 
 
 class FunctionConfig(_Model):

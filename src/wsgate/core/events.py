@@ -21,7 +21,9 @@ __all__ = [
     "build_connect_event",
     "build_disconnect_event",
     "build_message_event",
+    "connect_headers",
     "format_request_time",
+    "template_context",
 ]
 
 _MONTHS: Final = (
@@ -112,6 +114,28 @@ def _request_context(
     }
     if facts.authorizer is not None:
         context["authorizer"] = dict(facts.authorizer)
+    return context
+
+
+def template_context(
+    facts: ConnectionFacts,
+    route_key: str,
+    event_type: str,
+    request_id: str,
+    now_ms: int,
+    *,
+    message_id: str | None = None,
+    is_base64_encoded: bool = False,
+) -> JSONObject:
+    """The ``$context`` variables of a mapping template and of request parameters (§4.1).
+
+    The same values as a proxy event's ``requestContext``, plus ``messageId`` on messages and
+    ``isBase64Encoded``, which AWS's own samples read in templates.
+    """
+    context = _request_context(facts, route_key, event_type, request_id, now_ms)
+    if message_id is not None:
+        context["messageId"] = message_id
+    context["isBase64Encoded"] = is_base64_encoded
     return context
 
 

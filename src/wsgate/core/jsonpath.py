@@ -3,6 +3,10 @@
 AWS evaluates ``$request.body.<path>`` with Goessner JSONPath; route and template selection keys
 point at scalars in practice, so names and array indexes cover what configs use. Anything else is
 rejected when the expression is compiled, not guessed at run time.
+
+Mapping templates (``$input.path``, ``$input.json``) also need the ``.*`` / ``[*]`` wildcards:
+:func:`compile_query` accepts them and :func:`evaluate_query` returns every match as a list, as
+Jayway JsonPath (AWS's engine) does for indefinite paths. Deep scans and filters stay rejected.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from typing import Final
 
 from wsgate.types import JSONValue
 
-__all__ = ["MISSING", "compile_path", "evaluate_path", "stringify"]
+__all__ = [
+    "MISSING",
+    "WILDCARD",
+    "compile_path",
+    "compile_query",
+    "evaluate_path",
+    "evaluate_query",
+    "stringify",
+]
 
 Segment = str | int
 _TOKEN = re.compile(
@@ -21,6 +33,7 @@ _TOKEN = re.compile(
       | \[\s*'(?P<single>[^']*)'\s*\]  # ['name']
       | \[\s*"(?P<double>[^"]*)"\s*\]  # ["name"]
       | \[\s*(?P<index>-?\d+)\s*\]     # [0]
+      | \[\s*(?P<star>\*)\s*\]          # [*]
     """,
     re.VERBOSE,
 )
@@ -36,32 +49,61 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
+class _Wildcard:
+    """The ``*`` step of a query: every member of an object or element of an array."""
+
+    def __repr__(self) -> str:
+        return "WILDCARD"
+
+
+WILDCARD: Final = _Wildcard()
+Step = Segment | _Wildcard
+
+
 def compile_path(path: str) -> tuple[Segment, ...]:
     """Split ``a.b[0]['c d']`` (a leading ``$`` or ``$.`` allowed) into segments.
 
     Raises:
         ValueError: the path uses JSONPath features outside the supported subset.
     """
+    # Without wildcards=True no WILDCARD step is produced; the filter only narrows the type.
+    return tuple(
+        step for step in _compile(path, wildcards=False) if not isinstance(step, _Wildcard)
+    )
+
+
+def compile_query(path: str) -> tuple[Step, ...]:
+    """Like :func:`compile_path`, but ``.*`` and ``[*]`` compile to :data:`WILDCARD` steps.
+
+    Raises:
+        ValueError: the path uses JSONPath features outside the supported subset.
+    """
+    return _compile(path, wildcards=True)
+
+
+def _compile(path: str, *, wildcards: bool) -> tuple[Step, ...]:
     text = path.strip()
     if text.startswith("$"):
         text = text[1:]
     if text and not text.startswith((".", "[")):
         text = "." + text
-    segments: list[Segment] = []
+    steps: list[Step] = []
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
-        if match is None:
+        if match is None or (match["star"] is not None and not wildcards):
             raise ValueError(f"unsupported JSONPath syntax at {text[position:]!r}")
         if match["index"] is not None:
-            segments.append(int(match["index"]))
+            steps.append(int(match["index"]))
+        elif match["star"] is not None or (wildcards and match["name"] == "*"):
+            steps.append(WILDCARD)
         else:
             name = match["name"] or match["single"] or match["double"] or ""
             if name in ("*", "..") or name.startswith("?"):
                 raise ValueError(f"wildcards and filters are not supported: {name!r}")
-            segments.append(name)
+            steps.append(name)
         position = match.end()
-    return tuple(segments)
+    return tuple(steps)
 
 
 def evaluate_path(document: JSONValue, segments: tuple[Segment, ...]) -> JSONValue:
@@ -77,6 +119,31 @@ def evaluate_path(document: JSONValue, segments: tuple[Segment, ...]) -> JSONVal
         else:
             return MISSING
     return value
+
+
+def evaluate_query(document: JSONValue, steps: tuple[Step, ...]) -> JSONValue:
+    """Evaluate a compiled query: as :func:`evaluate_path` when it has no wildcard.
+
+    With a wildcard the path is indefinite and the result is the list of every value it reaches
+    (possibly empty), skipping branches where a later step does not exist.
+    """
+    segments = tuple(step for step in steps if not isinstance(step, _Wildcard))
+    if len(segments) == len(steps):
+        return evaluate_path(document, segments)
+    matches: list[JSONValue] = [document]
+    for step in steps:
+        reached: list[JSONValue] = []
+        for value in matches:
+            if not isinstance(step, _Wildcard):
+                found = evaluate_path(value, (step,))
+                if found is not MISSING:
+                    reached.append(found)
+            elif isinstance(value, list):
+                reached.extend(value)
+            elif isinstance(value, dict):
+                reached.extend(value.values())
+        matches = reached
+    return matches
 
 
 def stringify(value: JSONValue) -> str:

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
-import orjson
-
 from wsgate.core.jsonpath import MISSING, Segment, compile_path, evaluate_path, stringify
 from wsgate.types import JSONValue
 
@@ -67,6 +65,7 @@ _NAMED_SOURCES: Final[tuple[tuple[str, SourceKind], ...]] = (
     ("stageVariables.", "stage_variable"),
 )
 _BODY: Final = "route.request.body"
+_DEFAULT: Final = "$default"
 _EXPECTED_SOURCES: Final = (
     "expected route.request.{header,multivalueheader,querystring,multivaluequerystring}.<name>, "
     "route.request.body.<JSONPath>, context.<name>, stageVariables.<name> or a 'static' value"
@@ -181,7 +180,8 @@ def compile_request_parameters(parameters: Mapping[str, str]) -> CompiledParamet
         mappings.append(mapping)
     if problems:
         raise MappingError(problems)
-    return CompiledParameters(tuple(mappings), any(m.path for m in mappings))
+    parses_body = any(m.source == "body" and m.path for m in mappings)
+    return CompiledParameters(tuple(mappings), parses_body)
 
 
 def _compile_entry(key: str, value: str) -> ParameterMapping:
@@ -227,6 +227,8 @@ def _compile_body_path(text: str) -> tuple[Segment, ...]:
     path = text[1:] if text.startswith(".") else text
     if not path:
         raise ValueError("empty JSONPath after route.request.body.")
+    if path.startswith("."):
+        raise ValueError(f"invalid JSONPath {path!r}: recursive descent is not supported")
     try:
         return compile_path(path)
     except ValueError as error:
@@ -316,17 +318,12 @@ def _scalar(value: object, *, containers: bool = False) -> str | None:
 def _parse_json(body: str | None) -> JSONValue:
     if body is None:
         return MISSING
+    # The stdlib, not orjson: orjson turns integers past 64 bits into floats, and an id mapped
+    # into a header must keep every digit the client sent.
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses a few documents the stdlib accepts (integers past 64 bits, NaN).
-        try:
-            return json.loads(body)
-        except ValueError:
-            return MISSING
-
-
-_DEFAULT: Final = "$default"
+        return json.loads(body)
+    except ValueError:
+        return MISSING
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,22 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
-from wsgate.config.load import function_name_from_uri
+from wsgate.config.checks import ASGI_PREFIX
+from wsgate.config.load import function_name_from_uri, substitute_stage_variables
 from wsgate.config.model import ApiConfig
 from wsgate.core.routing import compile_expression
+from wsgate.integrations.asgi import AsgiTransport
+from wsgate.integrations.backend import BackendIntegration
 from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
+from wsgate.integrations.http import BackendTransport, HttpTransport
+from wsgate.integrations.mock import MockIntegration
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.server.dataplane import DataPlane, RouteTarget, StageRuntime
@@ -49,10 +55,14 @@ class Gateway:
         *,
         reload: bool = False,
         registry: ConnectionRegistry | None = None,
+        base_dir: str | Path | None = None,
     ) -> None:
         self.config = config
         self._reload = reload
         self.registry = registry or registry_from_url("memory://")
+        self._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        self._http: HttpTransport | None = None
+        self._asgi: dict[str, AsgiTransport] = {}
         self.integrations = self._build_integrations()
         self.dataplane = DataPlane(
             api_id=config.api_id or "",
@@ -95,18 +105,47 @@ class Gateway:
                     routes[route_key] = None
                     continue
                 integration = config.integrations[integration_name]
-                function = function_name_from_uri(
-                    integration.integration_uri or "", stage.stage_variables
-                )
                 routes[route_key] = RouteTarget(
                     route_key=route_key,
                     integration_name=integration_name,
-                    integration=self.integrations[function],
+                    integration=self._integration(integration_name, stage.stage_variables),
                     timeout_ms=integration.timeout_in_millis,
                     two_way=route.two_way,
                 )
             stages[stage_name] = StageRuntime(stage_name, stage, expression, routes)
         return stages
+
+    def _integration(self, name: str, stage_variables: Mapping[str, str]) -> Integration:
+        """The integration a route calls on one stage (stage variables resolved)."""
+        config = self.config.integrations[name]
+        uri = substitute_stage_variables(config.integration_uri or "", stage_variables)
+        kind = config.integration_type
+        if kind == "AWS_PROXY":
+            return self.integrations[function_name_from_uri(uri, stage_variables)]
+        key = f"{name}@{uri}"
+        if key in self.integrations:
+            return self.integrations[key]
+        api_id = self.config.api_id or ""
+        built: Integration
+        if kind == "MOCK":
+            built = MockIntegration(name, config, api_id=api_id)
+        else:
+            transport, url = self._transport(uri)
+            built = BackendIntegration(name, config, transport, api_id=api_id, uri=url)
+        self.integrations[key] = built
+        return built
+
+    def _transport(self, uri: str) -> tuple[BackendTransport, str]:
+        """The shared HTTP pool, or the in-process ASGI app an ``asgi:`` URI names."""
+        if not uri.startswith(ASGI_PREFIX):
+            if self._http is None:
+                self._http = HttpTransport()
+            return self._http, uri
+        # asgi:package.module:app/some/path -> the app, and the URL it sees.
+        target, slash, path = uri.partition("/")
+        if target not in self._asgi:
+            self._asgi[target] = AsgiTransport.from_uri(target, code_dir=str(self._base_dir))
+        return self._asgi[target], f"http://asgi.local{slash}{path}"
 
     # -- HTTP entry points ---------------------------------------------------------------------
 
@@ -134,6 +173,8 @@ class Gateway:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         """Start integrations and listeners (port 0 picks a free port; see ``listeners``)."""
         server = self.config.server
+        for transport in self._asgi.values():
+            await transport.start()
         for integration in self.integrations.values():
             await integration.start()
         await self._listen(
@@ -190,6 +231,8 @@ class Gateway:
             await runner.cleanup()
         for integration in self.integrations.values():
             await integration.stop()
+        for transport in [*self._asgi.values(), *([self._http] if self._http else [])]:
+            await transport.close()
         await self.registry.close()
         self._sites.clear()
         self._runners.clear()

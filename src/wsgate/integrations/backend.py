@@ -1,0 +1,300 @@
+"""HTTP_PROXY and HTTP integrations: a route's call becomes one request to a backend (§3.4, §3.5).
+
+``HTTP_PROXY`` sends the raw message as the body (no Lambda-style envelope) and hands the backend's
+body back as is; on ``$connect`` it forwards the handshake's headers and query, and the
+backend's status answers the handshake. ``HTTP`` shapes the request with a mapping template
+(or passes the message through, per ``passthroughBehavior``) and the reply with the integration
+response its status selects. Both map request parameters. The transport is pluggable: the
+network (:class:`~wsgate.integrations.http.HttpTransport`) or an ASGI app in process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from wsgate.config.model import IntegrationConfig
+from wsgate.core.backend import BackendReply, BackendRequest
+from wsgate.core.content import ContentError, client_message, request_body, template_text
+from wsgate.core.events import connect_headers, template_context
+from wsgate.core.mapping import (
+    CompiledParameters,
+    CompiledResponseKeys,
+    ParameterSource,
+    apply_request_parameters,
+    compile_integration_response_keys,
+    compile_request_parameters,
+)
+from wsgate.core.responses import ConnectDecision
+from wsgate.core.routing import CONNECT, DISCONNECT, Expression, compile_expression
+from wsgate.core.templates import (
+    CompiledTemplate,
+    TemplateInput,
+    compile_template,
+    passthrough_allowed,
+    render_template,
+    select_response_template,
+    select_template,
+)
+from wsgate.errors import IntegrationBadResponse, RequestRejected, TemplateError
+from wsgate.integrations.base import Call
+from wsgate.integrations.http import BackendTransport
+from wsgate.types import JSONObject
+
+__all__ = ["BackendIntegration", "CompiledResponse"]
+
+logger = logging.getLogger(__name__)
+
+_EVENT_TYPES: Final = {CONNECT: "CONNECT", DISCONNECT: "DISCONNECT"}
+_PROTOCOL_HEADER: Final = "sec-websocket-protocol"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledResponse:
+    """One integration response, ready to render."""
+
+    templates: Mapping[str, CompiledTemplate]
+    selection: str | None
+    content_handling: str | None
+
+
+class BackendIntegration:
+    """An HTTP_PROXY or HTTP integration over a transport."""
+
+    def __init__(
+        self,
+        name: str,
+        config: IntegrationConfig,
+        transport: BackendTransport,
+        *,
+        api_id: str,
+        uri: str,
+    ) -> None:
+        self.name = name
+        self._config = config
+        self._transport = transport
+        self._proxy = config.integration_type == "HTTP_PROXY"
+        self._uri = uri  # stage variables already substituted
+        self._api_id = api_id
+        self._method = config.integration_method.upper()
+        self._templates = {
+            key: compile_template(text, place=f"integrations.{name}.requestTemplates.{key}")
+            for key, text in config.request_templates.items()
+        }
+        self._selection: Expression | None = (
+            compile_expression(config.template_selection_expression)
+            if config.template_selection_expression
+            else None
+        )
+        self._parameters: CompiledParameters = compile_request_parameters(config.request_parameters)
+        self._response_keys: CompiledResponseKeys = compile_integration_response_keys(
+            config.integration_responses
+        )
+        self._responses = {
+            key: CompiledResponse(
+                {
+                    template_key: compile_template(
+                        text, place=f"integrations.{name}.integrationResponses.{key}"
+                    )
+                    for template_key, text in response.response_templates.items()
+                },
+                response.template_selection_expression,
+                response.content_handling_strategy,
+            )
+            for key, response in config.integration_responses.items()
+        }
+
+    async def start(self) -> None:
+        """Nothing to start: the transport is shared and opens connections lazily."""
+
+    async def stop(self) -> None:
+        """Nothing to stop here: the gateway closes the shared transport."""
+
+    # -- the three calls ----------------------------------------------------------------------
+
+    async def connect(self, call: Call) -> ConnectDecision:
+        """Call the backend for ``$connect``; its status answers the handshake."""
+        reply = await self._exchange(call)
+        if not 200 <= reply.status <= 299:
+            return ConnectDecision(reply.status, problem=f"backend answered {reply.status}")
+        return ConnectDecision(101, subprotocol=reply.header(_PROTOCOL_HEADER))
+
+    async def message(self, call: Call) -> str | bytes | None:
+        """Call the backend for a message; returns what a route response sends."""
+        reply = await self._exchange(call)
+        if reply.status >= 500:
+            # A failing backend gets AWS's Internal server error frame, not its error page.
+            raise IntegrationBadResponse(
+                self.name, f"backend answered {reply.status}", status=reply.status
+            )
+        if not call.reply_wanted:
+            return None
+        try:
+            if self._proxy:
+                return client_message(reply.body, self._config.content_handling_strategy)
+            return self.render_response(call, reply)
+        except (ContentError, TemplateError) as error:
+            raise IntegrationBadResponse(self.name, str(error), status=reply.status) from error
+
+    async def disconnect(self, call: Call) -> None:
+        """Tell the backend the connection has gone; its answer goes nowhere."""
+        await self._exchange(call)
+
+    # -- building the request -----------------------------------------------------------------
+
+    async def _exchange(self, call: Call) -> BackendReply:
+        request = self._request(call)
+        return await self._transport.send(
+            request, timeout=call.timeout_ms / 1000, integration=self.name
+        )
+
+    def _request(self, call: Call) -> BackendRequest:
+        context = self._context(call)
+        handshake = call.handshake
+        source = ParameterSource(
+            headers=tuple(handshake.headers) if handshake is not None else (),
+            query=tuple(handshake.query) if handshake is not None else (),
+            body=call.body if isinstance(call.body, str) else None,
+            context=context,
+            stage_variables=call.facts.stage_variables,
+        )
+        mapped = apply_request_parameters(self._parameters, source)
+        headers = self._base_headers(call)
+        names = {name.lower() for name, _ in mapped.headers}
+        headers = [(n, v) for n, v in headers if n.lower() not in names] + list(mapped.headers)
+        query = list(mapped.querystring)
+        if self._proxy and handshake is not None:
+            query = list(handshake.query) + query
+        url = _with_query(_with_path_parameters(self._uri, mapped.path), query)
+        body = self._body(call, context)
+        return BackendRequest(self._method, url, tuple(headers), body)
+
+    def request_body(self, call: Call) -> bytes:
+        """The body the backend would receive for this call (MOCK renders it for its status)."""
+        return self._body(call, self._context(call))
+
+    def _base_headers(self, call: Call) -> list[tuple[str, str]]:
+        agent = f"AmazonAPIGateway_{self._api_id}"
+        if call.handshake is not None and self._proxy:
+            # §3.4: the client's handshake headers reach a proxy backend on $connect, with the
+            # X-Forwarded-* ones API Gateway adds; Host is the backend's own.
+            forwarded = [
+                (n, v)
+                for n, v in connect_headers(call.facts, call.handshake)
+                if n.lower() not in ("host", "user-agent", "content-length")
+            ]
+        else:
+            forwarded = []
+        return [
+            *forwarded,
+            ("x-amzn-apigateway-api-id", self._api_id),
+            ("User-Agent", agent),
+            ("Content-Type", "application/json"),
+        ]
+
+    def _body(self, call: Call, context: JSONObject) -> bytes:
+        message = call.body if call.body is not None else ""
+        strategy = self._config.content_handling_strategy
+        if self._proxy:
+            return _convert(self.name, message, strategy)
+        text = template_text(message)
+        key = select_template(self._templates, self._selection, text)
+        if key is None:
+            if not passthrough_allowed(self._config.passthrough_behavior, bool(self._templates)):
+                raise RequestRejected(
+                    self.name,
+                    "no request template matches and passthroughBehavior forbids passthrough",
+                    status=415,
+                    frame_message="Unsupported Media Type",
+                )
+            return _convert(self.name, message, strategy)
+        variables = TemplateInput(
+            context=context,
+            body=text,
+            params=_params(call),
+            stage_variables=call.facts.stage_variables,
+        )
+        try:
+            return render_template(self._templates[key], variables).encode("utf-8")
+        except TemplateError as error:
+            raise IntegrationBadResponse(self.name, f"request template: {error}") from error
+
+    def _context(self, call: Call) -> JSONObject:
+        event_type = _EVENT_TYPES.get(call.route_key, "MESSAGE")
+        context = template_context(
+            call.facts,
+            call.route_key,
+            event_type,
+            call.request_id,
+            call.now_ms,
+            message_id=call.message_id,
+            is_base64_encoded=isinstance(call.body, bytes),
+        )
+        if event_type == "DISCONNECT":
+            context["disconnectStatusCode"] = call.disconnect_status
+            context["disconnectReason"] = call.disconnect_reason
+        return context
+
+    # -- the reply ----------------------------------------------------------------------------
+
+    def render_response(self, call: Call, reply: BackendReply) -> str | bytes | None:
+        """What the client gets from a non-proxy reply: its integration response, rendered."""
+        if not self._responses:
+            # No integration responses: the body goes back as the backend sent it.
+            return client_message(reply.body, None)
+        key = self._response_keys.match(str(reply.status))
+        if key is None:
+            raise IntegrationBadResponse(
+                self.name, f"no integration response matches status {reply.status}"
+            )
+        response = self._responses[key]
+        text = reply.body.decode("utf-8", errors="replace")
+        headers = {name: value for name, value in reply.headers}
+        template_key = select_response_template(
+            response.templates, response.selection, reply.status, headers, text
+        )
+        if template_key is None:
+            return client_message(reply.body, response.content_handling)  # type: ignore[arg-type]
+        variables = TemplateInput(
+            context=self._context(call),
+            body=text,
+            stage_variables=call.facts.stage_variables,
+        )
+        rendered = render_template(response.templates[template_key], variables)
+        return client_message(rendered.encode("utf-8"), response.content_handling)  # type: ignore[arg-type]
+
+
+def _convert(name: str, message: str | bytes, strategy: str | None) -> bytes:
+    try:
+        return request_body(message, strategy)  # type: ignore[arg-type]
+    except ContentError as error:
+        raise IntegrationBadResponse(name, f"content handling: {error}") from error
+
+
+def _params(call: Call) -> Mapping[str, Mapping[str, str]]:
+    handshake = call.handshake
+    if handshake is None:
+        return {"path": {}, "querystring": {}, "header": {}}
+    return {
+        "path": {},
+        "querystring": dict(handshake.query),
+        "header": dict(handshake.headers),
+    }
+
+
+def _with_path_parameters(uri: str, path: Mapping[str, str]) -> str:
+    for name, value in path.items():
+        uri = uri.replace("{" + name + "}", quote(value, safe=""))
+    return uri
+
+
+def _with_query(uri: str, query: list[tuple[str, str]]) -> str:
+    if not query:
+        return uri
+    parts = urlsplit(uri)
+    extra = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+    joined = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
