@@ -16,7 +16,7 @@ from wsgate.core.mapping import (
     compile_request_parameters,
 )
 from wsgate.core.routing import compile_expression
-from wsgate.core.templates import compile_template
+from wsgate.core.templates import compile_response_expression, compile_template
 from wsgate.errors import ConfigIssue, RoutingError, TemplateError
 
 __all__ = ["ASGI_PREFIX", "backend_issues"]
@@ -27,9 +27,28 @@ _URI: Final = re.compile(r"^(https?://[^/\s]+\S*|asgi:[A-Za-z_][\w.]*:[A-Za-z_]\
 _STAGE_VARIABLE: Final = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 
 
-def backend_issues(place: str, kind: str, integration: Mapping[str, Any]) -> list[ConfigIssue]:
-    """Every problem of one HTTP, HTTP_PROXY or MOCK integration."""
+def backend_issues(
+    place: str,
+    kind: str,
+    integration: Mapping[str, Any],
+    stage_variables: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[ConfigIssue]:
+    """Every problem of one HTTP, HTTP_PROXY or MOCK integration.
+
+    ``stage_variables`` maps each stage to its variables, to check the URI on every stage.
+    """
     issues = _uri_issues(place, kind, integration)
+    uri = integration.get("integrationUri")
+    if isinstance(uri, str):
+        for stage, variables in (stage_variables or {}).items():
+            missing = sorted(set(_STAGE_VARIABLE.findall(uri)) - set(variables))
+            if missing:
+                issues.append(
+                    ConfigIssue(
+                        f"{place}.integrationUri",
+                        f"stage {stage}: stage variable {missing[0]!r} is not set",
+                    )
+                )
     method = integration.get("integrationMethod", "POST")
     if isinstance(method, str) and method.upper() not in _METHODS:
         allowed = ", ".join(sorted(_METHODS))
@@ -109,6 +128,14 @@ def _response_issues(place: str, responses: object) -> list[ConfigIssue]:
         ]
     for key, response in responses.items():
         if isinstance(response, dict):
-            where = f"{place}.integrationResponses.{key}.responseTemplates"
-            issues += _template_issues(where, response.get("responseTemplates"))
+            where = f"{place}.integrationResponses.{key}"
+            issues += _template_issues(
+                f"{where}.responseTemplates", response.get("responseTemplates")
+            )
+            selection = response.get("templateSelectionExpression")
+            if isinstance(selection, str):
+                try:
+                    compile_response_expression(selection)
+                except RoutingError as error:
+                    issues.append(ConfigIssue(f"{where}.templateSelectionExpression", error.reason))
     return issues

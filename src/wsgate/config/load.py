@@ -179,7 +179,13 @@ def _integration_issues(
             )
         ]
     if kind != "AWS_PROXY":
-        return backend_issues(place, kind, integration)
+        per_stage = {
+            str(stage_name): {
+                str(k): str(v) for k, v in _mapping(_mapping(stage).get("stageVariables")).items()
+            }
+            for stage_name, stage in stages.items()
+        }
+        return backend_issues(place, kind, integration, per_stage)
     uri = integration.get("integrationUri")
     if not isinstance(uri, str) or not uri:
         return [ConfigIssue(f"{place}.integrationUri", "an AWS_PROXY integration needs a function")]

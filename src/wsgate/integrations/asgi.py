@@ -113,8 +113,9 @@ class AsgiTransport(BackendTransport):
             return
         if answer["type"] != "lifespan.startup.complete":
             await lifespan.finish()
-            reason = f"lifespan startup failed: {answer.get('message', '')}".rstrip(": ")
-            raise IntegrationUnavailable("asgi", reason)
+            # Starlette sends the whole traceback (logged by _Lifespan); its last line says what.
+            lines = str(answer.get("message", "")).strip().splitlines() or ["no reason given"]
+            raise IntegrationUnavailable("asgi", f"lifespan startup failed: {lines[-1]}")
         self._lifespan = lifespan
 
     async def close(self) -> None:
@@ -149,7 +150,13 @@ class AsgiTransport(BackendTransport):
             )
         if timeout <= 0:
             raise IntegrationTimeout(integration, f"no time left to call {request.url}")
-        scope = self._scope(request)
+        try:
+            scope = self._scope(request)
+        except ValueError as exc:
+            # A bad port, or a header name that is not latin-1: what HttpTransport cannot send.
+            raise IntegrationUnavailable(
+                integration, f"request to {request.url} cannot be sent: {exc}"
+            ) from exc
         exchange = _Exchange(request.body, self._max_body_bytes)
         deadline = asyncio.timeout(timeout)
         try:
@@ -246,11 +253,7 @@ class _Exchange:
     def reply(self, integration: str, request: BackendRequest) -> BackendReply:
         """The collected response, which must be complete and within the limit."""
         if self._size > self._limit:
-            raise IntegrationBadResponse(
-                integration,
-                f"reply body from {request.url} exceeds {self._limit} bytes",
-                self._status,
-            )
+            raise self._too_large(integration, request)
         if self._status is None:
             raise IntegrationBadResponse(
                 integration, f"ASGI app returned without a response to {request.url}"
@@ -270,7 +273,7 @@ class _Exchange:
         """What an app that raised ``exc`` answered, as a server in front of it would tell."""
         if self._size > self._limit:
             # Whatever the app made of _BodyTooLarge, the reply is over the limit.
-            self.reply(integration, request)
+            raise self._too_large(integration, request) from exc
         logger.error("Exception in ASGI application", exc_info=exc)
         if self._status is None:
             return BackendReply(500, (), b"")
@@ -279,6 +282,10 @@ class _Exchange:
                 integration, f"ASGI app raised while answering {request.url}", self._status
             ) from exc
         return self.reply(integration, request)
+
+    def _too_large(self, integration: str, request: BackendRequest) -> IntegrationBadResponse:
+        reason = f"reply body from {request.url} exceeds {self._limit} bytes"
+        return IntegrationBadResponse(integration, reason, self._status)
 
 
 class _BodyTooLarge(Exception):

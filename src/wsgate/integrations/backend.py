@@ -125,8 +125,9 @@ class BackendIntegration:
     async def message(self, call: Call) -> str | bytes | None:
         """Call the backend for a message; returns what a route response sends."""
         reply = await self._exchange(call)
-        if reply.status >= 500:
-            # A failing backend gets AWS's Internal server error frame, not its error page.
+        if self._proxy and reply.status >= 500:
+            # A failing proxy backend gets AWS's Internal server error frame, not its error
+            # page; a non-proxy integration maps 5xx through its integration responses.
             raise IntegrationBadResponse(
                 self.name, f"backend answered {reply.status}", status=reply.status
             )
@@ -134,7 +135,8 @@ class BackendIntegration:
             return None
         try:
             if self._proxy:
-                return client_message(reply.body, self._config.content_handling_strategy)
+                # Content handling converts requests only: a proxy's reply goes back as it is.
+                return client_message(reply.body, None)
             return self.render_response(call, reply)
         except (ContentError, TemplateError) as error:
             raise IntegrationBadResponse(self.name, str(error), status=reply.status) from error

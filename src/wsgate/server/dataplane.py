@@ -34,7 +34,12 @@ from wsgate.core.responses import (
 from wsgate.core.routing import CONNECT, DISCONNECT, Expression, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
 from wsgate.eager import Pending, run_first_step
-from wsgate.errors import ConnectionNotFound, IntegrationError, IntegrationTimeout
+from wsgate.errors import (
+    ConnectionNotFound,
+    IntegrationError,
+    IntegrationTimeout,
+    RequestRejected,
+)
 from wsgate.integrations.base import Call, Integration
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
@@ -373,6 +378,9 @@ class DataPlane:
         except IntegrationTimeout as error:
             status, problem = 504, str(error)
             self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
+        except RequestRejected as error:  # e.g. 415: the integration was never called
+            status, problem = error.status, str(error)
+            self._send(conn, error_frame(error.frame_message, facts.connection_id, request_id))
         except IntegrationError as error:
             status, problem = 500, str(error)
             self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))

@@ -220,6 +220,123 @@ def test_integration_uri_forms(code_dir, uri):
     assert config.integrations["chat"].integration_uri == uri
 
 
+_HTTP_YAML = """\
+name: web
+routeSelectionExpression: $request.body.action
+stages:
+  dev:
+    stageVariables: {backend: "127.0.0.1:9000", path: items}
+routes:
+  $connect: {target: connect}
+  $default: {target: proxy, routeResponseSelectionExpression: $default}
+  send: {target: send, routeResponseSelectionExpression: $default}
+  mocked: {target: mocked, routeResponseSelectionExpression: $default}
+  app: {target: app}
+integrations:
+  connect:
+    integrationType: MOCK
+    requestTemplates:
+      $default: '{"statusCode": 200}'
+  proxy:
+    integrationType: HTTP_PROXY
+    integrationUri: http://${stageVariables.backend}/${stageVariables.path}/{id}
+    integrationMethod: put
+    timeoutInMillis: 100
+    contentHandlingStrategy: CONVERT_TO_BINARY
+    requestParameters:
+      integration.request.header.connectionId: context.connectionId
+      integration.request.path.id: route.request.body.id
+  send:
+    integrationType: HTTP
+    integrationUri: https://backend.example/send
+    templateSelectionExpression: \\$default
+    passthroughBehavior: NEVER
+    requestTemplates:
+      $default: '{"id": "$context.connectionId", "data": $input.json(''$.data'')}'
+    integrationResponses:
+      /2\\d\\d/:
+        templateSelectionExpression: ${integration.response.statuscode}
+        responseTemplates: {"200": ok, $default: '$input.body'}
+        contentHandlingStrategy: CONVERT_TO_TEXT
+      $default:
+        responseTemplates: {$default: failed}
+  mocked:
+    integrationType: MOCK
+    requestTemplates: {$default: '{"statusCode": 404}'}
+    integrationResponses:
+      /4\\d\\d/: {responseTemplates: {$default: missing}}
+  app:
+    integrationType: HTTP_PROXY
+    integrationUri: asgi:web.app:application/messages
+"""
+
+
+def test_load_http_and_mock_integrations(tmp_path):
+    path = tmp_path / "api.yaml"
+    path.write_text(_HTTP_YAML, encoding="utf-8")
+
+    config = load_config(path)
+
+    proxy = config.integrations["proxy"]
+    assert proxy.integration_type == "HTTP_PROXY"
+    assert proxy.integration_uri == "http://${stageVariables.backend}/${stageVariables.path}/{id}"
+    assert proxy.integration_method == "put"
+    assert proxy.timeout_in_millis == 100
+    assert proxy.content_handling_strategy == "CONVERT_TO_BINARY"
+    assert proxy.passthrough_behavior == "WHEN_NO_MATCH"
+    assert proxy.request_parameters == {
+        "integration.request.header.connectionId": "context.connectionId",
+        "integration.request.path.id": "route.request.body.id",
+    }
+    send = config.integrations["send"]
+    assert send.integration_method == "POST"
+    assert send.template_selection_expression == "\\$default"
+    assert send.passthrough_behavior == "NEVER"
+    assert list(send.request_templates) == ["$default"]
+    assert list(send.integration_responses) == ["/2\\d\\d/", "$default"]
+    ok = send.integration_responses["/2\\d\\d/"]
+    assert ok.template_selection_expression == "${integration.response.statuscode}"
+    assert ok.response_templates == {"200": "ok", "$default": "$input.body"}
+    assert ok.content_handling_strategy == "CONVERT_TO_TEXT"
+    assert config.integrations["connect"].integration_uri is None
+    assert config.integrations["app"].integration_uri == "asgi:web.app:application/messages"
+    assert config.routes["$default"].two_way is True
+    assert config.routes["app"].two_way is False
+
+
+def test_http_uri_with_a_stage_variable_the_stage_lacks(code_dir):
+    data = _data(
+        stages={"prod": {"stageVariables": {"backend": "127.0.0.1:9000"}}, "dev": {}},
+        integrations__chat={
+            "integrationType": "HTTP_PROXY",
+            "integrationUri": "http://${stageVariables.backend}/x",
+        },
+    )
+    assert _issues(data, code_dir) == [
+        "integrations.chat.integrationUri: stage dev: stage variable 'backend' is not set"
+    ]
+
+
+def test_model_and_integration_checks_are_reported_together(code_dir):
+    data = _data(
+        integrations__web={
+            "integrationType": "HTTP",
+            "integrationUri": "ftp://x",
+            "passthroughBehavior": "SOMETIMES",
+            "requestParameters": {"integration.request.header.A": "bogus"},
+            "integrationResponses": {"2xx": {}},
+        },
+        routes__send={"target": "web"},
+    )
+    places = [issue.split(":")[0] for issue in _issues(data, code_dir)]
+    assert places == [
+        "integrations.web.passthroughBehavior",
+        "integrations.web.integrationUri",
+        "integrations.web.requestParameters.integration.request.header.A",
+        "integrations.web.integrationResponses.2xx",
+    ]
+
+
 # --- errors, each with its place -----------------------------------------------------------
 
 
@@ -284,24 +401,106 @@ def test_integration_uri_forms(code_dir, uri):
             "integrations.chat.integrationUri: an AWS_PROXY integration needs a function",
         ),
         (
+            {"integrations__chat__integrationType": "AWS"},
+            "integrations.chat.integrationType: AWS (Lambda custom) integrations are not served "
+            "by this version of wsgate; use AWS_PROXY, HTTP_PROXY, HTTP or MOCK",
+        ),
+        (
             {"integrations__chat__integrationType": "HTTP"},
-            "integrations.chat.integrationType: HTTP integrations are not served by this "
-            "version of wsgate (AWS_PROXY is)",
+            "integrations.chat.integrationUri: 'chat' is neither an http(s):// URL nor "
+            "asgi:module:attribute[/path]",
         ),
         (
             {"integrations__chat__integrationType": "HTTP_PROXY"},
-            "integrations.chat.integrationType: HTTP_PROXY integrations are not served by this "
-            "version of wsgate (AWS_PROXY is)",
+            "integrations.chat.integrationUri: 'chat' is neither an http(s):// URL nor "
+            "asgi:module:attribute[/path]",
         ),
         (
-            {"integrations__chat__integrationType": "MOCK"},
-            "integrations.chat.integrationType: MOCK integrations are not served by this "
-            "version of wsgate (AWS_PROXY is)",
+            {
+                "integrations__chat__integrationType": "HTTP",
+                "integrations__chat__integrationUri": _DELETE,
+            },
+            "integrations.chat.integrationUri: an HTTP integration needs a URL",
         ),
         (
-            {"integrations__chat__integrationType": "AWS"},
-            "integrations.chat.integrationType: AWS integrations are not served by this "
-            "version of wsgate (AWS_PROXY is)",
+            {
+                "integrations__chat__integrationType": "HTTP_PROXY",
+                "integrations__chat__integrationUri": "",
+            },
+            "integrations.chat.integrationUri: an HTTP_PROXY integration needs a URL",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "HTTP_PROXY",
+                "integrations__chat__integrationUri": "http://backend/x",
+                "integrations__chat__requestTemplates": {"$default": "x"},
+            },
+            "integrations.chat.requestTemplates: proxy integrations take no templates",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "HTTP",
+                "integrations__chat__integrationUri": "http://backend/x",
+                "integrations__chat__integrationMethod": "FETCH",
+            },
+            "integrations.chat.integrationMethod: must be one of DELETE, GET, HEAD, OPTIONS, "
+            "PATCH, POST, PUT",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "MOCK",
+                "integrations__chat__requestTemplates": {"$default": "#if($x)"},
+            },
+            "integrations.chat.requestTemplates.$default: line 1, column 8: expected #else, "
+            "#elseif or #end in if directive, got: ...",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "HTTP",
+                "integrations__chat__integrationUri": "http://backend/x",
+                "integrations__chat__requestParameters": {
+                    "integration.request.header.connectionId": "connectionId"
+                },
+            },
+            "integrations.chat.requestParameters.integration.request.header.connectionId: "
+            "unknown source 'connectionId'; expected route.request.{header,multivalueheader,"
+            "querystring,multivaluequerystring}.<name>, route.request.body.<JSONPath>, "
+            "context.<name>, stageVariables.<name> or a 'static' value",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "HTTP",
+                "integrations__chat__integrationUri": "http://backend/x",
+                "integrations__chat__passthroughBehavior": "SOMETIMES",
+            },
+            "integrations.chat.passthroughBehavior: input should be 'WHEN_NO_MATCH', "
+            "'WHEN_NO_TEMPLATES' or 'NEVER'",
+        ),
+        (
+            {"integrations__chat__contentHandlingStrategy": "CONVERT"},
+            "integrations.chat.contentHandlingStrategy: input should be 'CONVERT_TO_TEXT' or "
+            "'CONVERT_TO_BINARY'",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "MOCK",
+                "integrations__chat__integrationResponses": {
+                    "$default": {"contentHandlingStrategy": "TEXT"}
+                },
+            },
+            "integrations.chat.integrationResponses.$default.contentHandlingStrategy: input "
+            "should be 'CONVERT_TO_TEXT' or 'CONVERT_TO_BINARY'",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "MOCK",
+                "integrations__chat__integrationResponses": {"$default": {"templates": {}}},
+            },
+            "integrations.chat.integrationResponses.$default.templates: unknown field",
+        ),
+        (
+            {"integrations__chat__integrationMethod": 5},
+            "integrations.chat.integrationMethod: input should be a valid string",
         ),
         (
             {"integrations__chat__integrationType": "LAMBDA"},
@@ -643,12 +842,13 @@ def test_every_problem_is_reported_at_once(code_dir):
         "routeSelectionExpression",
         "routes.sendmessage.target",
         "routes.$foo",
-        "integrations.http.integrationType",
+        "integrations.http.integrationUri",
         "functions.chat.handler",
     ]
     assert error.source == "api.yaml"
     assert str(error).startswith("api.yaml: 8 errors in config\n  ")
     assert "\n  routes.sendmessage.target: no integration named 'chatfn'" in str(error)
+    assert "\n  integrations.http.integrationUri: an HTTP integration needs a URL" in str(error)
     assert (
         "\n  stages.prod: limits.frameSizeBytes cannot exceed AWS's 32768 when awsStrict is true"
         in str(error)

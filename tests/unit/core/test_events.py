@@ -490,3 +490,16 @@ def test_request_id_equals_extended_request_id(event_type):
     assert context["requestTime"] == format_request_time(_NOW)
     assert context["connectedAt"] == _FACTS.connected_at
     assert event["isBase64Encoded"] is False
+
+
+@pytest.mark.parametrize(("message_id", "binary"), [(None, False), ("m1", True)])
+def test_template_context(message_id: str | None, binary: bool) -> None:
+    from wsgate.core.events import ConnectionFacts, template_context
+
+    facts = ConnectionFacts("c1", 1000, "127.0.0.1", None, "api", "dev", "host:1")
+    context = template_context(
+        facts, "route", "MESSAGE", "r1", 2000, message_id=message_id, is_base64_encoded=binary
+    )
+    assert context["connectionId"] == "c1"
+    assert context["isBase64Encoded"] is binary
+    assert ("messageId" in context) is (message_id is not None)

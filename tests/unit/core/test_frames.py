@@ -248,3 +248,27 @@ def test_long_conversation_in_random_chunks(seed):
     stream = b"".join(frames)
     cuts = sorted({rng.randint(0, len(stream)) for _ in range(400)})
     assert _scan(_chunks(stream, cuts), 3000) == _expected(frames, 3000, cuts)
+
+
+@pytest.mark.parametrize(
+    ("size", "header"),
+    [
+        (0, b"\x81\x00"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e\x00\x7e"),
+        (65535, b"\x81\x7e\xff\xff"),
+    ],
+)
+def test_encode_frame_lengths(size: int, header: bytes) -> None:
+    from wsgate.core.frames import OPCODE_TEXT, encode_frame
+
+    frame = encode_frame(OPCODE_TEXT, b"x" * size)
+    assert frame[: len(header)] == header
+    assert len(frame) == len(header) + size
+
+
+def test_encode_frame_long_binary() -> None:
+    from wsgate.core.frames import OPCODE_BINARY, encode_frame
+
+    frame = encode_frame(OPCODE_BINARY, b"\x00" * 65536)
+    assert frame[:10] == b"\x82\x7f" + (65536).to_bytes(8, "big")

@@ -1,0 +1,1 @@
+"""Configs and an ASGI app for tests/integration/test_http_integrations.py."""
