@@ -81,6 +81,9 @@ class _ExactRequest(aiohttp.ClientRequest):
         self._skip_auto_headers = _SKIPPED_AUTO_HEADERS
 
 
+_KEEPALIVE_SECONDS = 4.0
+
+
 class BackendTransport(Protocol):
     """Sends one request to a backend and returns its reply, read in full."""
 
@@ -201,6 +204,9 @@ class HttpTransport(BackendTransport):
             limit=self._max_connections,
             limit_per_host=self._max_connections_per_host,
             enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
+            # Backends often close idle connections after 5 s; dropping ours sooner narrows the
+            # window in which a POST meets a connection the backend is closing.
+            keepalive_timeout=_KEEPALIVE_SECONDS,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
