@@ -69,6 +69,15 @@ class RunningGateway:
         ]
 
 
+def ws_client(url: str, **kwargs: Any) -> Any:
+    """A real WebSocket client (the ``websockets`` library), without proxies or compression."""
+    from websockets.asyncio.client import connect
+
+    kwargs.setdefault("proxy", None)
+    kwargs.setdefault("compression", None)
+    return connect(url, **kwargs)
+
+
 def management_client(endpoint: str) -> Any:
     """The unmodified boto3 client, pointed at the gateway like a Lambda handler would."""
     import boto3

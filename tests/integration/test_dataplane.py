@@ -13,18 +13,12 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.helpers import RunningGateway, eventually
+from tests.helpers import RunningGateway, eventually, ws_client as client
 
 FORBIDDEN = '{{"message": "Forbidden", "connectionId":"{cid}", "requestId":"{rid}"}}'
-
-
-def client(url: str, **kwargs: object) -> connect:
-    kwargs.setdefault("proxy", None)
-    kwargs.setdefault("compression", None)
-    return connect(url, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_echo_route_response(basic: RunningGateway) -> None:

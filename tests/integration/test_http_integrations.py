@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from tests.helpers import UNIT, eventually
+from tests.helpers import UNIT, eventually, ws_client as client
 from tests.integration.apps.http import asgi_app
 from wsgate.cli import main
 from wsgate.config.load import load_config
@@ -273,12 +273,6 @@ def asgi_received() -> Iterator[list[asgi_app.Received]]:
 
 
 # -- the client ------------------------------------------------------------------------------
-
-
-def client(url: str, **kwargs: Any) -> connect:
-    kwargs.setdefault("proxy", None)
-    kwargs.setdefault("compression", None)
-    return connect(url, **kwargs)
 
 
 async def recv(ws: ClientConnection) -> str | bytes:

@@ -10,16 +10,10 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from botocore.exceptions import ClientError
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import RunningGateway, eventually, management_client
-
-
-def client(url: str, **kwargs: object) -> connect:
-    kwargs.setdefault("proxy", None)
-    kwargs.setdefault("compression", None)
-    return connect(url, **kwargs)  # type: ignore[arg-type]
+from tests.helpers import RunningGateway, eventually, management_client, ws_client as client
 
 
 async def open_connection(
