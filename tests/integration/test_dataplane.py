@@ -361,3 +361,12 @@ async def test_client_vanishing_mid_message(basic: RunningGateway) -> None:
     async with client(basic.ws_url()) as other:
         await other.send(json.dumps({"action": "echo"}))
         assert await asyncio.wait_for(other.recv(), 10) == json.dumps({"action": "echo"})
+
+
+async def test_shutdown_waits_for_disconnects_already_running(basic: RunningGateway) -> None:
+    ws = await client(basic.ws_url())
+    await ws.close()  # the server has the close; its $disconnect is starting
+    await basic.gateway.stop(timeout=5)
+    events = basic.events("DISCONNECT")
+    assert len(events) == 1
+    assert events[0]["requestContext"]["disconnectStatusCode"] == 1000

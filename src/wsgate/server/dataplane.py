@@ -139,6 +139,8 @@ class DataPlane:
         self.live: dict[str, LiveConnection] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
         self._accepting = True
+        # Connections whose socket is gone but whose $disconnect is still running.
+        self._ending: set[LiveConnection] = set()
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -441,6 +443,7 @@ class DataPlane:
             conn.timer.cancel()
         if not conn.ws.closed:
             await self._close_socket(conn, closing)
+        self._ending.add(conn)
         self.live.pop(connection_id, None)
         await self.registry.remove(connection_id)
         log_event(
@@ -457,6 +460,7 @@ class DataPlane:
         await self._run_disconnect(conn, closing)
         conn.session.finish()
         conn.closed.set()
+        self._ending.discard(conn)
 
     async def _run_disconnect(self, conn: LiveConnection, closing: Closing) -> None:
         target = conn.stage.routes.get(DISCONNECT)
@@ -520,7 +524,10 @@ class DataPlane:
         self._accepting = False
         for conn in list(self.live.values()):
             self.close(conn, CloseCause.SHUTDOWN)
-        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in list(self.live.values())]
+        # Connections already ending count too: their $disconnect must finish before the
+        # integrations stop.
+        ending = [*self.live.values(), *self._ending]
+        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in ending]
         if waits:
             timeout = max(0.0, deadline - time.monotonic())
             _, pending = await asyncio.wait(waits, timeout=timeout)
