@@ -29,7 +29,8 @@ from wsgate.integrations.http import BackendTransport, HttpTransport
 from wsgate.integrations.mock import MockIntegration
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
-from wsgate.server.dataplane import DataPlane, RouteTarget, StageRuntime
+from wsgate.server.connection import RouteTarget, StageRuntime
+from wsgate.server.dataplane import DataPlane
 from wsgate.server.management import ConnectionsApi, match_management_path
 
 __all__ = ["Gateway", "Listener"]

@@ -12,13 +12,11 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
-from wsgate.config.model import StageConfig
 from wsgate.core import ids
 from wsgate.core.events import (
     ConnectionFacts,
@@ -31,7 +29,7 @@ from wsgate.core.responses import (
     ConnectDecision,
     error_frame,
 )
-from wsgate.core.routing import CONNECT, DISCONNECT, Expression, select_route
+from wsgate.core.routing import CONNECT, DISCONNECT, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import (
@@ -40,18 +38,13 @@ from wsgate.errors import (
     IntegrationTimeout,
     RequestRejected,
 )
-from wsgate.integrations.base import Call, Integration
+from wsgate.integrations.base import Call
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
+from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, new_id, now_ms
 from wsgate.server.websocket import GatewayWebSocket
 
-__all__ = [
-    "DataPlane",
-    "LiveConnection",
-    "RouteTarget",
-    "StageRuntime",
-    "new_id",
-]
+__all__ = ["DataPlane"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,60 +56,6 @@ _ENGINE_CAUSES: Final = {
 }
 # Gateway-side wait for the client's close reply before dropping the socket.
 _CLOSE_TIMEOUT: Final = 5.0
-
-
-def new_id() -> str:
-    """A fresh, unguessable AWS-shaped id (connection, request or message).
-
-    Connection ids address sockets, so they come from the OS's random source; drawing and
-    encoding them in batches spares a system call and an encoding pass per message.
-    """
-    if not _spare_ids:
-        _spare_ids.extend(ids.format_ids(os.urandom(ids.BATCH_CHUNK * _ID_BATCH)))
-    return _spare_ids.pop()
-
-
-_ID_BATCH: Final = 256
-_spare_ids: list[str] = []
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class RouteTarget:
-    """A route bound to its integration for one stage."""
-
-    route_key: str
-    integration_name: str
-    integration: Integration
-    timeout_ms: int
-    two_way: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StageRuntime:
-    """A stage ready to serve: its routes resolved, its expression compiled."""
-
-    name: str
-    config: StageConfig
-    expression: Expression
-    routes: dict[str, RouteTarget | None]  # None: the route exists without an integration
-
-
-@dataclass(eq=False, slots=True)
-class LiveConnection:
-    """An open socket and the state the core keeps for it."""
-
-    ws: GatewayWebSocket
-    session: Session
-    facts: ConnectionFacts
-    stage: StageRuntime
-    transport: asyncio.Transport
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    timer: asyncio.TimerHandle | None = None
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class DataPlane:
@@ -152,9 +91,9 @@ class DataPlane:
         probe = web.WebSocketResponse()
         if not probe.can_prepare(request).ok:
             return _json_response(400, {"message": "Bad Request: not a WebSocket handshake"})
-        now, now_ms = time.monotonic(), _now_ms()
-        facts = self._facts(request, stage, now_ms)
-        session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=now_ms)
+        now, wall_ms = time.monotonic(), now_ms()
+        facts = self._facts(request, stage, wall_ms)
+        session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=wall_ms)
         decision = await self._run_connect(request, stage, facts)
         if not decision.accepted:
             return web.Response(status=decision.status)
@@ -184,10 +123,10 @@ class DataPlane:
                 self._handlers.discard(task)
         return ws
 
-    def _facts(self, request: web.Request, stage: StageRuntime, now_ms: int) -> ConnectionFacts:
+    def _facts(self, request: web.Request, stage: StageRuntime, wall_ms: int) -> ConnectionFacts:
         return ConnectionFacts(
             connection_id=new_id(),
-            connected_at=now_ms,
+            connected_at=wall_ms,
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent"),
             api_id=self.api_id,
@@ -364,7 +303,7 @@ class DataPlane:
             facts,
             target.route_key,
             request_id,
-            _now_ms(),
+            now_ms(),
             target.timeout_ms,
             two_way,
             body,
@@ -455,7 +394,7 @@ class DataPlane:
             cause=closing.cause.value,
             disconnectStatusCode=closing.disconnect_status_code,
             disconnectReason=closing.disconnect_reason,
-            durationMs=_now_ms() - conn.facts.connected_at,
+            durationMs=now_ms() - conn.facts.connected_at,
         )
         await self._run_disconnect(conn, closing)
         conn.session.finish()
@@ -471,7 +410,7 @@ class DataPlane:
             conn.facts,
             DISCONNECT,
             request_id,
-            _now_ms(),
+            now_ms(),
             target.timeout_ms,
             disconnect_status=closing.disconnect_status_code,
             disconnect_reason=closing.disconnect_reason,

@@ -19,7 +19,8 @@ from aiohttp import web
 from wsgate.core.ids import is_valid_id
 from wsgate.errors import ConnectionNotFound, ManagementError
 from wsgate.observability.logs import log_event
-from wsgate.server.dataplane import DataPlane, new_id
+from wsgate.server.connection import new_id
+from wsgate.server.dataplane import DataPlane
 
 __all__ = ["MAX_POST_BYTES", "ConnectionsApi", "match_management_path"]
 
