@@ -27,9 +27,9 @@ async def eventually(
     while True:
         value = probe()
         if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-            value = await value  # type: ignore[misc]
+            value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout * UNIT:.1f}s")
         await asyncio.sleep(interval)

@@ -88,7 +88,8 @@ class Backends:
 
     async def _echo(self, request: web.Request) -> web.Response:
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.peers.add(peer)
+        if peer is not None:
+            self.peers.add(peer)
         body = await request.read()
         return web.json_response(
             {

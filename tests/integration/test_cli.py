@@ -151,8 +151,9 @@ async def test_serve_connect_manage_and_stop(
     assert json.loads(out)["identity"]["sourceIp"] == "127.0.0.1"
     code, _, _ = await _wsgate("delete", endpoint, connection_id)
     assert code == 0
-    out, _ = await asyncio.wait_for(listener.communicate(), 20 * UNIT)
-    assert {"type": "text", "data": "pushed"} in [json.loads(x) for x in out.decode().splitlines()]
+    received, _ = await asyncio.wait_for(listener.communicate(), 20 * UNIT)
+    frames = [json.loads(x) for x in received.decode().splitlines()]
+    assert {"type": "text", "data": "pushed"} in frames
 
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 20 * UNIT) == 0

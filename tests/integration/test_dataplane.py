@@ -101,7 +101,7 @@ async def test_connect_timeout_answers_504(basic: RunningGateway) -> None:
 
 
 async def test_only_subprotocol_is_echoed(basic: RunningGateway) -> None:
-    async with client(basic.ws_url(), subprotocols=["chat.v2", "chat.v1"]) as ws:  # type: ignore[list-item]
+    async with client(basic.ws_url(), subprotocols=["chat.v2", "chat.v1"]) as ws:
         assert ws.subprotocol == "chat.v2"
 
 

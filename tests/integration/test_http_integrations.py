@@ -85,7 +85,7 @@ class Backend:
 
     async def one(self, path: str, count: int = 1) -> Received:
         """The ``count``-th request to ``path``, once it has arrived."""
-        found = await eventually(lambda: len(self.at(path)) >= count and self.at(path))
+        found = await eventually(lambda: self.at(path) if len(self.at(path)) >= count else [])
         return found[count - 1]
 
     async def start(self) -> None:

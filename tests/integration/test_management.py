@@ -50,7 +50,7 @@ async def test_post_get_delete_with_boto3(basic: RunningGateway) -> None:
     assert event["requestContext"]["disconnectReason"] == "Connection Closed Normally"
 
     for call in (api.post_to_connection, api.get_connection, api.delete_connection):
-        kwargs = {"ConnectionId": connection_id}
+        kwargs: dict[str, object] = {"ConnectionId": connection_id}
         if call == api.post_to_connection:
             kwargs["Data"] = b"late"
         with pytest.raises(api.exceptions.GoneException):

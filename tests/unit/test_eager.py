@@ -70,9 +70,9 @@ async def test_timeout_and_cancellation_reach_the_coroutine() -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await pending.resume()
-    _, pending = run_first_step(_catches_cancel())
-    assert isinstance(pending, Pending)
-    task = asyncio.ensure_future(pending.resume())
+    _, later = run_first_step(_catches_cancel())
+    assert isinstance(later, Pending)
+    task = asyncio.ensure_future(later.resume())
     await asyncio.sleep(0.01)
     task.cancel()
     assert await task == "cleaned up"
