@@ -18,7 +18,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from wsgate.config.model import IntegrationConfig
 from wsgate.core.backend import BackendReply, BackendRequest
-from wsgate.core.content import ContentError, client_message, request_body, template_text
+from wsgate.core.content import (
+    ContentError,
+    ContentHandling,
+    client_message,
+    request_body,
+    template_text,
+)
 from wsgate.core.events import connect_headers, template_context
 from wsgate.core.mapping import (
     CompiledParameters,
@@ -58,7 +64,7 @@ class CompiledResponse:
 
     templates: Mapping[str, CompiledTemplate]
     selection: str | None
-    content_handling: str | None
+    content_handling: ContentHandling
 
 
 class BackendIntegration:
@@ -259,19 +265,19 @@ class BackendIntegration:
             response.templates, response.selection, reply.status, headers, text
         )
         if template_key is None:
-            return client_message(reply.body, response.content_handling)  # type: ignore[arg-type]
+            return client_message(reply.body, response.content_handling)
         variables = TemplateInput(
             context=self._context(call),
             body=text,
             stage_variables=call.facts.stage_variables,
         )
         rendered = render_template(response.templates[template_key], variables)
-        return client_message(rendered.encode("utf-8"), response.content_handling)  # type: ignore[arg-type]
+        return client_message(rendered.encode("utf-8"), response.content_handling)
 
 
-def _convert(name: str, message: str | bytes, strategy: str | None) -> bytes:
+def _convert(name: str, message: str | bytes, strategy: ContentHandling) -> bytes:
     try:
-        return request_body(message, strategy)  # type: ignore[arg-type]
+        return request_body(message, strategy)
     except ContentError as error:
         raise IntegrationBadResponse(name, f"content handling: {error}") from error
 
