@@ -370,3 +370,23 @@ async def test_shutdown_waits_for_disconnects_already_running(basic: RunningGate
     events = basic.events("DISCONNECT")
     assert len(events) == 1
     assert events[0]["requestContext"]["disconnectStatusCode"] == 1000
+
+
+async def test_client_leaving_during_connect(basic: RunningGateway) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", basic.port)
+    writer.write(
+        b"GET /dev?mode=sleep&seconds=0.3 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await writer.drain()
+    await eventually(lambda: basic.events("CONNECT"))
+    writer.close()  # gone before $connect answers
+    await writer.wait_closed()
+    # The gateway keeps serving, and a connection that never opened has no $disconnect.
+    async with client(basic.ws_url()) as ws:
+        await ws.send(json.dumps({"action": "echo"}))
+        assert await asyncio.wait_for(ws.recv(), 10) == json.dumps({"action": "echo"})
+    await eventually(lambda: len(basic.events("DISCONNECT")) == 1)
+    assert len(basic.events("CONNECT")) == 2
+    del reader

@@ -105,9 +105,12 @@ class DataPlane:
             compress=False,
             timeout=_CLOSE_TIMEOUT,
         )
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client left during $connect: it never opened
+            return ws
         transport = request.transport
-        if transport is None:  # the client left during $connect
+        if transport is None:
             return ws
         # The transport pauses writers only past the send buffer limit; _send refuses to grow it
         # beyond that, so a send never waits on a client that does not read.
