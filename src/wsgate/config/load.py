@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from wsgate.config.checks import backend_issues
 from wsgate.config.model import ApiConfig
+from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
 from wsgate.errors import ConfigError, ConfigIssue, RoutingError
 
@@ -110,7 +111,25 @@ def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[Con
         issues += _integration_issues(str(name), _mapping(integration), functions, stages)
     for name, function in functions.items():
         issues += _function_issues(str(name), _mapping(function), base_dir)
+    for name, stage in stages.items():
+        issues += _access_log_issues(str(name), _mapping(_mapping(stage).get("accessLogSettings")))
+    server = _mapping(data.get("server"))
+    if server.get("metrics") is True and server.get("adminPort") is None:
+        issues.append(
+            ConfigIssue("server.metrics", "metrics are served on the admin listener: set adminPort")
+        )
     return issues
+
+
+def _access_log_issues(stage: str, settings: Mapping[str, Any]) -> list[ConfigIssue]:
+    log_format = settings.get("format")
+    if not isinstance(log_format, str):
+        return []
+    try:
+        compile_access_log_format(log_format)
+    except ValueError as error:
+        return [ConfigIssue(f"stages.{stage}.accessLogSettings.format", str(error))]
+    return []
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

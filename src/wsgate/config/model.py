@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "AWS_LIMITS",
+    "AccessLogSettings",
     "ApiConfig",
     "FunctionConfig",
     "IntegrationConfig",
@@ -59,6 +60,15 @@ class Limits(_Model):
 AWS_LIMITS = Limits()
 
 
+class AccessLogSettings(_Model):
+    """AWS's ``accessLogSettings``: a line of ``$context`` variables per request."""
+
+    format: str
+    # "stderr", "stdout" or a file path (relative to the working directory); AWS's
+    # destinationArn names a CloudWatch group, which has no meaning here.
+    destination: str = "stderr"
+
+
 class StageConfig(_Model):
     """One stage: its variables, limits and strictness."""
 
@@ -68,6 +78,7 @@ class StageConfig(_Model):
     # raised above AWS's quotas.
     aws_strict: bool = False
     description: str = ""
+    access_log_settings: AccessLogSettings | None = None
 
     @field_validator("stage_variables")
     @classmethod
@@ -230,6 +241,8 @@ class ServerConfig(_Model):
     # The domainName put in events; default: the Host header the client used.
     domain_name: str | None = None
     shutdown_timeout_seconds: float = Field(10, gt=0)
+    # Prometheus metrics at /metrics on the admin listener (which must then be configured).
+    metrics: bool = False
 
 
 class ApiConfig(_Model):

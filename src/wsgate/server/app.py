@@ -20,6 +20,7 @@ from aiohttp import web
 from wsgate.config.checks import ASGI_PREFIX
 from wsgate.config.load import function_name_from_uri, substitute_stage_variables
 from wsgate.config.model import ApiConfig
+from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import compile_expression
 from wsgate.integrations.asgi import AsgiTransport
 from wsgate.integrations.backend import BackendIntegration
@@ -27,6 +28,8 @@ from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
 from wsgate.integrations.http import BackendTransport, HttpTransport
 from wsgate.integrations.mock import MockIntegration
+from wsgate.observability.accesslog import AccessLogObserver
+from wsgate.observability.metrics import MetricsObserver
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.server.connection import RouteTarget, StageRuntime
@@ -73,6 +76,11 @@ class Gateway:
             domain_name=config.server.domain_name,
         )
         self.management = ConnectionsApi(self.dataplane)
+        self.metrics = MetricsObserver() if config.server.metrics else None
+        self._access_logs = self._build_access_logs()
+        self.dataplane.observers.extend(self._access_logs)
+        if self.metrics is not None:
+            self.dataplane.observers.append(self.metrics)
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
@@ -93,6 +101,16 @@ class Gateway:
             )
             for name, function in config.functions.items()
         }
+
+    def _build_access_logs(self) -> list[AccessLogObserver]:
+        """One access log per stage that asks for one (``accessLogSettings``)."""
+        logs = []
+        for stage_name, stage in self.config.stages.items():
+            settings = stage.access_log_settings
+            if settings is not None:
+                log_format = compile_access_log_format(settings.format)
+                logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
+        return logs
 
     def _build_stages(self) -> dict[str, StageRuntime]:
         config = self.config
@@ -164,6 +182,9 @@ class Gateway:
         return await self.dataplane.handle_upgrade(request, stage)
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/metrics" and self.metrics is not None:
+            body, content_type = self.metrics.exposition()
+            return web.Response(body=body, headers={"Content-Type": content_type})
         management = match_management_path(request.raw_path)
         if management is None:
             return web.json_response({"message": "Not Found"}, status=404)
@@ -234,6 +255,8 @@ class Gateway:
             await integration.stop()
         for transport in [*self._asgi.values(), *([self._http] if self._http else [])]:
             await transport.close()
+        for access_log in self._access_logs:
+            access_log.close()
         await self.registry.close()
         self._sites.clear()
         self._runners.clear()

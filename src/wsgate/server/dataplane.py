@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -36,9 +36,11 @@ from wsgate.errors import (
     ConnectionNotFound,
     IntegrationError,
     IntegrationTimeout,
+    IntegrationUnavailable,
     RequestRejected,
 )
 from wsgate.integrations.base import Call
+from wsgate.observability.hooks import ConnectionEvent, ErrorKind, Observer, RequestRecord
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, new_id, now_ms
@@ -49,6 +51,10 @@ __all__ = ["DataPlane"]
 logger = logging.getLogger(__name__)
 
 # Engine close codes that mean "the client broke the protocol" rather than "too big".
+_EVENT_TYPES: Final[dict[str, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
+    CONNECT: "CONNECT",
+    DISCONNECT: "DISCONNECT",
+}
 _ENGINE_CAUSES: Final = {
     WSCloseCode.MESSAGE_TOO_BIG: CloseCause.MESSAGE_TOO_BIG,
     WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
@@ -78,6 +84,8 @@ class DataPlane:
         self.live: dict[str, LiveConnection] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
         self._accepting = True
+        # Access logs, metrics, traces; with none, no record is ever built.
+        self.observers: list[Observer] = []
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
 
@@ -156,14 +164,23 @@ class DataPlane:
             facts, CONNECT, request_id, facts.connected_at, target.timeout_ms, handshake=handshake
         )
         started = time.monotonic()
+        kind: ErrorKind | None = None
         try:
             decision = await target.integration.connect(call)
         except IntegrationTimeout as error:
             # AWS answers a timed-out integration with 504 (REST); recorded in docs/decisions.md.
-            decision = ConnectDecision(504, problem=str(error))
+            decision, kind = ConnectDecision(504, problem=str(error)), "execution"
+        except IntegrationUnavailable as error:
+            decision, kind = ConnectDecision(502, problem=str(error)), "execution"
         except IntegrationError as error:
-            decision = ConnectDecision(502, problem=str(error))
-        _log_request(facts, request_id, target, started, decision.status, decision.problem)
+            decision, kind = ConnectDecision(502, problem=str(error)), "integration"
+        if kind is None and decision.status >= 400:
+            kind = "integration"
+        # An accepted $connect is a 200 in logs, as AWS's $context.status shows it.
+        status = 200 if decision.accepted else decision.status
+        self._done(
+            facts, request_id, CONNECT, target, started, call.now_ms, status, decision.problem, kind
+        )
         return decision
 
     # -- the open socket -------------------------------------------------------------------
@@ -191,6 +208,8 @@ class DataPlane:
             stage=conn.stage.name,
             sourceIp=conn.facts.source_ip,
         )
+        if self.observers:
+            self._connection_event(conn, None)
         # This task reads first; if a message's work has to wait, the reading moves to a new
         # task (see _receive_loop). The handler returns only once the connection has ended.
         await self._read(conn)
@@ -286,6 +305,10 @@ class DataPlane:
     async def _forbidden(self, conn: LiveConnection, selection: str | None, outcome: str) -> None:
         request_id = new_id()
         self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
+        if self.observers:
+            self._notify(
+                conn.facts, request_id, None, None, 0.0, now_ms(), 403, "no route", "client"
+            )
         log_event(
             logger,
             logging.INFO,
@@ -315,20 +338,34 @@ class DataPlane:
         started = time.monotonic()
         status = 200
         problem: str | None = None
+        kind: ErrorKind | None = None
         try:
             outgoing = await target.integration.message(call)
             if outgoing is not None and two_way:
                 self._send(conn, outgoing)
         except IntegrationTimeout as error:
-            status, problem = 504, str(error)
+            status, problem, kind = 504, str(error), "execution"
             self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
         except RequestRejected as error:  # e.g. 415: the integration was never called
-            status, problem = error.status, str(error)
+            status, problem, kind = error.status, str(error), "client"
             self._send(conn, error_frame(error.frame_message, facts.connection_id, request_id))
         except IntegrationError as error:
             status, problem = 500, str(error)
+            kind = "execution" if isinstance(error, IntegrationUnavailable) else "integration"
             self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))
-        _log_request(facts, request_id, target, started, status, problem)
+        self._done(
+            facts,
+            request_id,
+            target.route_key,
+            target,
+            started,
+            call.now_ms,
+            status,
+            problem,
+            kind,
+            message_id=call.message_id,
+            message_bytes=len(body),
+        )
 
     def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
         """Hand one message to the socket; False when the connection is already gone."""
@@ -399,6 +436,8 @@ class DataPlane:
             disconnectReason=closing.disconnect_reason,
             durationMs=now_ms() - conn.facts.connected_at,
         )
+        if self.observers:
+            self._connection_event(conn, closing)
         await self._run_disconnect(conn, closing)
         conn.session.finish()
         conn.closed.set()
@@ -420,11 +459,120 @@ class DataPlane:
         )
         started = time.monotonic()
         status, problem = 200, None
+        kind: ErrorKind | None = None
         try:
             await target.integration.disconnect(call)
         except IntegrationError as error:  # nothing can reach the client any more: log only
             status, problem = 500, str(error)
-        _log_request(conn.facts, request_id, target, started, status, problem)
+            kind = (
+                "execution"
+                if isinstance(error, IntegrationUnavailable | IntegrationTimeout)
+                else "integration"
+            )
+        self._done(
+            conn.facts,
+            request_id,
+            DISCONNECT,
+            target,
+            started,
+            call.now_ms,
+            status,
+            problem,
+            kind,
+            closing=closing,
+        )
+
+    # -- records for logs and observers ---------------------------------------------------------
+
+    def _done(
+        self,
+        facts: ConnectionFacts,
+        request_id: str,
+        route_key: str,
+        target: RouteTarget,
+        started: float,
+        request_ms: int,
+        status: int,
+        problem: str | None,
+        kind: ErrorKind | None,
+        *,
+        message_id: str | None = None,
+        message_bytes: int = 0,
+        closing: Closing | None = None,
+    ) -> None:
+        _log_request(facts, request_id, target, started, status, problem)
+        if self.observers:
+            self._notify(
+                facts,
+                request_id,
+                route_key,
+                target,
+                (time.monotonic() - started) * 1000,
+                request_ms,
+                status,
+                problem,
+                kind,
+                message_id=message_id,
+                message_bytes=message_bytes,
+                closing=closing,
+            )
+
+    def _notify(
+        self,
+        facts: ConnectionFacts,
+        request_id: str,
+        route_key: str | None,
+        target: RouteTarget | None,
+        latency_ms: float,
+        request_ms: int,
+        status: int,
+        problem: str | None,
+        kind: ErrorKind | None,
+        *,
+        message_id: str | None = None,
+        message_bytes: int = 0,
+        closing: Closing | None = None,
+    ) -> None:
+        event_type = _EVENT_TYPES.get(route_key or "", "MESSAGE")
+        record = RequestRecord(
+            request_id=request_id,
+            connection_id=facts.connection_id,
+            event_type=event_type,
+            route_key=route_key,
+            stage=facts.stage,
+            api_id=facts.api_id,
+            domain_name=facts.domain_name,
+            source_ip=facts.source_ip,
+            user_agent=facts.user_agent,
+            connected_at_ms=facts.connected_at,
+            request_time_ms=request_ms,
+            status=status,
+            latency_ms=latency_ms,
+            integration=target.integration_name if target is not None else None,
+            integration_latency_ms=latency_ms if target is not None else None,
+            error=problem,
+            error_kind=kind,
+            message_id=message_id,
+            message_bytes=message_bytes,
+            disconnect_status_code=closing.disconnect_status_code if closing else None,
+            disconnect_reason=closing.disconnect_reason if closing else None,
+        )
+        for observer in self.observers:
+            observer.on_request(record)
+
+    def _connection_event(self, conn: LiveConnection, closing: Closing | None) -> None:
+        event = ConnectionEvent(
+            connection_id=conn.facts.connection_id,
+            stage=conn.stage.name,
+            api_id=self.api_id,
+            source_ip=conn.facts.source_ip,
+            at_ms=now_ms(),
+            opened=closing is None,
+            disconnect_status_code=closing.disconnect_status_code if closing else None,
+            disconnect_reason=closing.disconnect_reason if closing else None,
+        )
+        for observer in self.observers:
+            observer.on_connection(event)
 
     # -- used by the management API ----------------------------------------------------------
 

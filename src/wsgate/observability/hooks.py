@@ -1,0 +1,67 @@
+"""What the data plane tells observers: one frozen record per request, and connection events.
+
+Observers (access logs, metrics, traces) subscribe through :class:`Observer`; with none
+subscribed the data plane builds no records at all, so the hot path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = ["ConnectionEvent", "ErrorKind", "Observer", "RequestRecord"]
+
+# AWS's metric families (§9.5): ClientError is refused before the integration runs,
+# ExecutionError failed to call it (timeout, unreachable), IntegrationError is its own failure.
+ErrorKind = Literal["client", "execution", "integration"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request through the gateway: a ``$connect``, a message or a ``$disconnect``."""
+
+    request_id: str
+    connection_id: str
+    event_type: Literal["CONNECT", "MESSAGE", "DISCONNECT"]
+    route_key: str | None  # None: no route matched (Forbidden)
+    stage: str
+    api_id: str
+    domain_name: str
+    source_ip: str
+    user_agent: str | None
+    connected_at_ms: int
+    request_time_ms: int
+    status: int
+    latency_ms: float
+    integration: str | None = None
+    integration_latency_ms: float | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    message_id: str | None = None
+    message_bytes: int = 0
+    disconnect_status_code: int | None = None
+    disconnect_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    """A connection opened (``closing`` None) or ended."""
+
+    connection_id: str
+    stage: str
+    api_id: str
+    source_ip: str
+    at_ms: int
+    opened: bool
+    disconnect_status_code: int | None = None
+    disconnect_reason: str | None = None
+
+
+class Observer(Protocol):
+    """Receives what happens; must not block (called on the event loop)."""
+
+    def on_request(self, record: RequestRecord) -> None:
+        """One request finished."""
+
+    def on_connection(self, event: ConnectionEvent) -> None:
+        """A connection opened or ended."""
