@@ -1054,3 +1054,29 @@ def test_default_api_id_is_stable_and_aws_shaped(name):
     assert re.fullmatch(r"[a-z0-9]{10}", api_id)
     assert default_api_id(name) == api_id
     assert default_api_id(name + "2") != api_id
+
+
+@pytest.mark.parametrize(
+    ("settings", "valid"),
+    [
+        ({"format": "$context.requestId $context.routeKey"}, True),
+        ({"format": "$context.routeKey"}, False),
+        ({"format": 7}, False),
+    ],
+)
+def test_access_log_settings(tmp_path: Path, settings: dict[str, object], valid: bool) -> None:
+    text = json.dumps(
+        {
+            "name": "x",
+            "routeSelectionExpression": "$request.body.action",
+            "stages": {"dev": {"accessLogSettings": settings}},
+        }
+    )
+    if valid:
+        config = parse_config(text, base_dir=tmp_path)
+        log = config.stages["dev"].access_log_settings
+        assert log is not None and log.destination == "stderr"
+    else:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text, base_dir=tmp_path)
+        assert caught.value.issues[0].path.startswith("stages.dev.accessLogSettings.format")
