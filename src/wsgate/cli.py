@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from wsgate import __version__
-from wsgate.clients import management as management_client, ws as ws_client
+from wsgate.clients import management as management_client, traces as trace_client, ws as ws_client
 from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ConfigError, ConfigIssue
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ws_client.add_parser(commands)
     management_client.add_parsers(commands)
+    trace_client.add_parsers(commands)
     return parser
 
 

@@ -243,6 +243,9 @@ class ServerConfig(_Model):
     shutdown_timeout_seconds: float = Field(10, gt=0)
     # Prometheus metrics at /metrics on the admin listener (which must then be configured).
     metrics: bool = False
+    # Recent request traces kept for `wsgate logs` / `wsgate trace` (admin listener); 0: none.
+    trace_buffer_size: int = Field(10_000, ge=0)
+    trace_sample_rate: float = Field(1.0, ge=0, le=1)
 
 
 class ApiConfig(_Model):

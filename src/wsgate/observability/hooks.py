@@ -41,6 +41,11 @@ class RequestRecord:
     message_bytes: int = 0
     disconnect_status_code: int | None = None
     disconnect_reason: str | None = None
+    # Route selection: the expression's value and why the route was chosen (core.routing's
+    # SelectionOutcome values: matched, not_json, no_match, no_route).
+    selection: str | None = None
+    outcome: str | None = None
+    reply_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,13 @@ from wsgate.integrations.http import BackendTransport, HttpTransport
 from wsgate.integrations.mock import MockIntegration
 from wsgate.observability.accesslog import AccessLogObserver
 from wsgate.observability.metrics import MetricsObserver
+from wsgate.observability.tracing import TraceStore
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.server.connection import RouteTarget, StageRuntime
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.management import ConnectionsApi, match_management_path
+from wsgate.server.traces import TRACE_PATHS, serve_traces
 
 __all__ = ["Gateway", "Listener"]
 
@@ -81,6 +83,15 @@ class Gateway:
         self.dataplane.observers.extend(self._access_logs)
         if self.metrics is not None:
             self.dataplane.observers.append(self.metrics)
+        server = config.server
+        # Traces are read on the admin listener; without one they would only cost time.
+        self.traces = (
+            TraceStore(server.trace_buffer_size, sample_rate=server.trace_sample_rate)
+            if server.admin_port is not None and server.trace_buffer_size > 0
+            else None
+        )
+        if self.traces is not None:
+            self.dataplane.observers.append(self.traces)
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
@@ -185,6 +196,8 @@ class Gateway:
         if request.path == "/metrics" and self.metrics is not None:
             body, content_type = self.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})
+        if request.path.startswith(TRACE_PATHS) and self.traces is not None:
+            return await serve_traces(request, self.traces)
         management = match_management_path(request.raw_path)
         if management is None:
             return web.json_response({"message": "Not Found"}, status=404)

@@ -29,7 +29,7 @@ from wsgate.core.responses import (
     ConnectDecision,
     error_frame,
 )
-from wsgate.core.routing import CONNECT, DISCONNECT, select_route
+from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import (
@@ -289,25 +289,36 @@ class DataPlane:
         stage = conn.stage
         match = select_route(stage.expression, stage.routes, text)
         if match.route_key is None:
-            return self._forbidden(conn, match.selection_value, match.outcome.value)
+            return self._forbidden(conn, match)
         target = stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, text)
+        return None if target is None else self._dispatch(conn, target, text, match)
 
     def _on_binary(self, conn: LiveConnection, data: bytes) -> Coroutine[Any, Any, object] | None:
         # Binary frames cannot be evaluated by a selection expression: AWS would route a base64
         # text the same way, so they go to $default (or get Forbidden without one).
         match = select_route(conn.stage.expression, conn.stage.routes, b"")
         if match.route_key is None:
-            return self._forbidden(conn, None, match.outcome.value)
+            return self._forbidden(conn, match)
         target = conn.stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, data)
+        return None if target is None else self._dispatch(conn, target, data, match)
 
-    async def _forbidden(self, conn: LiveConnection, selection: str | None, outcome: str) -> None:
+    async def _forbidden(self, conn: LiveConnection, match: RouteMatch) -> None:
+        selection, outcome = match.selection_value, match.outcome.value
         request_id = new_id()
         self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
         if self.observers:
             self._notify(
-                conn.facts, request_id, None, None, 0.0, now_ms(), 403, "no route", "client"
+                conn.facts,
+                request_id,
+                None,
+                None,
+                0.0,
+                now_ms(),
+                403,
+                "no route matched and there is no $default route",
+                "client",
+                match=match,
+                sent=True,
             )
         log_event(
             logger,
@@ -321,7 +332,9 @@ class DataPlane:
             status=403,
         )
 
-    async def _dispatch(self, conn: LiveConnection, target: RouteTarget, body: str | bytes) -> None:
+    async def _dispatch(
+        self, conn: LiveConnection, target: RouteTarget, body: str | bytes, match: RouteMatch
+    ) -> None:
         facts = conn.facts
         request_id = new_id()
         two_way = target.two_way
@@ -339,10 +352,11 @@ class DataPlane:
         status = 200
         problem: str | None = None
         kind: ErrorKind | None = None
+        sent = False
         try:
             outgoing = await target.integration.message(call)
             if outgoing is not None and two_way:
-                self._send(conn, outgoing)
+                sent = self._send(conn, outgoing)
         except IntegrationTimeout as error:
             status, problem, kind = 504, str(error), "execution"
             self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
@@ -365,6 +379,8 @@ class DataPlane:
             kind,
             message_id=call.message_id,
             message_bytes=len(body),
+            match=match,
+            sent=sent,
         )
 
     def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
@@ -499,6 +515,8 @@ class DataPlane:
         message_id: str | None = None,
         message_bytes: int = 0,
         closing: Closing | None = None,
+        match: RouteMatch | None = None,
+        sent: bool = False,
     ) -> None:
         _log_request(facts, request_id, target, started, status, problem)
         if self.observers:
@@ -515,6 +533,8 @@ class DataPlane:
                 message_id=message_id,
                 message_bytes=message_bytes,
                 closing=closing,
+                match=match,
+                sent=sent,
             )
 
     def _notify(
@@ -532,6 +552,8 @@ class DataPlane:
         message_id: str | None = None,
         message_bytes: int = 0,
         closing: Closing | None = None,
+        match: RouteMatch | None = None,
+        sent: bool = False,
     ) -> None:
         event_type = _EVENT_TYPES.get(route_key or "", "MESSAGE")
         record = RequestRecord(
@@ -556,6 +578,9 @@ class DataPlane:
             message_bytes=message_bytes,
             disconnect_status_code=closing.disconnect_status_code if closing else None,
             disconnect_reason=closing.disconnect_reason if closing else None,
+            selection=match.selection_value if match is not None else None,
+            outcome=match.outcome.value if match is not None else None,
+            reply_sent=sent,
         )
         for observer in self.observers:
             observer.on_request(record)

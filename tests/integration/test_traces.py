@@ -1,0 +1,97 @@
+"""Seeing why a message never reached the backend: traces and live logs from a real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import APPS
+from tests.helpers import eventually, ws_client as client
+from wsgate.clients.traces import run_logs, run_trace
+from wsgate.config.load import load_config
+from wsgate.server.app import Gateway
+
+
+@pytest.fixture
+async def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
+    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    config = load_config(APPS / "basic" / "wsgate.yaml")
+    server = config.server.model_copy(update={"admin_port": 0})
+    gateway = Gateway(config.model_copy(update={"server": server}))
+    await gateway.start(port=0)
+    try:
+        yield gateway
+    finally:
+        await gateway.stop(timeout=5)
+
+
+def _admin(gateway: Gateway) -> str:
+    port = next(x.port for x in gateway.listeners if x.role == "admin")
+    return f"http://127.0.0.1:{port}"
+
+
+async def test_trace_says_why_a_message_was_forbidden(traced: Gateway) -> None:
+    del traced.dataplane.stages["dev"].routes["$default"]
+    async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
+        await ws.send(json.dumps({"action": "nosuchroute"}))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    out = io.StringIO()
+    assert await run_trace(_admin(traced), frame["requestId"], out=out) == 0
+    text = out.getvalue()
+    assert "'nosuchroute'" in text
+    assert "no $default route" in text
+    assert "Forbidden" in text
+    out = io.StringIO()
+    assert await run_trace(_admin(traced), frame["requestId"], as_json=True, out=out) == 0
+    trace = json.loads(out.getvalue())
+    assert trace["status"] == 403
+    assert trace["outcome"] == "no_route"
+    assert trace["errorKind"] == "client"
+
+
+async def test_trace_of_a_failing_and_a_working_message(traced: Gateway) -> None:
+    async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
+        await ws.send(json.dumps({"action": "fail"}))
+        failed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        await ws.send("not json")
+        await asyncio.wait_for(ws.recv(), 10)
+    out = io.StringIO()
+    assert await run_trace(_admin(traced), failed["requestId"], as_json=True, out=out) == 0
+    trace = json.loads(out.getvalue())
+    assert trace["status"] == 500
+    assert "handler failed on purpose" in trace["error"]
+    assert trace["integration"] == "fail"
+    async with aiohttp.ClientSession() as http:
+        url = f"{_admin(traced)}/_wsgate/traces"
+        async with http.get(url, params={"route": "$default"}) as reply:
+            items = (await reply.json())["items"]
+        assert [item["outcome"] for item in items] == ["not_json"]
+        assert "not a JSON object" in items[0]["why"]
+        async with http.get(url, params={"status": "nope"}) as reply:
+            assert reply.status == 400
+    assert await run_trace(_admin(traced), "AAAAAAAAAAAAAAA=", out=io.StringIO()) == 3
+    assert await run_trace("http://127.0.0.1:1", "x", out=io.StringIO()) == 2
+
+
+async def test_logs_follow_live_entries_with_filters(traced: Gateway) -> None:
+    out = io.StringIO()
+    follower = asyncio.create_task(
+        run_logs(_admin(traced), {"route": "echo", "backlog": "0"}, count=2, out=out)
+    )
+    await eventually(lambda: traced.traces is not None and traced.traces._followers)
+    async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
+        for n in range(2):
+            await ws.send(json.dumps({"action": "echo", "n": n}))
+            await asyncio.wait_for(ws.recv(), 10)
+        await ws.send(json.dumps({"action": "asyncecho"}))  # filtered out
+        await asyncio.wait_for(ws.recv(), 10)
+    assert await asyncio.wait_for(follower, 10) == 0
+    lines = out.getvalue().splitlines()
+    assert sum("MESSAGE" in line and "routeKey=echo" in line for line in lines) == 2
+    assert not any("asyncecho" in line for line in lines)
