@@ -149,6 +149,9 @@ async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> No
         kind, _, rest = name.partition(":")
         label = "WebSocket " if kind == "websocket" else "management"
         print(f"  {label} {url}   ({rest})", flush=True)
+    admin = next((x for x in gateway.listeners if x.role == "admin"), None)
+    if admin is not None and gateway.traces is not None:
+        print(f"  traces     wsgate logs http://{admin.host}:{admin.port}", flush=True)
     await stop.wait()
     print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
     await gateway.stop()
