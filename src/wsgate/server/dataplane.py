@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -40,10 +40,11 @@ from wsgate.errors import (
     RequestRejected,
 )
 from wsgate.integrations.base import Call
-from wsgate.observability.hooks import ConnectionEvent, ErrorKind, Observer, RequestRecord
+from wsgate.observability.hooks import ErrorKind, Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, new_id, now_ms
+from wsgate.server.reporting import Reporter
 from wsgate.server.websocket import GatewayWebSocket
 
 __all__ = ["DataPlane"]
@@ -51,10 +52,6 @@ __all__ = ["DataPlane"]
 logger = logging.getLogger(__name__)
 
 # Engine close codes that mean "the client broke the protocol" rather than "too big".
-_EVENT_TYPES: Final[dict[str, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
-    CONNECT: "CONNECT",
-    DISCONNECT: "DISCONNECT",
-}
 _ENGINE_CAUSES: Final = {
     WSCloseCode.MESSAGE_TOO_BIG: CloseCause.MESSAGE_TOO_BIG,
     WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
@@ -86,6 +83,7 @@ class DataPlane:
         self._accepting = True
         # Access logs, metrics, traces; with none, no record is ever built.
         self.observers: list[Observer] = []
+        self._report = Reporter(self.observers)
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
 
@@ -178,7 +176,7 @@ class DataPlane:
             kind = "integration"
         # An accepted $connect is a 200 in logs, as AWS's $context.status shows it.
         status = 200 if decision.accepted else decision.status
-        self._done(
+        self._report.request(
             facts, request_id, CONNECT, target, started, call.now_ms, status, decision.problem, kind
         )
         return decision
@@ -209,7 +207,7 @@ class DataPlane:
             sourceIp=conn.facts.source_ip,
         )
         if self.observers:
-            self._connection_event(conn, None)
+            self._report.connection(conn, None)
         # This task reads first; if a message's work has to wait, the reading moves to a new
         # task (see _receive_loop). The handler returns only once the connection has ended.
         await self._read(conn)
@@ -306,20 +304,19 @@ class DataPlane:
         selection, outcome = match.selection_value, match.outcome.value
         request_id = new_id()
         self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
-        if self.observers:
-            self._notify(
-                conn.facts,
-                request_id,
-                None,
-                None,
-                0.0,
-                now_ms(),
-                403,
-                "no route matched and there is no $default route",
-                "client",
-                match=match,
-                sent=True,
-            )
+        self._report.request(
+            conn.facts,
+            request_id,
+            None,
+            None,
+            time.monotonic(),
+            now_ms(),
+            403,
+            "no route matched and there is no $default route",
+            "client",
+            match=match,
+            sent=True,
+        )
         log_event(
             logger,
             logging.INFO,
@@ -367,7 +364,7 @@ class DataPlane:
             status, problem = 500, str(error)
             kind = "execution" if isinstance(error, IntegrationUnavailable) else "integration"
             self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))
-        self._done(
+        self._report.request(
             facts,
             request_id,
             target.route_key,
@@ -453,7 +450,7 @@ class DataPlane:
             durationMs=now_ms() - conn.facts.connected_at,
         )
         if self.observers:
-            self._connection_event(conn, closing)
+            self._report.connection(conn, closing)
         await self._run_disconnect(conn, closing)
         conn.session.finish()
         conn.closed.set()
@@ -485,7 +482,7 @@ class DataPlane:
                 if isinstance(error, IntegrationUnavailable | IntegrationTimeout)
                 else "integration"
             )
-        self._done(
+        self._report.request(
             conn.facts,
             request_id,
             DISCONNECT,
@@ -497,107 +494,6 @@ class DataPlane:
             kind,
             closing=closing,
         )
-
-    # -- records for logs and observers ---------------------------------------------------------
-
-    def _done(
-        self,
-        facts: ConnectionFacts,
-        request_id: str,
-        route_key: str,
-        target: RouteTarget,
-        started: float,
-        request_ms: int,
-        status: int,
-        problem: str | None,
-        kind: ErrorKind | None,
-        *,
-        message_id: str | None = None,
-        message_bytes: int = 0,
-        closing: Closing | None = None,
-        match: RouteMatch | None = None,
-        sent: bool = False,
-    ) -> None:
-        _log_request(facts, request_id, target, started, status, problem)
-        if self.observers:
-            self._notify(
-                facts,
-                request_id,
-                route_key,
-                target,
-                (time.monotonic() - started) * 1000,
-                request_ms,
-                status,
-                problem,
-                kind,
-                message_id=message_id,
-                message_bytes=message_bytes,
-                closing=closing,
-                match=match,
-                sent=sent,
-            )
-
-    def _notify(
-        self,
-        facts: ConnectionFacts,
-        request_id: str,
-        route_key: str | None,
-        target: RouteTarget | None,
-        latency_ms: float,
-        request_ms: int,
-        status: int,
-        problem: str | None,
-        kind: ErrorKind | None,
-        *,
-        message_id: str | None = None,
-        message_bytes: int = 0,
-        closing: Closing | None = None,
-        match: RouteMatch | None = None,
-        sent: bool = False,
-    ) -> None:
-        event_type = _EVENT_TYPES.get(route_key or "", "MESSAGE")
-        record = RequestRecord(
-            request_id=request_id,
-            connection_id=facts.connection_id,
-            event_type=event_type,
-            route_key=route_key,
-            stage=facts.stage,
-            api_id=facts.api_id,
-            domain_name=facts.domain_name,
-            source_ip=facts.source_ip,
-            user_agent=facts.user_agent,
-            connected_at_ms=facts.connected_at,
-            request_time_ms=request_ms,
-            status=status,
-            latency_ms=latency_ms,
-            integration=target.integration_name if target is not None else None,
-            integration_latency_ms=latency_ms if target is not None else None,
-            error=problem,
-            error_kind=kind,
-            message_id=message_id,
-            message_bytes=message_bytes,
-            disconnect_status_code=closing.disconnect_status_code if closing else None,
-            disconnect_reason=closing.disconnect_reason if closing else None,
-            selection=match.selection_value if match is not None else None,
-            outcome=match.outcome.value if match is not None else None,
-            reply_sent=sent,
-        )
-        for observer in self.observers:
-            observer.on_request(record)
-
-    def _connection_event(self, conn: LiveConnection, closing: Closing | None) -> None:
-        event = ConnectionEvent(
-            connection_id=conn.facts.connection_id,
-            stage=conn.stage.name,
-            api_id=self.api_id,
-            source_ip=conn.facts.source_ip,
-            at_ms=now_ms(),
-            opened=closing is None,
-            disconnect_status_code=closing.disconnect_status_code if closing else None,
-            disconnect_reason=closing.disconnect_reason if closing else None,
-        )
-        for observer in self.observers:
-            observer.on_connection(event)
 
     # -- used by the management API ----------------------------------------------------------
 
@@ -665,27 +561,3 @@ def _local_port(request: web.Request) -> int:
 
 def _json_response(status: int, body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=status)
-
-
-def _log_request(
-    facts: ConnectionFacts,
-    request_id: str,
-    target: RouteTarget,
-    started: float,
-    status: int,
-    problem: str | None,
-) -> None:
-    level = logging.INFO if problem is None else logging.WARNING
-    if not logger.isEnabledFor(level):  # the hot path skips building the record
-        return
-    log_event(
-        logger,
-        level,
-        "request" if problem is None else f"request failed: {problem}",
-        requestId=request_id,
-        connectionId=facts.connection_id,
-        routeKey=target.route_key,
-        integration=target.integration_name,
-        status=status,
-        latencyMs=round((time.monotonic() - started) * 1000, 3),
-    )

@@ -1,0 +1,127 @@
+"""Reporting finished requests and connection events: the log line and the observers' records.
+
+The data plane calls :class:`Reporter` once per request; with no observer subscribed it only
+writes the log line (when that level is enabled) and builds no record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final, Literal
+
+from wsgate.core.events import ConnectionFacts
+from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch
+from wsgate.core.session import Closing
+from wsgate.observability.hooks import ConnectionEvent, ErrorKind, Observer, RequestRecord
+from wsgate.observability.logs import log_event
+from wsgate.server.connection import LiveConnection, RouteTarget, now_ms
+
+__all__ = ["Reporter"]
+
+logger = logging.getLogger(__name__)
+
+_EVENT_TYPES: Final[dict[str, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
+    CONNECT: "CONNECT",
+    DISCONNECT: "DISCONNECT",
+}
+
+
+class Reporter:
+    """Logs each finished request and hands observers its record."""
+
+    def __init__(self, observers: list[Observer]) -> None:
+        self.observers = observers  # shared with the data plane: subscribers may come later
+
+    def request(
+        self,
+        facts: ConnectionFacts,
+        request_id: str,
+        route_key: str | None,
+        target: RouteTarget | None,
+        started: float,
+        request_ms: int,
+        status: int,
+        problem: str | None,
+        kind: ErrorKind | None,
+        *,
+        message_id: str | None = None,
+        message_bytes: int = 0,
+        closing: Closing | None = None,
+        match: RouteMatch | None = None,
+        sent: bool = False,
+    ) -> None:
+        """Log a finished request and, when anyone observes, hand them its record."""
+        if target is not None:
+            _log_request(facts, request_id, target, started, status, problem)
+        if not self.observers:  # the hot path builds no record
+            return
+        latency_ms = (time.monotonic() - started) * 1000
+        event_type = _EVENT_TYPES.get(route_key or "", "MESSAGE")
+        record = RequestRecord(
+            request_id=request_id,
+            connection_id=facts.connection_id,
+            event_type=event_type,
+            route_key=route_key,
+            stage=facts.stage,
+            api_id=facts.api_id,
+            domain_name=facts.domain_name,
+            source_ip=facts.source_ip,
+            user_agent=facts.user_agent,
+            connected_at_ms=facts.connected_at,
+            request_time_ms=request_ms,
+            status=status,
+            latency_ms=latency_ms,
+            integration=target.integration_name if target is not None else None,
+            integration_latency_ms=latency_ms if target is not None else None,
+            error=problem,
+            error_kind=kind,
+            message_id=message_id,
+            message_bytes=message_bytes,
+            disconnect_status_code=closing.disconnect_status_code if closing else None,
+            disconnect_reason=closing.disconnect_reason if closing else None,
+            selection=match.selection_value if match is not None else None,
+            outcome=match.outcome.value if match is not None else None,
+            reply_sent=sent,
+        )
+        for observer in self.observers:
+            observer.on_request(record)
+
+    def connection(self, conn: LiveConnection, closing: Closing | None) -> None:
+        """Tell observers that a connection opened (``closing`` None) or ended."""
+        event = ConnectionEvent(
+            connection_id=conn.facts.connection_id,
+            stage=conn.stage.name,
+            api_id=conn.facts.api_id,
+            source_ip=conn.facts.source_ip,
+            at_ms=now_ms(),
+            opened=closing is None,
+            disconnect_status_code=closing.disconnect_status_code if closing else None,
+            disconnect_reason=closing.disconnect_reason if closing else None,
+        )
+        for observer in self.observers:
+            observer.on_connection(event)
+
+
+def _log_request(
+    facts: ConnectionFacts,
+    request_id: str,
+    target: RouteTarget,
+    started: float,
+    status: int,
+    problem: str | None,
+) -> None:
+    level = logging.INFO if problem is None else logging.WARNING
+    if not logger.isEnabledFor(level):  # the hot path skips building the record
+        return
+    log_event(
+        logger,
+        level,
+        "request" if problem is None else f"request failed: {problem}",
+        requestId=request_id,
+        connectionId=facts.connection_id,
+        routeKey=target.route_key,
+        integration=target.integration_name,
+        status=status,
+        latencyMs=round((time.monotonic() - started) * 1000, 3),
+    )
