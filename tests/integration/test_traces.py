@@ -10,11 +10,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.conftest import APPS
 from tests.helpers import eventually, ws_client as client
 from wsgate.clients.traces import run_logs, run_trace
-from wsgate.config.load import load_config
+from wsgate.config.load import load_config, parse_config
+from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
 
 
@@ -95,3 +97,60 @@ async def test_logs_follow_live_entries_with_filters(traced: Gateway) -> None:
     lines = out.getvalue().splitlines()
     assert sum("MESSAGE" in line and "routeKey=echo" in line for line in lines) == 2
     assert not any("asyncecho" in line for line in lines)
+
+
+async def test_trace_details_of_a_function_route(traced: Gateway) -> None:
+    async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
+        await ws.send(json.dumps({"action": "echo"}))
+        await asyncio.wait_for(ws.recv(), 10)
+    store = traced.traces
+    assert store is not None
+    entry = await eventually(lambda: store.query(TraceFilter(route="echo")))
+    assert entry[0]["details"] == [{"step": "function call", "function": "echo"}]
+    assert entry[0]["replySent"] is True
+
+
+async def test_trace_details_of_an_http_route(tmp_path: Path) -> None:
+    async def backend(request: web.Request) -> web.Response:
+        return web.json_response({"got": await request.text()})
+
+    app = web.Application()
+    app.router.add_post("/in", backend)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    config_text = f"""
+name: traced-http
+routeSelectionExpression: $request.body.action
+stages: {{dev: {{}}}}
+routes:
+  send: {{target: send, routeResponseSelectionExpression: $default}}
+integrations:
+  send:
+    integrationType: HTTP
+    integrationUri: http://127.0.0.1:{port}/in
+    templateSelectionExpression: \\$default
+    requestTemplates:
+      $default: '{{"who": "$context.connectionId"}}'
+server: {{adminPort: 0}}
+"""
+    gateway = Gateway(parse_config(config_text, base_dir=tmp_path))
+    await gateway.start(port=0)
+    try:
+        async with client(f"ws://127.0.0.1:{gateway.port}/dev") as ws:
+            await ws.send(json.dumps({"action": "send"}))
+            await asyncio.wait_for(ws.recv(), 10)
+        store = gateway.traces
+        assert store is not None
+        entry = (await eventually(lambda: store.query(TraceFilter(route="send"))))[0]
+        steps = {detail["step"]: detail for detail in entry["details"]}
+        assert steps["request template"]["key"] == "$default"
+        assert entry["connectionId"] in steps["request template"]["rendered"]
+        assert steps["integration request"]["method"] == "POST"
+        assert steps["integration request"]["url"] == f"http://127.0.0.1:{port}/in"
+        assert steps["integration response"]["status"] == 200
+    finally:
+        await gateway.stop(timeout=5)
+        await runner.cleanup()

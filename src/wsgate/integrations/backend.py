@@ -11,6 +11,7 @@ network (:class:`~wsgate.integrations.http.HttpTransport`) or an ASGI app in pro
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 _EVENT_TYPES: Final = {CONNECT: "CONNECT", DISCONNECT: "DISCONNECT"}
 _PROTOCOL_HEADER: Final = "sec-websocket-protocol"
+_TRACED_TEXT: Final = 1024  # rendered templates are cut here in traces
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +157,33 @@ class BackendIntegration:
 
     async def _exchange(self, call: Call) -> BackendReply:
         request = self._request(call)
-        return await self._transport.send(
+        trace = call.trace
+        if trace is None:
+            return await self._transport.send(
+                request, timeout=call.timeout_ms / 1000, integration=self.name
+            )
+        trace.append(
+            {
+                "step": "integration request",
+                "method": request.method,
+                "url": request.url,
+                "headers": [name for name, _ in request.headers],
+                "bodyBytes": len(request.body),
+            }
+        )
+        started = time.monotonic()
+        reply = await self._transport.send(
             request, timeout=call.timeout_ms / 1000, integration=self.name
         )
+        trace.append(
+            {
+                "step": "integration response",
+                "status": reply.status,
+                "bodyBytes": len(reply.body),
+                "latencyMs": round((time.monotonic() - started) * 1000, 3),
+            }
+        )
+        return reply
 
     def _request(self, call: Call) -> BackendRequest:
         context = self._context(call)
@@ -226,9 +252,14 @@ class BackendIntegration:
             stage_variables=call.facts.stage_variables,
         )
         try:
-            return render_template(self._templates[key], variables).encode("utf-8")
+            rendered = render_template(self._templates[key], variables)
         except TemplateError as error:
             raise IntegrationBadResponse(self.name, f"request template: {error}") from error
+        if call.trace is not None:
+            call.trace.append(
+                {"step": "request template", "key": key, "rendered": rendered[:_TRACED_TEXT]}
+            )
+        return rendered.encode("utf-8")
 
     def _context(self, call: Call) -> JSONObject:
         event_type = _EVENT_TYPES.get(call.route_key, "MESSAGE")

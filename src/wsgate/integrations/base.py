@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import ConnectDecision
@@ -59,6 +59,8 @@ class Call(NamedTuple):
         handshake: the upgrade request (``$connect`` only).
         disconnect_status: the close code ``$disconnect`` reports.
         disconnect_reason: the close reason ``$disconnect`` reports.
+        trace: when someone traces requests, integrations append what they did (the template
+            chosen, the request sent, the reply); None when nobody does.
     """
 
     facts: ConnectionFacts
@@ -72,6 +74,7 @@ class Call(NamedTuple):
     handshake: Handshake | None = None
     disconnect_status: int = 1005
     disconnect_reason: str = ""
+    trace: list[dict[str, Any]] | None = None
 
 
 class Integration(Protocol):

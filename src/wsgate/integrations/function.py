@@ -128,6 +128,8 @@ class FunctionIntegration:
             message_id=call.message_id or request_id,
             now_ms=call.now_ms,
         )
+        if call.trace is not None:
+            call.trace.append({"step": "function call", "function": self.function_name})
         result = await self._runner.invoke(IntegrationRequest(event, request_id, call.timeout_ms))
         if not call.reply_wanted:
             return None  # without a route response AWS never reads the answer (§5.2)

@@ -7,7 +7,7 @@ subscribed the data plane builds no records at all, so the hot path pays nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = ["ConnectionEvent", "ErrorKind", "Observer", "RequestRecord"]
 
@@ -46,6 +46,8 @@ class RequestRecord:
     selection: str | None = None
     outcome: str | None = None
     reply_sent: bool = False
+    # What the integration did, step by step (traced requests only).
+    details: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

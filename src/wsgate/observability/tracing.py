@@ -99,6 +99,7 @@ class TraceStore:
         if record.error is None and self._sample_rate < 1.0 and self._chance() >= self._sample_rate:
             return
         entry = {"type": "request", **_camel(asdict(record)), "why": explain(record)}
+        entry["details"] = [dict(step) for step in record.details]
         entry["timeEpoch"] = record.request_time_ms
         entry["time"] = _iso(record.request_time_ms)
         self._keep(entry)

@@ -344,6 +344,7 @@ class DataPlane:
             two_way,
             body,
             new_id(),
+            trace=[] if self.observers else None,
         )
         started = time.monotonic()
         status = 200
@@ -378,6 +379,7 @@ class DataPlane:
             message_bytes=len(body),
             match=match,
             sent=sent,
+            details=call.trace,
         )
 
     def _send(self, conn: LiveConnection, data: str | bytes) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from wsgate.core.events import ConnectionFacts
 from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch
@@ -50,6 +50,7 @@ class Reporter:
         closing: Closing | None = None,
         match: RouteMatch | None = None,
         sent: bool = False,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         """Log a finished request and, when anyone observes, hand them its record."""
         if target is not None:
@@ -83,6 +84,7 @@ class Reporter:
             selection=match.selection_value if match is not None else None,
             outcome=match.outcome.value if match is not None else None,
             reply_sent=sent,
+            details=tuple(details or ()),
         )
         for observer in self.observers:
             observer.on_request(record)
