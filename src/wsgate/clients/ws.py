@@ -443,7 +443,6 @@ class _Conversation:
 class _LineReader(Protocol):
     async def readline(self) -> str | None:
         """Return the next line without its line ending, or None at end of input."""
-        ...
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ modules, expressions) are collected together, never one at a time.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -303,8 +302,3 @@ def _resolve(config: ApiConfig, base_dir: Path) -> ApiConfig:
     if config.api_id is None:
         update["api_id"] = default_api_id(config.name)
     return config.model_copy(update=update)
-
-
-def dump_issues(error: ConfigError) -> str:
-    """Render a ConfigError as JSON (for tools)."""
-    return json.dumps([{"path": i.path, "message": i.message} for i in error.issues])

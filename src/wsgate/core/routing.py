@@ -72,10 +72,6 @@ class Expression:
                 out.append(stringify(evaluate_path(body, part.path)))
         return "".join(out)
 
-    def references_body(self) -> bool:
-        """True when evaluating needs the message parsed as JSON."""
-        return not self.is_static
-
 
 def compile_expression(text: str, *, sources: Collection[str] = ("request.body",)) -> Expression:
     """Compile a selection expression whose variables come from ``sources``.

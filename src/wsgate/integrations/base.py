@@ -8,8 +8,6 @@ with the pure core. :class:`IntegrationRequest` is the lower-level call of a loc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from wsgate.core.events import ConnectionFacts, Handshake
@@ -17,8 +15,6 @@ from wsgate.core.responses import ConnectDecision
 from wsgate.types import JSONObject, JSONValue
 
 __all__ = ["Call", "Integration", "IntegrationRequest", "IntegrationResult"]
-
-_NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
 
 class IntegrationRequest(NamedTuple):
@@ -29,13 +25,11 @@ class IntegrationRequest(NamedTuple):
         request_id: the gateway's request id, reused as the Lambda ``aws_request_id``.
         timeout_ms: the integration timeout (``timeoutInMillis``); past it the call fails with
             :class:`~wsgate.errors.IntegrationTimeout`.
-        stage_variables: the stage's variables, for targets that name them.
     """
 
     event: JSONObject
     request_id: str
     timeout_ms: int
-    stage_variables: Mapping[str, str] = _NO_VARIABLES
 
 
 class IntegrationResult(NamedTuple):

@@ -102,11 +102,9 @@ class BackendTransport(Protocol):
             IntegrationUnavailable: the backend could not be reached, or the transport is closed.
             IntegrationBadResponse: the reply was malformed, truncated or too large.
         """
-        ...
 
     async def close(self) -> None:
         """Release pooled connections; later sends raise IntegrationUnavailable."""
-        ...
 
 
 class HttpTransport(BackendTransport):

@@ -13,7 +13,6 @@ import yaml
 
 from wsgate.config.load import (
     default_api_id,
-    dump_issues,
     function_name_from_uri,
     load_config,
     parse_config,
@@ -954,14 +953,6 @@ def test_file_errors_name_the_file(code_dir):
         load_config(path)
     assert caught.value.source == str(path)
     assert str(caught.value) == f"{path}: 1 error in config\n  bogus: unknown field"
-
-
-def test_dump_issues():
-    error = ConfigError([ConfigIssue("a.b", "bad"), ConfigIssue("", "worse")])
-    assert json.loads(dump_issues(error)) == [
-        {"path": "a.b", "message": "bad"},
-        {"path": "", "message": "worse"},
-    ]
 
 
 # --- function names from integration URIs --------------------------------------------------
