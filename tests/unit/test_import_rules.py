@@ -198,3 +198,16 @@ def test_the_listener_check_sees_the_server():
 )
 def test_import_scanner(source, expected):
     assert _imports_in(source, "wsgate.core") == expected
+
+
+# Optional extras each have one home, imported lazily by whoever needs it (STYLE.md §1).
+_EXTRA_HOMES = {"opentelemetry": "observability/otel.py", "redis": "registry/redis.py"}
+
+
+@pytest.mark.parametrize("path", sorted(_PACKAGE.rglob("*.py")), ids=_module_name)
+def test_optional_extras_are_imported_only_in_their_home(path):
+    where = path.relative_to(_PACKAGE).as_posix()
+    for extra, home in _EXTRA_HOMES.items():
+        if where != home:
+            used = {name for name in _imports(path) if _top(name) == extra}
+            assert not used, f"{_module_name(path)} imports {sorted(used)}; only {home} may"

@@ -22,14 +22,15 @@ __all__ = [
     "IntegrationConfig",
     "IntegrationResponseConfig",
     "Limits",
+    "OpenTelemetryConfig",
     "RouteConfig",
     "RouteResponseConfig",
     "ServerConfig",
     "StageConfig",
 ]
 
-# The name of every apigatewayv2 integration type; only AWS_PROXY (local functions) is served
-# by this release, the others are rejected by the loader with a clear message.
+# The name of every apigatewayv2 integration type; AWS (Lambda custom) is not served, and the
+# loader rejects it with a clear message.
 IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _STAGE_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -228,6 +229,16 @@ def _stringify(value: object) -> object:
     return value
 
 
+class OpenTelemetryConfig(_Model):
+    """Spans for every request, exported over OTLP, to stderr, or to the process's provider."""
+
+    # global: whatever provider the application or an OpenTelemetry agent installed.
+    exporter: Literal["otlp", "console", "global"] = "otlp"
+    # OTLP/HTTP traces URL; default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or the collector's.
+    endpoint: str | None = None
+    service_name: str = "wsgate"
+
+
 class ServerConfig(_Model):
     """Where the gateway listens; loopback only unless configured otherwise."""
 
@@ -246,6 +257,8 @@ class ServerConfig(_Model):
     # Recent request traces kept for `wsgate logs` / `wsgate trace` (admin listener); 0: none.
     trace_buffer_size: int = Field(10_000, ge=0)
     trace_sample_rate: float = Field(1.0, ge=0, le=1)
+    # OpenTelemetry spans (the otel extra); None: none.
+    open_telemetry: OpenTelemetryConfig | None = None
 
 
 class ApiConfig(_Model):

@@ -215,10 +215,12 @@ class BackendIntegration:
         if call.handshake is not None and self._proxy:
             # §3.4: the client's handshake headers reach a proxy backend on $connect, with the
             # X-Forwarded-* ones API Gateway adds; Host is the backend's own.
+            # The client's own trace context gives way to the gateway's span, its child.
+            replaced = {"host", "user-agent", "content-length", *(n for n, _ in call.propagate)}
             forwarded = [
                 (n, v)
                 for n, v in connect_headers(call.facts, call.handshake)
-                if n.lower() not in ("host", "user-agent", "content-length")
+                if n.lower() not in replaced
             ]
         else:
             forwarded = []
@@ -227,6 +229,7 @@ class BackendIntegration:
             ("x-amzn-apigateway-api-id", self._api_id),
             ("User-Agent", agent),
             ("Content-Type", "application/json"),
+            *call.propagate,
         ]
 
     def _body(self, call: Call, context: JSONObject) -> bytes:

@@ -55,6 +55,8 @@ class Call(NamedTuple):
         disconnect_reason: the close reason ``$disconnect`` reports.
         trace: when someone traces requests, integrations append what they did (the template
             chosen, the request sent, the reply); None when nobody does.
+        propagate: headers carrying the request's trace context (``traceparent``) to HTTP
+            integrations; empty without OpenTelemetry.
     """
 
     facts: ConnectionFacts
@@ -69,6 +71,7 @@ class Call(NamedTuple):
     disconnect_status: int = 1005
     disconnect_reason: str = ""
     trace: list[dict[str, Any]] | None = None
+    propagate: tuple[tuple[str, str], ...] = ()
 
 
 class Integration(Protocol):

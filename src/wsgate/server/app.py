@@ -7,6 +7,7 @@ serves the management API apart from the public one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -14,12 +15,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from wsgate.config.checks import ASGI_PREFIX
 from wsgate.config.load import function_name_from_uri, substitute_stage_variables
-from wsgate.config.model import ApiConfig
+from wsgate.config.model import ApiConfig, OpenTelemetryConfig
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import compile_expression
 from wsgate.integrations.asgi import AsgiTransport
@@ -30,13 +32,18 @@ from wsgate.integrations.http import BackendTransport, HttpTransport
 from wsgate.integrations.mock import MockIntegration
 from wsgate.observability.accesslog import AccessLogObserver
 from wsgate.observability.metrics import MetricsObserver
+from wsgate.observability.routestats import RouteStats
 from wsgate.observability.tracing import TraceStore
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.server.connection import RouteTarget, StageRuntime
+from wsgate.server.dashboard import Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.management import ConnectionsApi, match_management_path
 from wsgate.server.traces import TRACE_PATHS, serve_traces
+
+if TYPE_CHECKING:
+    from wsgate.observability.otel import RequestTracer
 
 __all__ = ["Gateway", "Listener"]
 
@@ -70,14 +77,16 @@ class Gateway:
         self._http: HttpTransport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         self.integrations = self._build_integrations()
+        self._tracer = tracer = _open_telemetry(config.server.open_telemetry)
         self.dataplane = DataPlane(
             api_id=config.api_id or "",
             stages=self._build_stages(),
             registry=self.registry,
             node_id=f"{socket.gethostname()}:{os.getpid()}",
             domain_name=config.server.domain_name,
+            tracer=tracer,
         )
-        self.management = ConnectionsApi(self.dataplane)
+        self.management = ConnectionsApi(self.dataplane, tracer)
         self.metrics = MetricsObserver() if config.server.metrics else None
         self._access_logs = self._build_access_logs()
         self.dataplane.observers.extend(self._access_logs)
@@ -92,6 +101,13 @@ class Gateway:
         )
         if self.traces is not None:
             self.dataplane.observers.append(self.traces)
+        # The dashboard and its charts live on the admin listener too.
+        self.route_stats: RouteStats | None = None
+        self.dashboard: Dashboard | None = None
+        if server.admin_port is not None:
+            self.route_stats = RouteStats()
+            self.dataplane.observers.append(self.route_stats)
+            self.dashboard = Dashboard(self.dataplane, self.route_stats)
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
@@ -198,6 +214,8 @@ class Gateway:
             return web.Response(body=body, headers={"Content-Type": content_type})
         if request.path.startswith(TRACE_PATHS) and self.traces is not None:
             return await serve_traces(request, self.traces)
+        if self.dashboard is not None and is_dashboard_path(request.path):
+            return await self.dashboard.handle(request)
         management = match_management_path(request.raw_path)
         if management is None:
             return web.json_response({"message": "Not Found"}, status=404)
@@ -270,9 +288,22 @@ class Gateway:
             await transport.close()
         for access_log in self._access_logs:
             access_log.close()
+        if self._tracer is not None:
+            # Flushing exports the last spans: a network call, kept off the event loop.
+            await asyncio.to_thread(self._tracer.shutdown)
         await self.registry.close()
         self._sites.clear()
         self._runners.clear()
+
+
+def _open_telemetry(settings: OpenTelemetryConfig | None) -> RequestTracer | None:
+    """The span tracer ``server.openTelemetry`` asks for (None: no spans)."""
+    if settings is None:
+        return None
+    # Imported here: OpenTelemetry is an optional extra.
+    from wsgate.observability.otel import build_tracer
+
+    return build_tracer(settings.exporter, settings.service_name, settings.endpoint)
 
 
 def _management_elsewhere() -> web.Response:

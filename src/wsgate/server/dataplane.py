@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -47,6 +47,9 @@ from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, 
 from wsgate.server.reporting import Reporter
 from wsgate.server.websocket import GatewayWebSocket
 
+if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
+    from wsgate.observability.otel import RequestTracer
+
 __all__ = ["DataPlane"]
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class DataPlane:
         registry: ConnectionRegistry,
         node_id: str,
         domain_name: str | None,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.api_id = api_id
         self.stages = stages
@@ -83,7 +87,7 @@ class DataPlane:
         self._accepting = True
         # Access logs, metrics, traces; with none, no record is ever built.
         self.observers: list[Observer] = []
-        self._report = Reporter(self.observers)
+        self._report = Reporter(self.observers, tracer)
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
 
@@ -158,8 +162,15 @@ class DataPlane:
             forwarded_port=str(_local_port(request)),
             forwarded_proto=request.scheme,
         )
+        span = self._report.begin(facts, CONNECT, request_id, handshake.headers)
         call = Call(
-            facts, CONNECT, request_id, facts.connected_at, target.timeout_ms, handshake=handshake
+            facts,
+            CONNECT,
+            request_id,
+            facts.connected_at,
+            target.timeout_ms,
+            handshake=handshake,
+            propagate=span.headers if span is not None else (),
         )
         started = time.monotonic()
         kind: ErrorKind | None = None
@@ -177,7 +188,16 @@ class DataPlane:
         # An accepted $connect is a 200 in logs, as AWS's $context.status shows it.
         status = 200 if decision.accepted else decision.status
         self._report.request(
-            facts, request_id, CONNECT, target, started, call.now_ms, status, decision.problem, kind
+            facts,
+            request_id,
+            CONNECT,
+            target,
+            started,
+            call.now_ms,
+            status,
+            decision.problem,
+            kind,
+            span=span,
         )
         return decision
 
@@ -335,6 +355,12 @@ class DataPlane:
         facts = conn.facts
         request_id = new_id()
         two_way = target.two_way
+        # The hot path skips even the call when nobody collects spans.
+        span = (
+            None
+            if self._report.tracer is None
+            else self._report.begin(facts, target.route_key, request_id)
+        )
         call = Call(
             facts,
             target.route_key,
@@ -345,6 +371,7 @@ class DataPlane:
             body,
             new_id(),
             trace=[] if self.observers else None,
+            propagate=span.headers if span is not None else (),
         )
         started = time.monotonic()
         status = 200
@@ -380,6 +407,7 @@ class DataPlane:
             match=match,
             sent=sent,
             details=call.trace,
+            span=span,
         )
 
     def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
@@ -463,6 +491,7 @@ class DataPlane:
         if target is None:
             return
         request_id = new_id()
+        span = self._report.begin(conn.facts, DISCONNECT, request_id)
         call = Call(
             conn.facts,
             DISCONNECT,
@@ -471,6 +500,7 @@ class DataPlane:
             target.timeout_ms,
             disconnect_status=closing.disconnect_status_code,
             disconnect_reason=closing.disconnect_reason,
+            propagate=span.headers if span is not None else (),
         )
         started = time.monotonic()
         status, problem = 200, None
@@ -495,6 +525,7 @@ class DataPlane:
             problem,
             kind,
             closing=closing,
+            span=span,
         )
 
     # -- used by the management API ----------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -19,10 +19,13 @@ from aiohttp import web
 from wsgate.core.ids import is_valid_id
 from wsgate.errors import ConnectionNotFound, ManagementError
 from wsgate.observability.logs import log_event
-from wsgate.server.connection import new_id
+from wsgate.server.connection import LiveConnection, new_id
 from wsgate.server.dataplane import DataPlane
 
-__all__ = ["MAX_POST_BYTES", "ConnectionsApi", "match_management_path"]
+if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
+    from wsgate.observability.otel import RequestTracer
+
+__all__ = ["MAX_POST_BYTES", "ConnectionsApi", "describe_connection", "match_management_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +49,38 @@ def match_management_path(raw_path: str) -> tuple[str, str | None] | None:
 class ConnectionsApi:
     """Answers management requests for one data plane."""
 
-    def __init__(self, dataplane: DataPlane) -> None:
+    def __init__(self, dataplane: DataPlane, tracer: RequestTracer | None = None) -> None:
         self._dataplane = dataplane
+        self._tracer = tracer
 
     async def handle(self, request: web.Request, prefix: str, raw_id: str | None) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type."""
         request_id = new_id()
         started = time.monotonic()
         connection_id = unquote(raw_id) if raw_id else ""
+        # A backend that traces its call continues its trace here.
+        span = (
+            self._tracer.begin(
+                f"@connections {request.method}",
+                {"wsgate.connection_id": connection_id, "wsgate.request_id": request_id},
+                request.headers.items(),
+            )
+            if self._tracer is not None
+            else None
+        )
+        problem: str | None = None
         try:
             response = await self._answer(request, prefix, connection_id)
         except ManagementError as error:
             response = _error_response(error.status, error.error_type, error.message)
+            problem = error.message or error.error_type
         except tuple(_ERRORS) as error:
             status, error_type = _ERRORS[type(error)]
             response = _error_response(status, error_type, None)
+            problem = error_type
         response.headers["x-amzn-RequestId"] = request_id
+        if span is not None:
+            span.end(response.status, problem, "client" if problem else None)
         log_event(
             logger,
             logging.INFO,
@@ -97,12 +116,16 @@ class ConnectionsApi:
         return web.json_response(self._describe(stage, connection_id))
 
     def _describe(self, stage: str, connection_id: str) -> dict[str, object]:
-        conn = self._dataplane.find(stage, connection_id)
-        return {
-            "connectedAt": _iso(conn.facts.connected_at),
-            "identity": {"sourceIp": conn.facts.source_ip, "userAgent": conn.facts.user_agent},
-            "lastActiveAt": _iso(conn.session.last_active_at_ms),
-        }
+        return describe_connection(self._dataplane.find(stage, connection_id))
+
+
+def describe_connection(conn: LiveConnection) -> dict[str, object]:
+    """A connection as ``GetConnection`` describes it: connectedAt, identity, lastActiveAt."""
+    return {
+        "connectedAt": _iso(conn.facts.connected_at),
+        "identity": {"sourceIp": conn.facts.source_ip, "userAgent": conn.facts.user_agent},
+        "lastActiveAt": _iso(conn.session.last_active_at_ms),
+    }
 
 
 async def _read_body(request: web.Request) -> bytes:

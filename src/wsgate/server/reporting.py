@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wsgate.core.events import ConnectionFacts
 from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch
@@ -16,6 +17,9 @@ from wsgate.core.session import Closing
 from wsgate.observability.hooks import ConnectionEvent, ErrorKind, Observer, RequestRecord
 from wsgate.observability.logs import log_event
 from wsgate.server.connection import LiveConnection, RouteTarget, now_ms
+
+if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
+    from wsgate.observability.otel import RequestSpan, RequestTracer
 
 __all__ = ["Reporter"]
 
@@ -28,10 +32,36 @@ _EVENT_TYPES: Final[dict[str, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
 
 
 class Reporter:
-    """Logs each finished request and hands observers its record."""
+    """Logs each finished request, hands observers its record and ends its span."""
 
-    def __init__(self, observers: list[Observer]) -> None:
+    def __init__(self, observers: list[Observer], tracer: RequestTracer | None = None) -> None:
         self.observers = observers  # shared with the data plane: subscribers may come later
+        self.tracer = tracer
+
+    def begin(
+        self,
+        facts: ConnectionFacts,
+        route_key: str | None,
+        request_id: str,
+        incoming: Iterable[tuple[str, str]] = (),
+    ) -> RequestSpan | None:
+        """Start a request's span (None without OpenTelemetry); ``request`` ends it."""
+        if self.tracer is None:
+            return None
+        return self.tracer.begin(
+            f"WebSocket {route_key or '(no route)'}",
+            {
+                "wsgate.api_id": facts.api_id,
+                "wsgate.stage": facts.stage,
+                "wsgate.connection_id": facts.connection_id,
+                "wsgate.request_id": request_id,
+                "wsgate.route_key": route_key,
+                "wsgate.event_type": _EVENT_TYPES.get(route_key or "", "MESSAGE"),
+                "client.address": facts.source_ip,
+                "user_agent.original": facts.user_agent,
+            },
+            incoming,
+        )
 
     def request(
         self,
@@ -51,10 +81,16 @@ class Reporter:
         match: RouteMatch | None = None,
         sent: bool = False,
         details: list[dict[str, Any]] | None = None,
+        span: RequestSpan | None = None,
     ) -> None:
-        """Log a finished request and, when anyone observes, hand them its record."""
+        """Log a finished request, end its span and, when anyone observes, hand them its record."""
         if target is not None:
             _log_request(facts, request_id, target, started, status, problem)
+        if self.tracer is not None:
+            span = span or self.begin(facts, route_key, request_id)
+            assert span is not None
+            extra = {"wsgate.integration": target.integration_name} if target is not None else {}
+            span.end(status, problem, kind, extra)
         if not self.observers:  # the hot path builds no record
             return
         latency_ms = (time.monotonic() - started) * 1000
