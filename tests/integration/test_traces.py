@@ -67,6 +67,9 @@ async def test_trace_of_a_failing_and_a_working_message(traced: Gateway) -> None
     assert await run_trace(_admin(traced), failed["requestId"], as_json=True, out=out) == 0
     trace = json.loads(out.getvalue())
     assert trace["status"] == 500
+    # The error frame the client got is part of the trace.
+    assert trace["details"][-1]["step"] == "frame sent"
+    assert json.loads(trace["details"][-1]["text"]) == failed
     assert "handler failed on purpose" in trace["error"]
     assert trace["integration"] == "fail"
     async with aiohttp.ClientSession() as http:
@@ -106,7 +109,11 @@ async def test_trace_details_of_a_function_route(traced: Gateway) -> None:
     store = traced.traces
     assert store is not None
     entry = await eventually(lambda: store.query(TraceFilter(route="echo")))
-    assert entry[0]["details"] == [{"step": "function call", "function": "echo"}]
+    call, frame = entry[0]["details"]
+    assert call == {"step": "function call", "function": "echo"}
+    assert frame["step"] == "frame sent"
+    assert frame["kind"] == "text"
+    assert frame["bytes"] == len(frame["text"].encode())
     assert entry[0]["replySent"] is True
 
 
@@ -151,6 +158,9 @@ server: {{adminPort: 0}}
         assert steps["integration request"]["method"] == "POST"
         assert steps["integration request"]["url"] == f"http://127.0.0.1:{port}/in"
         assert steps["integration response"]["status"] == 200
+        assert (
+            json.loads(steps["frame sent"]["text"])["got"] == steps["request template"]["rendered"]
+        )
     finally:
         await gateway.stop(timeout=5)
         await runner.cleanup()

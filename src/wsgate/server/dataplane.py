@@ -377,21 +377,25 @@ class DataPlane:
         status = 200
         problem: str | None = None
         kind: ErrorKind | None = None
-        sent = False
+        frame: str | bytes | None = None
         try:
             outgoing = await target.integration.message(call)
-            if outgoing is not None and two_way:
-                sent = self._send(conn, outgoing)
+            if two_way:
+                frame = outgoing
         except IntegrationTimeout as error:
             status, problem, kind = 504, str(error), "execution"
-            self._send(conn, error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id))
+            frame = error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id)
         except RequestRejected as error:  # e.g. 415: the integration was never called
             status, problem, kind = error.status, str(error), "client"
-            self._send(conn, error_frame(error.frame_message, facts.connection_id, request_id))
+            frame = error_frame(error.frame_message, facts.connection_id, request_id)
         except IntegrationError as error:
             status, problem = 500, str(error)
             kind = "execution" if isinstance(error, IntegrationUnavailable) else "integration"
-            self._send(conn, error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id))
+            frame = error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id)
+        delivered = frame is not None and self._send(conn, frame)
+        sent = delivered and problem is None
+        if call.trace is not None:
+            call.trace.append(frame_step(frame, delivered, two_way))
         self._report.request(
             facts,
             request_id,
@@ -582,6 +586,25 @@ class DataPlane:
             task.cancel()
         if leftovers:
             await asyncio.wait(leftovers, timeout=1.0)
+
+
+def frame_step(frame: str | bytes | None, delivered: bool, two_way: bool) -> dict[str, Any]:
+    """The trace step saying what went back to the client, if anything."""
+    if frame is None:
+        why = "the integration answered nothing" if two_way else "the route has no route response"
+        return {"step": "no frame sent", "why": why}
+    size = len(frame.encode()) if isinstance(frame, str) else len(frame)
+    step: dict[str, Any] = {
+        "step": "frame sent" if delivered else "frame not sent: the connection is gone",
+        "kind": "text" if isinstance(frame, str) else "binary",
+        "bytes": size,
+    }
+    if isinstance(frame, str):
+        step["text"] = frame[:_TRACED_FRAME_TEXT]
+    return step
+
+
+_TRACED_FRAME_TEXT: Final = 1024
 
 
 def _local_port(request: web.Request) -> int:
