@@ -20,8 +20,9 @@ from wsgate import __version__
 from wsgate.clients import management as management_client, traces as trace_client, ws as ws_client
 from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
-from wsgate.errors import ConfigError, ConfigIssue
+from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
+from wsgate.security.certs import SERVER_CHAIN_FILE
 
 __all__ = ["build_parser", "main"]
 
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file")
     validate.set_defaults(func=_validate)
 
+    cert = commands.add_parser(
+        "cert", help="make a local CA and a certificate for wss:// and https://"
+    )
+    cert.add_argument("names", nargs="*", help="DNS names and IP addresses (default: localhost)")
+    cert.add_argument("--dir", default=".wsgate/tls", help="where to write (default .wsgate/tls)")
+    cert.add_argument("--config", help="also take server.domainName from this config file")
+    cert.set_defaults(func=_cert)
+
     ws_client.add_parser(commands)
     management_client.add_parsers(commands)
     trace_client.add_parsers(commands)
@@ -90,6 +99,36 @@ def _validate(args: argparse.Namespace) -> int:
     routes = ", ".join(config.routes) or "none"
     stages = ", ".join(config.stages)
     print(f"{args.file}: valid (API {config.name!r}, stages: {stages}, routes: {routes})")
+    return EXIT_OK
+
+
+def _cert(args: argparse.Namespace) -> int:
+    from wsgate.security.certs import ensure_ca, issue_certificate
+
+    names = list(args.names)
+    if args.config is not None:
+        try:
+            domain = load_config(args.config).server.domain_name
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            return EXIT_INVALID_CONFIG
+        names += [domain] if domain else []
+    names = list(dict.fromkeys(names or ["localhost", "127.0.0.1", "::1"]))
+    folder = Path(args.dir)
+    try:
+        ca = ensure_ca(folder)
+        cert, key = issue_certificate(folder, names, ca)
+    except (TlsError, OSError) as error:
+        print(f"wsgate cert: {error}", file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    chain = cert.with_name(SERVER_CHAIN_FILE)
+    print(f"certificate for {', '.join(names)}")
+    print(f"  CA:          {ca[0]}")
+    print(f"  certificate: {chain}\n  key:         {key}")
+    print("\nin the config:\n  server:\n    tls:")
+    print(f"      certFile: {chain.resolve()}\n      keyFile: {key.resolve()}")
+    print(f"      caFile: {ca[0].resolve()}   # local functions get it as AWS_CA_BUNDLE")
+    print(f"for other clients (boto3, the AWS CLI): export AWS_CA_BUNDLE={ca[0].resolve()}")
     return EXIT_OK
 
 
@@ -135,6 +174,7 @@ def _loop_factory() -> Any:
 
 async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> None:
     from wsgate.server.app import Gateway
+    from wsgate.server.dashboard import DASHBOARD_PATH
 
     gateway = Gateway(config, reload=reload, base_dir=base_dir)
     stop = asyncio.Event()
@@ -152,6 +192,9 @@ async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> No
     admin = next((x for x in gateway.listeners if x.role == "admin"), None)
     if admin is not None and gateway.traces is not None:
         print(f"  traces     wsgate logs http://{admin.host}:{admin.port}", flush=True)
+    if admin is not None and gateway.dashboard is not None:
+        url = f"http://{admin.host}:{admin.port}{DASHBOARD_PATH}"
+        print(f"  dashboard  {url}", flush=True)
     await stop.wait()
     print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
     await gateway.stop()

@@ -19,6 +19,7 @@ from aiohttp import web
 from wsgate.core.ids import is_valid_id
 from wsgate.errors import ConnectionNotFound, ManagementError
 from wsgate.observability.logs import log_event
+from wsgate.server.admission import Gatekeeper
 from wsgate.server.connection import LiveConnection, new_id
 from wsgate.server.dataplane import DataPlane
 
@@ -49,9 +50,17 @@ def match_management_path(raw_path: str) -> tuple[str, str | None] | None:
 class ConnectionsApi:
     """Answers management requests for one data plane."""
 
-    def __init__(self, dataplane: DataPlane, tracer: RequestTracer | None = None) -> None:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        tracer: RequestTracer | None = None,
+        *,
+        signed: Gatekeeper | None = None,
+    ) -> None:
         self._dataplane = dataplane
         self._tracer = tracer
+        # With a gatekeeper here, every call must be SigV4-signed (managementAuthorization).
+        self._signed = signed
 
     async def handle(self, request: web.Request, prefix: str, raw_id: str | None) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type."""
@@ -70,7 +79,7 @@ class ConnectionsApi:
         )
         problem: str | None = None
         try:
-            response = await self._answer(request, prefix, connection_id)
+            response = await self._checked(request, prefix, connection_id)
         except ManagementError as error:
             response = _error_response(error.status, error.error_type, error.message)
             problem = error.message or error.error_type
@@ -93,7 +102,19 @@ class ConnectionsApi:
         )
         return response
 
-    async def _answer(self, request: web.Request, prefix: str, connection_id: str) -> web.Response:
+    async def _checked(self, request: web.Request, prefix: str, connection_id: str) -> web.Response:
+        if self._signed is None:
+            return await self._answer(request, prefix, connection_id, None)
+        body = await _read_body(request)  # the signature covers the body
+        refusal = self._signed.verify_management(request, body)
+        if refusal is None:
+            return await self._answer(request, prefix, connection_id, body)
+        assert refusal.body is not None
+        return web.Response(status=refusal.status, body=refusal.body, headers=refusal.headers)
+
+    async def _answer(
+        self, request: web.Request, prefix: str, connection_id: str, body: bytes | None
+    ) -> web.Response:
         stage = prefix.rstrip("/").rsplit("/", 1)[-1]
         if not stage or stage not in self._dataplane.stages:
             # AWS's answer for a wrong stage in endpoint_url (§11.2).
@@ -107,7 +128,7 @@ class ConnectionsApi:
         if not is_valid_id(connection_id):
             raise ManagementError(400, "BadRequestException", "Invalid connectionId")
         if request.method == "POST":
-            data = await _read_body(request)
+            data = body if body is not None else await _read_body(request)
             await self._dataplane.post(stage, connection_id, _as_frame(data))
             return web.Response(status=200, content_type="application/json", text="{}")
         if request.method == "DELETE":
