@@ -15,7 +15,13 @@
     ├── RegistryError                    the connection registry failed
     │   ├── ConnectionNotFound           (also LookupError) no such live connection
     │   └── RegistryUnavailable          the registry backend cannot be reached
-    └── ManagementError                  a bad @connections request (status + AWS error type)
+    ├── ManagementError                  a bad @connections request (status + AWS error type)
+    ├── AuthorizationError               a Lambda authorizer's answer cannot be used (500)
+    │   ├── PolicyError                  its IAM policy document is malformed
+    │   └── AuthorizerResultError        the rest of its result is (principalId, context, size)
+    ├── AuthenticationError              the caller could not be authenticated
+    │   └── SignatureError               SigV4 missing or wrong (status + AWS error type)
+    └── TlsError                         a certificate or key file is missing or unusable
 
 Adapters translate third-party errors into the most specific class here and chain the cause.
 """
@@ -23,6 +29,9 @@ Adapters translate third-party errors into the most specific class here and chai
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "AuthorizerResultError",
     "ConfigError",
     "ConfigIssue",
     "ConnectionNotFound",
@@ -33,11 +42,14 @@ __all__ = [
     "IntegrationTimeout",
     "IntegrationUnavailable",
     "ManagementError",
+    "PolicyError",
     "RegistryError",
     "RegistryUnavailable",
     "RequestRejected",
     "RoutingError",
+    "SignatureError",
     "TemplateError",
+    "TlsError",
 ]
 
 from dataclasses import dataclass
@@ -176,3 +188,65 @@ class ManagementError(GatewayError):
 
     def __str__(self) -> str:
         return f"{self.status} {self.error_type}" + (f": {self.message}" if self.message else "")
+
+
+class AuthorizationError(GatewayError):
+    """A Lambda authorizer answered with something the gateway cannot use.
+
+    ``reason`` says what is wrong; it goes into logs and traces, never to the client, who gets
+    the 500 that AWS answers for an invalid authorizer output (§6.3 of the AWS reference).
+    """
+
+    _what = "unusable authorizer answer"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self._what}: {self.reason}"
+
+
+class PolicyError(AuthorizationError):
+    """The authorizer's IAM policy document is malformed."""
+
+    _what = "invalid policy document"
+
+
+class AuthorizerResultError(AuthorizationError):
+    """The authorizer's result is malformed: not an object, no principalId, bad context, too big."""
+
+    _what = "invalid authorizer result"
+
+
+class AuthenticationError(GatewayError):
+    """The caller could not be authenticated (IAM-authorized ``$connect`` or ``@connections``)."""
+
+
+class SignatureError(AuthenticationError):
+    """A request's SigV4 signature is missing, malformed or wrong.
+
+    ``status``, ``error_type`` and ``message`` are what AWS answers: the ``x-amzn-ErrorType``
+    header and the ``{"message": ...}`` body, so boto3 raises the same error code as against AWS.
+    """
+
+    def __init__(self, error_type: str, message: str, status: int = 403) -> None:
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.error_type}: {self.message}"
+
+
+class TlsError(GatewayError):
+    """A certificate or key file is missing, unreadable, malformed or does not fit its pair."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"

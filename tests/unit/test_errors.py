@@ -8,6 +8,8 @@ import pytest
 
 import wsgate.errors as errors
 from wsgate.errors import (
+    AuthorizationError,
+    AuthorizerResultError,
     ConfigError,
     ConfigIssue,
     ConnectionNotFound,
@@ -18,6 +20,7 @@ from wsgate.errors import (
     IntegrationTimeout,
     IntegrationUnavailable,
     ManagementError,
+    PolicyError,
     RegistryError,
     RegistryUnavailable,
     RoutingError,
@@ -40,6 +43,9 @@ from wsgate.errors import (
         (ConnectionNotFound, (RegistryError, LookupError)),
         (RegistryUnavailable, (RegistryError,)),
         (ManagementError, (GatewayError,)),
+        (AuthorizationError, (GatewayError,)),
+        (PolicyError, (AuthorizationError,)),
+        (AuthorizerResultError, (AuthorizationError,)),
         (GatewayError, (Exception,)),
     ],
 )
@@ -56,6 +62,9 @@ def test_tree(error, bases):
         (ConfigError, ValueError),
         (RoutingError, ValueError),
         (ManagementError, RegistryError),
+        (AuthorizationError, IntegrationError),
+        (PolicyError, ValueError),
+        (AuthorizerResultError, ValueError),
     ],
 )
 def test_tree_has_no_stray_bases(error, not_a):
@@ -184,3 +193,18 @@ def test_management_error(status, error_type, message, text):
 @pytest.mark.parametrize("kind", [TemplateError, RegistryError, RegistryUnavailable, GatewayError])
 def test_plain_errors(kind):
     assert str(kind("text")) == "text"
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        (AuthorizationError, "unusable authorizer answer: principalId is missing"),
+        (PolicyError, "invalid policy document: principalId is missing"),
+        (AuthorizerResultError, "invalid authorizer result: principalId is missing"),
+    ],
+)
+def test_authorization_errors(kind, text):
+    error = kind("principalId is missing")
+    assert error.reason == "principalId is missing"
+    assert str(error) == text
+    assert error.args == (text,)
