@@ -8,7 +8,6 @@ modules, expressions) are collected together, never one at a time.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from wsgate.config.access import access_issues
+from wsgate.config.base import as_mapping
 from wsgate.config.checks import backend_issues
 from wsgate.config.model import ApiConfig
+from wsgate.config.uris import STAGE_VARIABLE, function_name_from_uri, substitute_stage_variables
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
 from wsgate.errors import ConfigError, ConfigIssue, RoutingError
@@ -29,12 +31,6 @@ __all__ = [
     "substitute_stage_variables",
 ]
 
-# arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations
-_LAMBDA_PATH = re.compile(
-    r"^arn:aws[\w-]*:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/invocations$"
-)
-_FUNCTION_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:([^:/]+)(?::[^:/]+)?$")
-_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _SERVED_TYPES = frozenset({"AWS_PROXY", "HTTP_PROXY", "HTTP", "MOCK"})
 
 
@@ -95,24 +91,27 @@ def _model_issues(error: ValidationError) -> list[ConfigIssue]:
 def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
     """Checks that span sections; tolerant of a malformed structure (the model reports that)."""
     issues: list[ConfigIssue] = []
-    routes = _mapping(data.get("routes"))
-    integrations = _mapping(data.get("integrations"))
-    functions = _mapping(data.get("functions"))
-    stages = _mapping(data.get("stages"))
+    routes = as_mapping(data.get("routes"))
+    integrations = as_mapping(data.get("integrations"))
+    functions = as_mapping(data.get("functions"))
+    stages = as_mapping(data.get("stages"))
 
     expression = data.get("routeSelectionExpression")
     if isinstance(expression, str):
         issues += _expression_issue("routeSelectionExpression", expression)
 
     for key, route in routes.items():
-        issues += _route_issues(str(key), _mapping(route), integrations)
+        issues += _route_issues(str(key), as_mapping(route), integrations)
     for name, integration in integrations.items():
-        issues += _integration_issues(str(name), _mapping(integration), functions, stages)
+        issues += _integration_issues(str(name), as_mapping(integration), functions, stages)
     for name, function in functions.items():
-        issues += _function_issues(str(name), _mapping(function), base_dir)
+        issues += _function_issues(str(name), as_mapping(function), base_dir)
     for name, stage in stages.items():
-        issues += _access_log_issues(str(name), _mapping(_mapping(stage).get("accessLogSettings")))
-    server = _mapping(data.get("server"))
+        issues += _access_log_issues(
+            str(name), as_mapping(as_mapping(stage).get("accessLogSettings"))
+        )
+    issues += access_issues(data, base_dir)
+    server = as_mapping(data.get("server"))
     if server.get("metrics") is True and server.get("adminPort") is None:
         issues.append(
             ConfigIssue("server.metrics", "metrics are served on the admin listener: set adminPort")
@@ -129,10 +128,6 @@ def _access_log_issues(stage: str, settings: Mapping[str, Any]) -> list[ConfigIs
     except ValueError as error:
         return [ConfigIssue(f"stages.{stage}.accessLogSettings.format", str(error))]
     return []
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _expression_issue(place: str, expression: str) -> list[ConfigIssue]:
@@ -199,7 +194,8 @@ def _integration_issues(
     if kind != "AWS_PROXY":
         per_stage = {
             str(stage_name): {
-                str(k): str(v) for k, v in _mapping(_mapping(stage).get("stageVariables")).items()
+                str(k): str(v)
+                for k, v in as_mapping(as_mapping(stage).get("stageVariables")).items()
             }
             for stage_name, stage in stages.items()
         }
@@ -209,14 +205,14 @@ def _integration_issues(
         return [ConfigIssue(f"{place}.integrationUri", "an AWS_PROXY integration needs a function")]
     issues = []
     for stage_name, stage in stages.items():
-        variables = _mapping(_mapping(stage).get("stageVariables"))
+        variables = as_mapping(as_mapping(stage).get("stageVariables"))
         try:
             function = function_name_from_uri(uri, {str(k): str(v) for k, v in variables.items()})
         except ValueError as error:
             issues.append(ConfigIssue(f"{place}.integrationUri", f"stage {stage_name}: {error}"))
             continue
         if function not in functions:
-            where = f" (in stage {stage_name})" if _STAGE_VARIABLE.search(uri) else ""
+            where = f" (in stage {stage_name})" if STAGE_VARIABLE.search(uri) else ""
             issues.append(
                 ConfigIssue(f"{place}.integrationUri", f"no function named {function!r}{where}")
             )
@@ -225,42 +221,6 @@ def _integration_issues(
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return list(dict.fromkeys(issues))
-
-
-def substitute_stage_variables(text: str, stage_variables: Mapping[str, str]) -> str:
-    """Replace ``${stageVariables.x}`` in an integration URI with the stage's values.
-
-    Raises:
-        ValueError: a stage variable it names is not set.
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        variable = match[1]
-        if variable not in stage_variables:
-            raise ValueError(f"stage variable {variable!r} is not set")
-        return stage_variables[variable]
-
-    return _STAGE_VARIABLE.sub(substitute, text)
-
-
-def function_name_from_uri(uri: str, stage_variables: Mapping[str, str]) -> str:
-    """The local function an AWS_PROXY ``integrationUri`` names.
-
-    Accepts a plain function name, a Lambda function ARN (with alias or version) and API
-    Gateway's invocation URI, each possibly holding ``${stageVariables.x}``.
-
-    Raises:
-        ValueError: a stage variable it names is not set.
-    """
-
-    text = substitute_stage_variables(uri, stage_variables)
-    invocation = _LAMBDA_PATH.match(text)
-    if invocation:
-        text = invocation[1]
-    arn = _FUNCTION_ARN.match(text)
-    if arn:
-        return arn[1]
-    return text
 
 
 def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
@@ -301,4 +261,20 @@ def _resolve(config: ApiConfig, base_dir: Path) -> ApiConfig:
     update: dict[str, object] = {"functions": functions}
     if config.api_id is None:
         update["api_id"] = default_api_id(config.name)
+    # Files the config names are found next to it, wherever the gateway runs from.
+    if config.iam is not None and config.iam.credentials_file is not None:
+        path = str((base_dir / config.iam.credentials_file).resolve())
+        update["iam"] = config.iam.model_copy(update={"credentials_file": path})
+    tls = config.server.tls
+    if tls is not None:
+        files = {
+            name: str((base_dir / getattr(tls, name)).resolve())
+            for name in _TLS_FILES
+            if getattr(tls, name) is not None
+        }
+        server = config.server.model_copy(update={"tls": tls.model_copy(update=files)})
+        update["server"] = server
     return config.model_copy(update=update)
+
+
+_TLS_FILES = ("cert_file", "key_file", "ca_file")

@@ -11,8 +11,20 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from wsgate.config.base import Model
+from wsgate.config.security import (
+    ApiKeyConfig,
+    AuthorizerConfig,
+    IamConfig,
+    ListenerProtection,
+    ProtectionConfig,
+    RouteSettings,
+    TlsConfig,
+    UsagePlanConfig,
+)
 
 __all__ = [
     "AWS_LIMITS",
@@ -37,16 +49,7 @@ _STAGE_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 _STAGE_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9\-._~:/?#&=,]{1,2048}")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        extra="forbid",
-    )
-
-
-class Limits(_Model):
+class Limits(Model):
     """Per-stage connection limits (§1.4 of the AWS reference)."""
 
     frame_size_bytes: int = Field(32 * 1024, gt=0)
@@ -61,7 +64,7 @@ class Limits(_Model):
 AWS_LIMITS = Limits()
 
 
-class AccessLogSettings(_Model):
+class AccessLogSettings(Model):
     """AWS's ``accessLogSettings``: a line of ``$context`` variables per request."""
 
     format: str
@@ -70,7 +73,7 @@ class AccessLogSettings(_Model):
     destination: str = "stderr"
 
 
-class StageConfig(_Model):
+class StageConfig(Model):
     """One stage: its variables, limits and strictness."""
 
     stage_variables: dict[str, str] = Field(default_factory=dict)
@@ -80,6 +83,10 @@ class StageConfig(_Model):
     aws_strict: bool = False
     description: str = ""
     access_log_settings: AccessLogSettings | None = None
+    # Throttling as AWS does it (§9.2): the stage's default, then per route key.
+    default_route_settings: RouteSettings | None = None
+    route_settings: dict[str, RouteSettings] = Field(default_factory=dict)
+    protection: ProtectionConfig = Field(default_factory=ProtectionConfig)
 
     @field_validator("stage_variables")
     @classmethod
@@ -122,19 +129,30 @@ class StageConfig(_Model):
         return self
 
 
-class RouteResponseConfig(_Model):
+class RouteResponseConfig(Model):
     """A route response; AWS supports only the ``$default`` key for WebSocket APIs."""
 
     model_selection_expression: str | None = None
 
 
-class RouteConfig(_Model):
+class RouteConfig(Model):
     """A route: its target integration and whether its result goes back to the client."""
 
     target: str | None = None
     route_response_selection_expression: str | None = None
     route_responses: dict[str, RouteResponseConfig] | None = None
     description: str = ""
+    # Only $connect may be authorized (§6): CUSTOM names an authorizer, AWS_IAM wants SigV4.
+    authorization_type: Literal["NONE", "CUSTOM", "AWS_IAM"] = "NONE"
+    authorizer_id: str | None = None
+    api_key_required: bool = False
+
+    @property
+    def authorizer_name(self) -> str | None:
+        """The authorizer's name, accepting AWS's ``authorizers/{id}`` form."""
+        return (
+            None if self.authorizer_id is None else self.authorizer_id.removeprefix("authorizers/")
+        )
 
     @property
     def integration_name(self) -> str | None:
@@ -155,7 +173,7 @@ ContentHandlingStrategy = Literal["CONVERT_TO_TEXT", "CONVERT_TO_BINARY"]
 PassthroughBehavior = Literal["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"]
 
 
-class IntegrationResponseConfig(_Model):
+class IntegrationResponseConfig(Model):
     """An integration response of a non-proxy integration (HTTP, MOCK), chosen by status."""
 
     response_templates: dict[str, str] = Field(default_factory=dict)
@@ -164,7 +182,7 @@ class IntegrationResponseConfig(_Model):
     response_parameters: dict[str, str] = Field(default_factory=dict)
 
 
-class IntegrationConfig(_Model):
+class IntegrationConfig(Model):
     """An integration: what a route calls."""
 
     integration_type: IntegrationType
@@ -183,7 +201,7 @@ class IntegrationConfig(_Model):
     integration_response_selection_expression: str | None = None
 
 
-class FunctionConfig(_Model):
+class FunctionConfig(Model):
     """A local Python function standing in for a Lambda function."""
 
     handler: str
@@ -229,7 +247,7 @@ def _stringify(value: object) -> object:
     return value
 
 
-class OpenTelemetryConfig(_Model):
+class OpenTelemetryConfig(Model):
     """Spans for every request, exported over OTLP, to stderr, or to the process's provider."""
 
     # global: whatever provider the application or an OpenTelemetry agent installed.
@@ -239,7 +257,7 @@ class OpenTelemetryConfig(_Model):
     service_name: str = "wsgate"
 
 
-class ServerConfig(_Model):
+class ServerConfig(Model):
     """Where the gateway listens; loopback only unless configured otherwise."""
 
     host: str = "127.0.0.1"
@@ -259,9 +277,14 @@ class ServerConfig(_Model):
     trace_sample_rate: float = Field(1.0, ge=0, le=1)
     # OpenTelemetry spans (the otel extra); None: none.
     open_telemetry: OpenTelemetryConfig | None = None
+    # NONE, or AWS_IAM: every @connections call must be SigV4-signed with a key in `iam`.
+    management_authorization: Literal["NONE", "AWS_IAM"] = "NONE"
+    listener: ListenerProtection = Field(default_factory=ListenerProtection)
+    # wss:// and https:// on the public listener.
+    tls: TlsConfig | None = None
 
 
-class ApiConfig(_Model):
+class ApiConfig(Model):
     """One WebSocket API."""
 
     name: str
@@ -275,6 +298,14 @@ class ApiConfig(_Model):
     integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    authorizers: dict[str, AuthorizerConfig] = Field(default_factory=dict)
+    iam: IamConfig | None = None
+    # Where a connection's API key is read (§6.5).
+    api_key_selection_expression: Literal[
+        "$request.header.x-api-key", "$context.authorizer.usageIdentifierKey"
+    ] = "$request.header.x-api-key"
+    api_keys: dict[str, ApiKeyConfig] = Field(default_factory=dict)
+    usage_plans: dict[str, UsagePlanConfig] = Field(default_factory=dict)
 
     @field_validator("stages")
     @classmethod

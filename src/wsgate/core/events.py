@@ -57,6 +57,8 @@ class ConnectionFacts:
     domain_name: str
     stage_variables: Mapping[str, str] = field(default_factory=dict)
     authorizer: Mapping[str, object] | None = None
+    # Who signed the handshake (AWS_IAM): accessKey, userArn, caller, user for the identity.
+    caller: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,8 @@ def _request_context(
     identity: JSONObject = {"sourceIp": facts.source_ip}
     if facts.user_agent is not None:
         identity["userAgent"] = facts.user_agent
+    if facts.caller is not None:
+        identity.update(facts.caller)
     context: JSONObject = {
         "routeKey": route_key,
         "eventType": event_type,

@@ -17,6 +17,7 @@ __all__ = [
     "ENDPOINT_TIMED_OUT",
     "FORBIDDEN",
     "INTERNAL_SERVER_ERROR",
+    "TOO_MANY_REQUESTS",
     "BadRouteResponse",
     "ConnectDecision",
     "decide_connect",
@@ -27,6 +28,8 @@ __all__ = [
 FORBIDDEN: Final = "Forbidden"
 INTERNAL_SERVER_ERROR: Final = "Internal server error"
 ENDPOINT_TIMED_OUT: Final = "Endpoint request timed out"
+# AWS leaves the frame of a throttled message unstated (§9.2); this follows its other frames.
+TOO_MANY_REQUESTS: Final = "Too Many Requests"
 
 
 def error_frame(message: str, connection_id: str, request_id: str) -> str:

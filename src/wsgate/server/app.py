@@ -15,16 +15,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from wsgate.config.access import function_authorizer
 from wsgate.config.checks import ASGI_PREFIX
 from wsgate.config.load import function_name_from_uri, substitute_stage_variables
-from wsgate.config.model import ApiConfig, OpenTelemetryConfig
+from wsgate.config.model import ApiConfig, FunctionConfig, OpenTelemetryConfig, StageConfig
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import compile_expression
 from wsgate.integrations.asgi import AsgiTransport
+from wsgate.integrations.authorizer import Authorizer, FunctionAuthorizer, HttpAuthorizer
 from wsgate.integrations.backend import BackendIntegration
 from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
@@ -36,9 +38,13 @@ from wsgate.observability.routestats import RouteStats
 from wsgate.observability.tracing import TraceStore
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
+from wsgate.security.certs import server_ssl_context
+from wsgate.security.credentials import Credentials, CredentialStore
+from wsgate.server.admission import Gatekeeper
 from wsgate.server.connection import RouteTarget, StageRuntime
 from wsgate.server.dashboard import Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
+from wsgate.server.listener import GuardedSite, RequestDeadline
 from wsgate.server.management import ConnectionsApi, match_management_path
 from wsgate.server.traces import TRACE_PATHS, serve_traces
 
@@ -78,6 +84,7 @@ class Gateway:
         self._asgi: dict[str, AsgiTransport] = {}
         self.integrations = self._build_integrations()
         self._tracer = tracer = _open_telemetry(config.server.open_telemetry)
+        gate = self._build_gate() if _needs_gate(config) else None
         self.dataplane = DataPlane(
             api_id=config.api_id or "",
             stages=self._build_stages(),
@@ -85,8 +92,10 @@ class Gateway:
             node_id=f"{socket.gethostname()}:{os.getpid()}",
             domain_name=config.server.domain_name,
             tracer=tracer,
+            gate=gate,
         )
-        self.management = ConnectionsApi(self.dataplane, tracer)
+        signed = gate if config.server.management_authorization == "AWS_IAM" else None
+        self.management = ConnectionsApi(self.dataplane, tracer, signed=signed)
         self.metrics = MetricsObserver() if config.server.metrics else None
         self._access_logs = self._build_access_logs()
         self.dataplane.observers.extend(self._access_logs)
@@ -108,6 +117,7 @@ class Gateway:
             self.route_stats = RouteStats()
             self.dataplane.observers.append(self.route_stats)
             self.dashboard = Dashboard(self.dataplane, self.route_stats)
+        self._deadline = RequestDeadline(config.server.listener.handshake_timeout_seconds)
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
@@ -126,8 +136,23 @@ class Gateway:
                 account_id=config.account_id,
                 reload=self._reload,
             )
-            for name, function in config.functions.items()
+            for name, function in _with_ca_bundle(config).items()
         }
+
+    def _build_gate(self) -> Gatekeeper:
+        """Authorizers, signing keys, API keys and throttles (data plane and @connections)."""
+        config = self.config
+        authorizers: dict[str, Authorizer] = {}
+        for name, authorizer in config.authorizers.items():
+            uri = authorizer.authorizer_uri
+            if function_authorizer(uri):
+                function = self.integrations[function_name_from_uri(uri, {})]
+                assert isinstance(function, FunctionIntegration)
+                authorizers[name] = FunctionAuthorizer(function)
+            else:
+                transport, url = self._transport(uri)
+                authorizers[name] = HttpAuthorizer(name, url, transport)
+        return Gatekeeper(config, authorizers, _credentials(config))
 
     def _build_access_logs(self) -> list[AccessLogObserver]:
         """One access log per stage that asks for one (``accessLogSettings``)."""
@@ -196,6 +221,7 @@ class Gateway:
     # -- HTTP entry points ---------------------------------------------------------------------
 
     async def _public(self, request: web.Request) -> web.StreamResponse:
+        self._deadline.arrived(request)
         management = match_management_path(request.raw_path)
         if management is not None:
             if not self.config.server.management_on_public:
@@ -209,6 +235,7 @@ class Gateway:
         return await self.dataplane.handle_upgrade(request, stage)
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
+        self._deadline.arrived(request)
         if request.path == "/metrics" and self.metrics is not None:
             body, content_type = self.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})
@@ -243,12 +270,25 @@ class Gateway:
         host: str,
         port: int,
     ) -> None:
+        limits = self.config.server.listener
         app = web.Application(client_max_size=1024**2)
         app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
+            # Passed to each connection's parser: longer lines or more headers get 400/431.
+            max_line_size=limits.max_header_bytes,
+            max_field_size=limits.max_header_bytes,
+            max_headers=limits.max_headers,
+            keepalive_timeout=_KEEPALIVE_SECONDS,
+        )
         await runner.setup()
         sock = socket.create_server((host, port), reuse_port=False)
-        site = web.SockSite(runner, sock)
+        tls = self.config.server.tls if role == "public" else None
+        context = server_ssl_context(tls.cert_file, tls.key_file) if tls is not None else None
+        site = GuardedSite(runner, sock, self._deadline, ssl_context=context)
         await site.start()
         bound = sock.getsockname()
         self.listeners.append(Listener(role, host, int(bound[1])))
@@ -294,6 +334,59 @@ class Gateway:
         await self.registry.close()
         self._sites.clear()
         self._runners.clear()
+
+
+# Idle keep-alive connections (management clients) are closed after this, as most servers do.
+_KEEPALIVE_SECONDS: Final = 75.0
+
+
+def _needs_gate(config: ApiConfig) -> bool:
+    """Whether anything decides access, so that plain APIs skip the checks entirely."""
+    routes = config.routes.values()
+    return bool(
+        config.iam is not None
+        or config.api_keys
+        or config.server.listener.allowed_origins is not None
+        or any(route.authorization_type != "NONE" or route.api_key_required for route in routes)
+        or any(
+            stage.default_route_settings
+            or stage.route_settings
+            or stage.protection.model_fields_set
+            for stage in config.stages.values()
+        )
+    )
+
+
+def _with_ca_bundle(config: ApiConfig) -> dict[str, FunctionConfig]:
+    """Functions that trust the gateway's CA, as handlers calling back over https:// need."""
+    tls = config.server.tls
+    if tls is None or tls.ca_file is None:
+        return dict(config.functions)
+    return {
+        name: function.model_copy(
+            update={"environment": {"AWS_CA_BUNDLE": tls.ca_file, **function.environment}}
+        )
+        for name, function in config.functions.items()
+    }
+
+
+def _throttled(stage: StageConfig) -> bool:
+    limits = (stage.default_route_settings, stage.route_settings, stage.protection.model_fields_set)
+    return any(limits)
+
+
+def _credentials(config: ApiConfig) -> CredentialStore | None:
+    """The access keys SigV4 signatures are checked against (config entries, then the file)."""
+    iam = config.iam
+    if iam is None:
+        return None
+    keys = [
+        Credentials(key.access_key_id, key.secret_access_key, key.principal or key.access_key_id)
+        for key in iam.credentials
+    ]
+    if iam.credentials_file is not None:
+        keys += list(CredentialStore.from_ini_file(iam.credentials_file))
+    return CredentialStore(keys)
 
 
 def _open_telemetry(settings: OpenTelemetryConfig | None) -> RequestTracer | None:

@@ -13,6 +13,7 @@ from wsgate.core import ids
 from wsgate.core.events import ConnectionFacts
 from wsgate.core.routing import Expression
 from wsgate.core.session import Session
+from wsgate.core.throttle import TokenBucket
 from wsgate.integrations.base import Integration
 from wsgate.server.websocket import GatewayWebSocket
 
@@ -72,3 +73,7 @@ class LiveConnection:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     timer: asyncio.TimerHandle | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    # What admission learnt: the valid API key's name, the principal, the message bucket.
+    api_key: str | None = None
+    principal: str | None = None
+    bucket: TokenBucket | None = None

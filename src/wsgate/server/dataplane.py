@@ -8,10 +8,12 @@ failures are chosen in ``core.session``; this module only maps engine errors ont
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 from collections.abc import Coroutine
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -26,6 +28,7 @@ from wsgate.core.responses import (
     ENDPOINT_TIMED_OUT,
     FORBIDDEN,
     INTERNAL_SERVER_ERROR,
+    TOO_MANY_REQUESTS,
     ConnectDecision,
     error_frame,
 )
@@ -43,6 +46,7 @@ from wsgate.integrations.base import Call
 from wsgate.observability.hooks import ErrorKind, Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
+from wsgate.server.admission import Admitted, Gatekeeper, Refusal
 from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, new_id, now_ms
 from wsgate.server.reporting import Reporter
 from wsgate.server.websocket import GatewayWebSocket
@@ -76,8 +80,11 @@ class DataPlane:
         node_id: str,
         domain_name: str | None,
         tracer: RequestTracer | None = None,
+        gate: Gatekeeper | None = None,
     ) -> None:
         self.api_id = api_id
+        # Authorization, API keys and throttles; None when the API has none of them.
+        self.gate = gate
         self.stages = stages
         self.registry = registry
         self.node_id = node_id
@@ -104,7 +111,14 @@ class DataPlane:
         now, wall_ms = time.monotonic(), now_ms()
         facts = self._facts(request, stage, wall_ms)
         session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=wall_ms)
-        decision = await self._run_connect(request, stage, facts)
+        handshake = _handshake(request)
+        admitted: Admitted | None = None
+        if self.gate is not None:
+            gate = await self._admit(request, stage, facts, handshake)
+            if isinstance(gate, web.Response):
+                return gate
+            admitted, facts = gate, gate.facts
+        decision = await self._run_connect(stage, facts, handshake, admitted)
         if not decision.accepted:
             return web.Response(status=decision.status)
         ws = GatewayWebSocket(
@@ -126,6 +140,9 @@ class DataPlane:
         # beyond that, so a send never waits on a client that does not read.
         transport.set_write_buffer_limits(high=limits.send_buffer_bytes)
         conn = LiveConnection(ws=ws, session=session, facts=facts, stage=stage, transport=transport)
+        if admitted is not None and self.gate is not None:
+            conn.api_key, conn.principal = admitted.api_key, admitted.principal
+            conn.bucket = self.gate.connection_bucket(stage.name)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -148,20 +165,49 @@ class DataPlane:
             stage_variables=dict(stage.config.stage_variables),
         )
 
+    async def _admit(
+        self,
+        request: web.Request,
+        stage: StageRuntime,
+        facts: ConnectionFacts,
+        handshake: Handshake,
+    ) -> Admitted | web.Response:
+        """The gate's checks before ``$connect``; a refusal is answered and reported here."""
+        assert self.gate is not None
+        started = time.monotonic()
+        open_count = sum(1 for conn in self.live.values() if conn.stage is stage)
+        outcome = await self.gate.admit(request, facts, handshake, open_count)
+        if isinstance(outcome, Admitted):
+            return outcome
+        kind: ErrorKind = "integration" if outcome.status >= 500 else "client"
+        step = {"step": "admission", "status": outcome.status, "why": outcome.reason}
+        self._report.request(
+            facts,
+            new_id(),
+            CONNECT,
+            None,
+            started,
+            facts.connected_at,
+            outcome.status,
+            outcome.reason,
+            kind,
+            details=[step],
+        )
+        body = outcome.body if outcome.body is not None else _status_body(outcome.status)
+        headers = outcome.headers or {"Content-Type": "application/json"}
+        return web.Response(status=outcome.status, body=body, headers=headers)
+
     async def _run_connect(
-        self, request: web.Request, stage: StageRuntime, facts: ConnectionFacts
+        self,
+        stage: StageRuntime,
+        facts: ConnectionFacts,
+        handshake: Handshake,
+        admitted: Admitted | None,
     ) -> ConnectDecision:
         target = stage.routes.get(CONNECT)
         if target is None:
             return ConnectDecision(101)
         request_id = new_id()
-        handshake = Handshake(
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-            query=list(request.query.items()),
-            trace_id=ids.format_trace_id(int(time.time()), os.urandom(ids.TRACE_RANDOM_BYTES)),
-            forwarded_port=str(_local_port(request)),
-            forwarded_proto=request.scheme,
-        )
         span = self._report.begin(facts, CONNECT, request_id, handshake.headers)
         call = Call(
             facts,
@@ -187,6 +233,7 @@ class DataPlane:
             kind = "integration"
         # An accepted $connect is a 200 in logs, as AWS's $context.status shows it.
         status = 200 if decision.accepted else decision.status
+        decided = admitted.decision if admitted is not None else None
         self._report.request(
             facts,
             request_id,
@@ -197,6 +244,7 @@ class DataPlane:
             status,
             decision.problem,
             kind,
+            details=[{"step": "authorization", "why": decided}] if decided else None,
             span=span,
         )
         return decision
@@ -308,6 +356,13 @@ class DataPlane:
         match = select_route(stage.expression, stage.routes, text)
         if match.route_key is None:
             return self._forbidden(conn, match)
+        gate = self.gate
+        if gate is not None and gate.checks_messages:
+            refusal = gate.check_message(
+                stage.name, match.route_key, conn.api_key, conn.principal, conn.bucket
+            )
+            if refusal is not None:
+                return self._refuse(conn, match, refusal)
         target = stage.routes[match.route_key]
         return None if target is None else self._dispatch(conn, target, text, match)
 
@@ -317,8 +372,34 @@ class DataPlane:
         match = select_route(conn.stage.expression, conn.stage.routes, b"")
         if match.route_key is None:
             return self._forbidden(conn, match)
+        gate = self.gate
+        if gate is not None and gate.checks_messages:
+            refusal = gate.check_message(
+                conn.stage.name, match.route_key, conn.api_key, conn.principal, conn.bucket
+            )
+            if refusal is not None:
+                return self._refuse(conn, match, refusal)
         target = conn.stage.routes[match.route_key]
         return None if target is None else self._dispatch(conn, target, data, match)
+
+    async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
+        """Answer a message the gate refused (a throttle, a missing API key) with AWS's frame."""
+        request_id = new_id()
+        message = TOO_MANY_REQUESTS if refusal.status == 429 else FORBIDDEN
+        self._send(conn, error_frame(message, conn.facts.connection_id, request_id))
+        self._report.request(
+            conn.facts,
+            request_id,
+            match.route_key,
+            None,
+            time.monotonic(),
+            now_ms(),
+            refusal.status,
+            refusal.reason,
+            "client",
+            match=match,
+            sent=True,
+        )
 
     async def _forbidden(self, conn: LiveConnection, match: RouteMatch) -> None:
         selection, outcome = match.selection_value, match.outcome.value
@@ -605,6 +686,21 @@ def frame_step(frame: str | bytes | None, delivered: bool, two_way: bool) -> dic
 
 
 _TRACED_FRAME_TEXT: Final = 1024
+
+
+def _handshake(request: web.Request) -> Handshake:
+    return Handshake(
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+        query=list(request.query.items()),
+        trace_id=ids.format_trace_id(int(time.time()), os.urandom(ids.TRACE_RANDOM_BYTES)),
+        forwarded_port=str(_local_port(request)),
+        forwarded_proto=request.scheme,
+    )
+
+
+def _status_body(status: int) -> bytes:
+    """AWS's body for a refused handshake: ``{"message": "Unauthorized"}`` and the like."""
+    return json.dumps({"message": HTTPStatus(status).phrase}).encode()
 
 
 def _local_port(request: web.Request) -> int:

@@ -1071,3 +1071,21 @@ def test_access_log_settings(tmp_path: Path, settings: dict[str, object], valid:
         with pytest.raises(ConfigError) as caught:
             parse_config(text, base_dir=tmp_path)
         assert caught.value.issues[0].path.startswith("stages.dev.accessLogSettings.format")
+
+
+def test_files_named_by_the_config_resolve_against_its_folder(tmp_path):
+    config_dir = tmp_path / "config"
+    (config_dir / "tls").mkdir(parents=True)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "handlers.py").write_text("")
+    for name in ("tls/cert.pem", "tls/key.pem", "credentials"):
+        (config_dir / name).write_text("")
+    data = _data(functions__chat={"handler": "handlers.handler", "codeUri": "../code"})
+    data["iam"] = {"credentialsFile": "credentials"}
+    data["server"] = {"tls": {"certFile": "tls/cert.pem", "keyFile": "tls/key.pem"}}
+    (config_dir / "api.yaml").write_text(_dump(data))
+    config = load_config(config_dir / "api.yaml")
+    assert config.iam is not None and config.server.tls is not None
+    assert config.iam.credentials_file == str((config_dir / "credentials").resolve())
+    assert config.server.tls.cert_file == str((config_dir / "tls" / "cert.pem").resolve())
+    assert config.server.tls.key_file == str((config_dir / "tls" / "key.pem").resolve())

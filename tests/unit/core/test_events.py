@@ -503,3 +503,10 @@ def test_template_context(message_id: str | None, binary: bool) -> None:
     assert context["connectionId"] == "c1"
     assert context["isBase64Encoded"] is binary
     assert ("messageId" in context) is (message_id is not None)
+
+
+@pytest.mark.parametrize("event_type", list(_BUILDERS))
+def test_a_signer_joins_the_identity(event_type):
+    caller = {"accessKey": "AKIAEXAMPLE0000000", "userArn": "arn:aws:iam::1:user/ops"}
+    event = _BUILDERS[event_type](_facts(caller=caller))
+    assert event["requestContext"]["identity"] == {"sourceIp": "203.0.113.7", **caller}

@@ -1,0 +1,147 @@
+"""Who may connect and how fast (§6, §9.2): authorizers, API keys, throttles, connection limits.
+
+A real WebSocket client against a real gateway whose authorizer is a local function; outcomes are
+counted, never timed: throttles use rates so low that no token comes back during a test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.helpers import RunningGateway, eventually, ws_client
+from wsgate.config.load import load_config
+from wsgate.observability.tracing import TraceFilter
+from wsgate.server.app import Gateway
+
+APP = Path(__file__).parent / "apps" / "access" / "wsgate.yaml"
+KEY_TOKEN = "key-partner-key-0123456789abcdef"
+
+
+@pytest.fixture
+async def access(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningGateway]:
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv("EVENTS_FILE", str(events))
+    gateway = Gateway(load_config(APP))
+    await gateway.start(port=0)
+    try:
+        yield RunningGateway(gateway, events)
+    finally:
+        await gateway.stop(timeout=5)
+
+
+def authorizer_events(api: RunningGateway) -> list[dict[str, Any]]:
+    return [event for event in api.events() if event.get("type") == "REQUEST"]
+
+
+def proxy_events(api: RunningGateway, event_type: str) -> list[dict[str, Any]]:
+    """The events of the route integrations (the authorizer's carry a CONNECT context too)."""
+    return [
+        event
+        for event in api.events()
+        if event.get("type") != "REQUEST" and event["requestContext"]["eventType"] == event_type
+    ]
+
+
+async def refused(url: str) -> int:
+    with pytest.raises(InvalidStatus) as caught:
+        async with ws_client(url):
+            pass
+    return caught.value.response.status_code
+
+
+async def ask(ws, action: str) -> dict[str, Any]:
+    await ws.send(json.dumps({"action": action}))
+    reply: dict[str, Any] = json.loads(await ws.recv())
+    return reply
+
+
+async def test_an_allowed_connection_carries_the_authorizers_context(access):
+    async with ws_client(access.ws_url(query="token=allow-alice")) as ws:
+        assert await ask(ws, "echo") == {"action": "echo"}
+    expected = {"principalId": "alice", "tenant": "acme", "level": "3", "admin": "false"}
+    for event_type in ("CONNECT", "MESSAGE", "DISCONNECT"):
+        (event,) = await eventually(lambda t=event_type: proxy_events(access, t))  # type: ignore[misc]
+        assert event["requestContext"]["authorizer"] == expected
+    (call,) = authorizer_events(access)
+    assert call["methodArn"].endswith(f"{access.gateway.config.api_id}/dev/$connect")
+    assert call["queryStringParameters"] == {"token": "allow-alice"}
+    assert "authorizer" not in call["requestContext"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "called", "why"),
+    [
+        ("", 401, False, "identity source is missing"),
+        ("token=", 401, False, "identity source is missing"),
+        ("token=unauthorized", 401, True, "raised Unauthorized"),
+        ("token=deny-bob", 403, True, "explicitly denies"),
+        ("token=boom", 500, True, "the authorizer failed"),
+        ("token=nonsense", 500, True, "principalId is missing"),
+    ],
+)
+async def test_refused_handshakes_never_reach_connect(access, query, status, called, why):
+    assert await refused(access.ws_url(query=query)) == status
+    assert bool(authorizer_events(access)) is called
+    assert proxy_events(access, "CONNECT") == []
+    store = access.gateway.traces
+    assert store is not None
+    (trace,) = store.query(TraceFilter(route="$connect"))
+    assert trace["status"] == status
+    assert why in trace["error"]
+
+
+async def test_results_are_cached_per_identity(access):
+    for _ in range(3):
+        async with ws_client(access.ws_url(query="token=allow-carol")) as ws:
+            await ask(ws, "echo")
+    assert await refused(access.ws_url(query="token=deny-dave")) == 403
+    assert await refused(access.ws_url(query="token=deny-dave")) == 403
+    tokens = [event["queryStringParameters"]["token"] for event in authorizer_events(access)]
+    assert tokens == ["allow-carol", "deny-dave"]
+    assert len(await eventually(lambda: proxy_events(access, "CONNECT"))) == 3
+
+
+async def test_route_and_connection_throttles_answer_429_and_keep_the_socket(access):
+    async with ws_client(access.ws_url("throttled", "token=allow-erin")) as ws:
+        limited = [await ask(ws, "limited") for _ in range(4)]
+        # The route allows a burst of 3; the connection 5 messages in all (3 spent above).
+        echoes = [await ask(ws, "echo") for _ in range(3)]
+    outcomes = [reply.get("message", "ok") for reply in limited + echoes]
+    assert outcomes == ["ok"] * 3 + ["Too Many Requests"] + ["ok"] * 2 + ["Too Many Requests"]
+    store = access.gateway.traces
+    assert store is not None
+    throttled = store.query(TraceFilter(status=429))
+    assert [entry["routeKey"] for entry in throttled] == ["limited", "echo"]
+    assert "over its throttling limit" in throttled[0]["error"]
+
+
+async def test_connection_cap_and_new_connection_rate(access):
+    url = access.ws_url("crowded", "token=allow-fay")
+    first = await ws_client(url).__aenter__()
+    second = await ws_client(url).__aenter__()
+    assert await refused(url) == 429  # two open already
+    await first.close()
+    await eventually(lambda: len(access.gateway.dataplane.live) == 1)
+    async with ws_client(url):  # the third new connection of the burst
+        pass
+    await second.close()
+    await eventually(lambda: not access.gateway.dataplane.live)
+    assert await refused(url) == 429  # the burst of new connections is spent
+
+
+async def test_api_keys_gate_routes_and_count_against_the_plan(access):
+    async with ws_client(access.ws_url(query=f"token={KEY_TOKEN}")) as ws:
+        # The plan's quota is 4 a day: the $connect took one.
+        replies = [await ask(ws, "keyed") for _ in range(4)]
+    assert [r.get("message", "ok") for r in replies] == ["ok"] * 3 + ["Too Many Requests"]
+    async with ws_client(access.ws_url(query="token=allow-gus")) as ws:  # no key
+        assert (await ask(ws, "keyed"))["message"] == "Forbidden"
+        assert await ask(ws, "echo") == {"action": "echo"}  # the socket stays open
+    async with ws_client(access.ws_url(query="token=key-retired-key-0123456789abcdef")) as ws:
+        assert (await ask(ws, "keyed"))["message"] == "Forbidden"  # a disabled key

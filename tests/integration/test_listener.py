@@ -1,0 +1,152 @@
+"""The public listener's own defences and TLS: request deadline, header limits, origins, wss://.
+
+Everything goes over real sockets: raw TCP for misbehaving clients, the websockets client,
+boto3 over https:// with a CA made by ``wsgate cert``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from websockets.exceptions import InvalidStatus
+
+from tests.helpers import UNIT, eventually, ws_client
+from wsgate.cli import main
+from wsgate.config.load import parse_config
+from wsgate.server.app import Gateway
+
+CONFIG = """
+name: guarded
+routeSelectionExpression: $request.body.action
+stages: {dev: {}}
+routes:
+  $default: {target: echo, routeResponseSelectionExpression: $default}
+integrations:
+  echo: {integrationType: MOCK, requestTemplates: {$default: '{"statusCode": 200}'},
+         integrationResponses: {$default: {responseTemplates: {$default: 'echo'}}}}
+server:
+  listener:
+    handshakeTimeoutSeconds: %(deadline)s
+    maxHeaderBytes: 2048
+    allowedOrigins: ["https://app.example.com", "https://*.example.org"]
+%(tls)s
+"""
+
+Start = Callable[..., Any]
+
+
+@pytest.fixture
+async def start(tmp_path: Path) -> AsyncIterator[Start]:
+    gateways: list[Gateway] = []
+
+    async def start_gateway(deadline: float = 10.0, tls: str = "") -> Gateway:
+        text = CONFIG % {"deadline": deadline, "tls": tls}
+        gateway = Gateway(parse_config(text, base_dir=tmp_path))
+        await gateway.start(port=0)
+        gateways.append(gateway)
+        return gateway
+
+    yield start_gateway
+    for gateway in gateways:
+        await gateway.stop(timeout=5)
+
+
+async def test_a_client_that_never_finishes_its_request_is_dropped(start):
+    gateway = await start(deadline=0.3 * UNIT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"GET /dev HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5 * UNIT) == b""  # closed by the gateway
+    writer.close()
+    await writer.wait_closed()
+    # A client that sent its handshake in time keeps its socket past the deadline.
+    async with ws_client(f"ws://127.0.0.1:{gateway.port}/dev") as ws:
+        await asyncio.sleep(0.6 * UNIT)
+        await ws.send("{}")
+        assert await ws.recv() == "echo"
+
+
+async def test_oversized_headers_are_refused(start):
+    gateway = await start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    request = "GET /dev HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * 4096 + "\r\n\r\n"
+    writer.write(request.encode())
+    status_line = await asyncio.wait_for(reader.readline(), 5 * UNIT)
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"400"
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),  # not a browser
+        ("https://app.example.com", True),
+        ("https://chat.example.org", True),
+        ("https://example.org", False),
+        ("https://evil.example.com", False),
+        ("http://app.example.com", False),
+    ],
+)
+async def test_only_allowed_origins_may_open_a_socket(start, origin, allowed):
+    gateway = await start()
+    url = f"ws://127.0.0.1:{gateway.port}/dev"
+    if allowed:
+        async with ws_client(url, origin=origin) as ws:
+            await ws.send("{}")
+            assert await ws.recv() == "echo"
+        return
+    with pytest.raises(InvalidStatus) as caught:
+        async with ws_client(url, origin=origin):
+            pass
+    assert caught.value.response.status_code == 403
+    assert json.loads(caught.value.response.body) == {"message": "Forbidden"}
+
+
+async def test_wss_and_https_with_a_ca_from_wsgate_cert(start, tmp_path):
+    folder = tmp_path / "tls"
+    with redirect_stdout(io.StringIO()) as out:
+        assert main(["cert", "--dir", str(folder), "localhost", "127.0.0.1"]) == 0
+    assert "AWS_CA_BUNDLE=" in out.getvalue()
+    tls = (
+        "  tls:\n"
+        f"    certFile: {folder / 'server-chain.pem'}\n"
+        f"    keyFile: {folder / 'server-key.pem'}\n"
+        f"    caFile: {folder / 'ca.pem'}\n"
+    )
+    gateway = await start(tls=tls)
+    trusted = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    async with ws_client(f"wss://localhost:{gateway.port}/dev", ssl=trusted) as ws:
+        await ws.send("{}")
+        assert await ws.recv() == "echo"
+        connection_id = next(iter(gateway.dataplane.live))
+        # boto3, as a handler would use it: https://{domainName}/{stage}, verified by the CA.
+        client = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=f"https://localhost:{gateway.port}/dev",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            verify=str(folder / "ca.pem"),
+            config=Config(retries={"max_attempts": 1}),
+        )
+        await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"hi")
+        client.close()  # a kept-alive TLS connection would outlive the gateway
+        assert await ws.recv() == "hi"
+    # Without the CA the certificate is not trusted.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        async with ws_client(
+            f"wss://localhost:{gateway.port}/dev", ssl=ssl.create_default_context()
+        ):
+            pass
+    await eventually(lambda: not gateway.dataplane.live)
