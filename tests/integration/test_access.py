@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
 from tests.helpers import RunningGateway, eventually, ws_client
@@ -145,3 +147,32 @@ async def test_api_keys_gate_routes_and_count_against_the_plan(access):
         assert await ask(ws, "echo") == {"action": "echo"}  # the socket stays open
     async with ws_client(access.ws_url(query="token=key-retired-key-0123456789abcdef")) as ws:
         assert (await ask(ws, "keyed"))["message"] == "Forbidden"  # a disabled key
+
+
+async def test_metrics_count_decisions_and_throttles(access):
+    assert await refused(access.ws_url(query="token=deny-hal")) == 403
+    assert await refused(access.ws_url(query="token=unauthorized")) == 401
+    assert await refused(access.ws_url(query="")) == 401  # no identity: the authorizer never ran
+    async with ws_client(access.ws_url("throttled", "token=allow-ida")) as ws:
+        replies = [await ask(ws, "limited") for _ in range(4)]
+    assert replies[-1]["message"] == "Too Many Requests"
+    (admin,) = [each.port for each in access.gateway.listeners if each.role == "admin"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{admin}/metrics") as reply:
+            text = await reply.text()
+    api = access.gateway.config.api_id
+    samples = [
+        sample for family in text_string_to_metric_families(text) for sample in family.samples
+    ]
+
+    def value(name: str, **labels: str) -> float:
+        wanted = {"api_id": api, **labels}
+        (found,) = [s.value for s in samples if s.name == name and s.labels == wanted]
+        return float(found)
+
+    decisions = "wsgate_authorizer_decisions_total"
+    assert value(decisions, stage="dev", decision="deny") == 1
+    assert value(decisions, stage="dev", decision="unauthorized") == 2
+    assert value(decisions, stage="throttled", decision="allow") == 1
+    assert value("wsgate_throttled_total", stage="throttled", route="limited") == 1
+    assert value("wsgate_client_error_total", stage="dev", route="$connect") == 3

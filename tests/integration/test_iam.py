@@ -73,6 +73,7 @@ def signed_headers(url: str, secret: str = SECRET) -> dict[str, str]:
 def presigned(url: str) -> str:
     request = AWSRequest(method="GET", url=url)
     SigV4QueryAuth(Credentials(KEY_ID, SECRET), "execute-api", "us-east-1", 60).add_auth(request)
+    assert request.url is not None
     return request.url.replace("http://", "ws://")
 
 

@@ -48,6 +48,8 @@ class RequestRecord:
     reply_sent: bool = False
     # What the integration did, step by step (traced requests only).
     details: tuple[dict[str, Any], ...] = ()
+    # $connect through an authorizer or SigV4: allow, deny, unauthorized or error.
+    authorization: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

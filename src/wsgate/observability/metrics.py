@@ -19,8 +19,10 @@ messages *from* clients. Frames sent to clients (replies, ``@connections`` posts
 visible through :class:`~wsgate.observability.hooks.Observer` and are not counted.
 
 Beyond AWS: ``wsgate_connections`` (live connections), ``wsgate_connections_closed_total``
-by ``disconnect_status_code``, ``wsgate_messages_in_bytes_total``, and the standard
-``process_*``, ``python_info`` and ``python_gc_*`` families.
+by ``disconnect_status_code``, ``wsgate_messages_in_bytes_total``, ``wsgate_throttled_total``
+(requests refused with 429, by route), ``wsgate_authorizer_decisions_total`` (by ``decision``:
+allow, deny, unauthorized, error), and the standard ``process_*``, ``python_info`` and
+``python_gc_*`` families.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class _RouteSeries:
     client_error: Counter
     execution_error: Counter
     integration_latency: Histogram
+    throttled: Counter
 
 
 class MetricsObserver:
@@ -127,6 +130,15 @@ class MetricsObserver:
             _ROUTE_LABELS,
             registry=registry,
             buckets=LATENCY_BUCKETS,
+        )
+        self._throttled = counter(
+            "wsgate_throttled", "Requests refused with 429 by a throttle, quota or limit."
+        )
+        self._decisions = Counter(
+            "wsgate_authorizer_decisions",
+            "$connect requests decided by an authorizer or SigV4, by decision.",
+            (*_STAGE_LABELS, "decision"),
+            registry=registry,
         )
         self._connections = Gauge(
             "wsgate_connections", "Open client connections.", _STAGE_LABELS, registry=registry
@@ -169,6 +181,10 @@ class MetricsObserver:
             series.execution_error.inc()
         if record.integration_latency_ms is not None:
             series.integration_latency.observe(record.integration_latency_ms / 1000)
+        if record.status == 429:
+            series.throttled.inc()
+        if record.authorization is not None:
+            self._decisions.labels(record.api_id, record.stage, record.authorization).inc()
 
     def on_connection(self, event: ConnectionEvent) -> None:
         """Track live connections and how they ended."""
@@ -200,4 +216,5 @@ class MetricsObserver:
             client_error=self._client_error.labels(*key),
             execution_error=self._execution_error.labels(*key),
             integration_latency=self._integration_latency.labels(*key),
+            throttled=self._throttled.labels(*key),
         )

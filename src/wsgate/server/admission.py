@@ -46,6 +46,8 @@ from wsgate.server.connection import new_id
 __all__ = ["Admitted", "Gatekeeper", "Refusal"]
 
 _API_KEY_HEADER: Final = "x-api-key"
+# The authorizer's refusals by status, as metrics and traces name them.
+_VERDICTS: Final = {401: "unauthorized", 403: "deny"}
 
 
 class Refusal(NamedTuple):
@@ -55,6 +57,8 @@ class Refusal(NamedTuple):
     reason: str  # for logs and traces; the client sees the status (and ``body``, if any)
     body: bytes | None = None
     headers: Mapping[str, str] | None = None
+    # Set when the authorizer or SigV4 refused: "deny", "unauthorized" or "error".
+    authorization: str | None = None
 
 
 class Admitted(NamedTuple):
@@ -64,6 +68,7 @@ class Admitted(NamedTuple):
     api_key: str | None  # the name of the connection's valid API key
     principal: str | None  # the authorizer's principalId, or the signer's
     decision: str | None  # what the authorizer or SigV4 decided, for traces
+    authorization: str | None  # "allow" when an authorizer or SigV4 let it in
 
 
 class _Plan:
@@ -158,7 +163,8 @@ class Gatekeeper:
         elif kind == "CUSTOM":
             outcome = await self._authorize(facts, handshake)
             if not outcome.allowed or outcome.result is None:
-                return Refusal(outcome.status, outcome.reason)
+                verdict = _VERDICTS.get(outcome.status, "error")
+                return Refusal(outcome.status, outcome.reason, authorization=verdict)
             result = outcome.result
             facts = dataclasses.replace(facts, authorizer=authorizer_context_for_event(result))
             principal, usage_key = result.principal_id, result.usage_identifier_key
@@ -168,7 +174,7 @@ class Gatekeeper:
         refusal = self._check_route(CONNECT, guard, api_key, now, now_ms)
         if refusal is not None:
             return refusal
-        return Admitted(facts, api_key, principal, decision)
+        return Admitted(facts, api_key, principal, decision, "allow" if kind != "NONE" else None)
 
     def _check_listener(
         self, request: web.Request, guard: _StageGuard, open_count: int
@@ -198,7 +204,8 @@ class Gatekeeper:
             )
         except SignatureError as error:
             status, headers, payload = error_response(error)
-            return Refusal(status, f"{error.error_type}: {error.message}", payload, headers)
+            reason = f"{error.error_type}: {error.message}"
+            return Refusal(status, reason, payload, headers, authorization="deny")
         return {
             "accessKey": signer.access_key_id,
             "userArn": signer.principal,

@@ -192,6 +192,7 @@ class DataPlane:
             outcome.reason,
             kind,
             details=[step],
+            authorization=outcome.authorization,
         )
         body = outcome.body if outcome.body is not None else _status_body(outcome.status)
         headers = outcome.headers or {"Content-Type": "application/json"}
@@ -246,6 +247,7 @@ class DataPlane:
             kind,
             details=[{"step": "authorization", "why": decided}] if decided else None,
             span=span,
+            authorization=admitted.authorization if admitted is not None else None,
         )
         return decision
 

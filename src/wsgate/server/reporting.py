@@ -82,6 +82,7 @@ class Reporter:
         sent: bool = False,
         details: list[dict[str, Any]] | None = None,
         span: RequestSpan | None = None,
+        authorization: str | None = None,
     ) -> None:
         """Log a finished request, end its span and, when anyone observes, hand them its record."""
         if target is not None:
@@ -121,6 +122,7 @@ class Reporter:
             outcome=match.outcome.value if match is not None else None,
             reply_sent=sent,
             details=tuple(details or ()),
+            authorization=authorization,
         )
         for observer in self.observers:
             observer.on_request(record)
