@@ -81,6 +81,12 @@ class AccessLogRecord(Protocol):
     def disconnect_status_code(self) -> int | None: ...
     @property
     def disconnect_reason(self) -> str | None: ...
+    @property
+    def authorization(self) -> str | None: ...
+    @property
+    def authorizer(self) -> Mapping[str, object] | None: ...
+    @property
+    def caller(self) -> Mapping[str, str] | None: ...
 
 
 _Getter = Callable[[AccessLogRecord], str]
@@ -116,11 +122,26 @@ def _error_message(record: AccessLogRecord) -> str | None:
     """AWS's client-facing message for a failed request (§10), never the internal cause."""
     if not _failed(record):
         return None
-    if record.error_kind == "client" and record.status == 403:
-        return "Forbidden"
+    if record.error_kind == "client" and record.status in _CLIENT_MESSAGES:
+        return _CLIENT_MESSAGES[record.status]
     if record.error_kind == "execution" and record.status == 504:
         return "Endpoint request timed out"
     return "Internal server error"
+
+
+# What a refused client is told (§10 and the handshake statuses of §6 and §9.2).
+_CLIENT_MESSAGES: Final[Mapping[int, str]] = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+}
+# Gateway response types of an authorizer's or SigV4's refusal.
+_AUTHORIZATION_TYPES: Final[Mapping[str, str]] = {
+    "unauthorized": "UNAUTHORIZED",
+    "deny": "ACCESS_DENIED",
+    "error": "AUTHORIZER_FAILURE",
+}
 
 
 # Gateway response types we are sure of; the rest (notably 403 for an unmatched route, which REST
@@ -134,6 +155,8 @@ _RESPONSE_TYPES: Final[Mapping[tuple[str | None, int], str]] = {
 def _response_type(record: AccessLogRecord) -> str | None:
     if not _failed(record):
         return None
+    if record.authorization is not None and record.authorization in _AUTHORIZATION_TYPES:
+        return _AUTHORIZATION_TYPES[record.authorization]
     return _RESPONSE_TYPES.get((record.error_kind, record.status))
 
 
@@ -202,17 +225,13 @@ _UNFILLED: Final = frozenset(
         "authenticate.latency",
         "authenticate.status",
         "error.validationErrorString",
-        "identity.accountId",
         "identity.apiKey",
         "identity.apiKeyId",
-        "identity.caller",
         "identity.cognitoAuthenticationProvider",
         "identity.cognitoAuthenticationType",
         "identity.cognitoIdentityId",
         "identity.cognitoIdentityPoolId",
         "identity.principalOrgId",
-        "identity.user",
-        "identity.userArn",
         "integration.error",
         "integrationErrorMessage",
         "integration.integrationStatus",
@@ -231,9 +250,40 @@ def _getter(name: str) -> _Getter | None:
     if found is not None:
         return found
     # authorizer.<key> is open-ended: any key the authorizer's context might carry.
-    if name in _UNFILLED or name.startswith("authorizer."):
+    if name.startswith("authorizer."):
+        return _authorizer_value(name.removeprefix("authorizer."))
+    if name in _CALLER:
+        return _caller_value(name.removeprefix("identity."))
+    if name in _UNFILLED:
         return _dash
     return None
+
+
+def _authorizer_value(key: str) -> _Getter:
+    def value(record: AccessLogRecord) -> str:
+        found = (record.authorizer or {}).get(key)
+        return _text(None if found is None else str(found))
+
+    return value
+
+
+def _caller_value(key: str) -> _Getter:
+    def value(record: AccessLogRecord) -> str:
+        return _text((record.caller or {}).get(key))
+
+    return value
+
+
+# Who signed the handshake (AWS_IAM), as requestContext.identity shows it.
+_CALLER: Final = frozenset(
+    {
+        "identity.accessKey",
+        "identity.accountId",
+        "identity.caller",
+        "identity.user",
+        "identity.userArn",
+    }
+)
 
 
 def compile_access_log_format(text: str) -> AccessLogFormat:

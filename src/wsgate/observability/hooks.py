@@ -6,6 +6,7 @@ subscribed the data plane builds no records at all, so the hot path pays nothing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -50,6 +51,9 @@ class RequestRecord:
     details: tuple[dict[str, Any], ...] = ()
     # $connect through an authorizer or SigV4: allow, deny, unauthorized or error.
     authorization: str | None = None
+    # The connection's authorizer context and SigV4 signer, as its events carry them.
+    authorizer: Mapping[str, object] | None = None
+    caller: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,8 @@ class Reporter:
             reply_sent=sent,
             details=tuple(details or ()),
             authorization=authorization,
+            authorizer=facts.authorizer,
+            caller=facts.caller,
         )
         for observer in self.observers:
             observer.on_request(record)

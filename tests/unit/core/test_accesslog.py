@@ -57,6 +57,18 @@ _NO_ROUTE = dataclasses.replace(
     error_kind="client",
 )
 _THROTTLED = dataclasses.replace(_NO_ROUTE, status=429, error="throttled")
+_SIGNED = dataclasses.replace(
+    _CONNECT,
+    caller={"accessKey": "AKIAEXAMPLE", "userArn": "arn:aws:iam::1:user/ops"},
+    authorizer={"principalId": "alice", "level": 3},
+)
+_DENIED = dataclasses.replace(
+    _CONNECT, status=403, error="denied", error_kind="client", authorization="deny"
+)
+_UNAUTHORIZED = dataclasses.replace(_DENIED, status=401, authorization="unauthorized")
+_AUTHORIZER_FAILED = dataclasses.replace(
+    _DENIED, status=500, error_kind="integration", authorization="error"
+)
 _TIMEOUT = dataclasses.replace(
     _MESSAGE, status=504, error="timed out after 29000 ms", error_kind="execution"
 )
@@ -99,6 +111,19 @@ _FAILING = dataclasses.replace(_MESSAGE, status=502, error="bad json", error_kin
         (_CONNECT, "path", "-"),
         (_CONNECT, "identity.caller", "-"),
         (_CONNECT, "authorizer.principalId", "-"),
+        (_SIGNED, "identity.userArn", "arn:aws:iam::1:user/ops"),
+        (_SIGNED, "identity.accessKey", "AKIAEXAMPLE"),
+        (_SIGNED, "identity.user", "-"),
+        (_SIGNED, "identity.cognitoIdentityId", "-"),
+        (_SIGNED, "authorizer.principalId", "alice"),
+        (_SIGNED, "authorizer.level", "3"),
+        (_SIGNED, "authorizer.missing", "-"),
+        (_DENIED, "error.message", "Forbidden"),
+        (_DENIED, "error.responseType", "ACCESS_DENIED"),
+        (_UNAUTHORIZED, "error.message", "Unauthorized"),
+        (_UNAUTHORIZED, "error.responseType", "UNAUTHORIZED"),
+        (_AUTHORIZER_FAILED, "error.message", "Internal server error"),
+        (_AUTHORIZER_FAILED, "error.responseType", "AUTHORIZER_FAILURE"),
         (_MESSAGE, "eventType", "MESSAGE"),
         (_MESSAGE, "routeKey", "sendmessage"),
         (_MESSAGE, "messageId", "bXNnMQ="),
@@ -119,7 +144,7 @@ _FAILING = dataclasses.replace(_MESSAGE, status=502, error="bad json", error_kin
         (_NO_ROUTE, "error.message", "Forbidden"),
         (_NO_ROUTE, "error.messageString", '"Forbidden"'),
         (_NO_ROUTE, "error.responseType", "-"),
-        (_THROTTLED, "error.message", "Internal server error"),
+        (_THROTTLED, "error.message", "Too Many Requests"),
         (_THROTTLED, "error.responseType", "THROTTLED"),
         (_TIMEOUT, "error.message", "Endpoint request timed out"),
         (_TIMEOUT, "error.messageString", '"Endpoint request timed out"'),
