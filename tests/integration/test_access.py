@@ -13,11 +13,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
 from tests.helpers import RunningGateway, eventually, ws_client
-from wsgate.config.load import load_config
+from wsgate.config.load import load_config, parse_config
 from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
 
@@ -176,3 +177,69 @@ async def test_metrics_count_decisions_and_throttles(access):
     assert value(decisions, stage="throttled", decision="allow") == 1
     assert value("wsgate_throttled_total", stage="throttled", route="limited") == 1
     assert value("wsgate_client_error_total", stage="dev", route="$connect") == 3
+
+
+async def test_an_http_authorizer_and_authorizer_context_in_templates(tmp_path):
+    received: list[dict[str, Any]] = []
+
+    async def authorize(request: web.Request) -> web.Response:
+        event = await request.json()
+        token = event["headers"].get("Auth")
+        if token == "bad":
+            return web.Response(status=401)
+        if token == "broken":
+            return web.Response(status=500)
+        if token == "garbage":
+            return web.Response(text="not json")
+        statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}
+        return web.json_response(
+            {
+                "principalId": "user-7",
+                "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+                "context": {"tenant": "acme"},
+            }
+        )
+
+    async def messages(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/authorize", authorize)
+    app.router.add_post("/messages", messages)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    template = '{"who": "$context.authorizer.principalId", "tenant": "$context.authorizer.tenant"}'
+    config = f"""
+name: http-authorizer
+routeSelectionExpression: $request.body.action
+stages: {{dev: {{}}}}
+routes:
+  $connect: {{authorizationType: CUSTOM, authorizerId: remote}}
+  send: {{target: send, routeResponseSelectionExpression: $default}}
+authorizers:
+  remote: {{authorizerUri: "{base}/authorize", identitySource: route.request.header.Auth}}
+integrations:
+  send:
+    integrationType: HTTP
+    integrationUri: {base}/messages
+    templateSelectionExpression: \\$default
+    requestTemplates: {{$default: '{template}'}}
+"""
+    gateway = Gateway(parse_config(config, base_dir=tmp_path))
+    await gateway.start(port=0)
+    try:
+        url = f"ws://127.0.0.1:{gateway.port}/dev"
+        async with ws_client(url, additional_headers={"Auth": "good"}) as ws:
+            assert await ask(ws, "send") == {"ok": True}
+        assert received == [{"who": "user-7", "tenant": "acme"}]
+        for token, status in (("bad", 401), ("broken", 500), ("garbage", 500)):
+            with pytest.raises(InvalidStatus) as caught:
+                async with ws_client(url, additional_headers={"Auth": token}):
+                    pass
+            assert caught.value.response.status_code == status
+    finally:
+        await gateway.stop(timeout=5)
+        await runner.cleanup()
