@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tests.conftest import APPS
 from tests.helpers import eventually, ws_client as client
-from wsgate.clients.traces import run_logs, run_trace
+from wsgate.clients.traces import format_entry, run_logs, run_trace
 from wsgate.config.load import load_config, parse_config
 from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
@@ -164,3 +164,44 @@ server: {{adminPort: 0}}
     finally:
         await gateway.stop(timeout=5)
         await runner.cleanup()
+
+
+async def test_management_calls_are_traced(traced: Gateway) -> None:
+    async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
+        connection_id = next(iter(traced.dataplane.live))
+        endpoint = f"http://127.0.0.1:{traced.port}/dev"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{endpoint}/@connections/{connection_id}", data=b"hi") as reply:
+                assert reply.status == 200
+                posted = reply.headers["x-amzn-RequestId"]
+            await asyncio.wait_for(ws.recv(), 10)
+            async with http.post(f"{endpoint}/@connections/AAAAAAAAAAAAAAA=", data=b"x") as reply:
+                assert reply.status == 410
+                gone = reply.headers["x-amzn-RequestId"]
+    store = traced.traces
+    assert store is not None
+    ok, refused = store.find(posted), store.find(gone)
+    assert ok is not None and refused is not None
+    assert ok["type"] == "management"
+    assert ok["routeKey"] == "@connections POST"
+    assert (
+        ok["why"] == f"POST to connection {connection_id!r}: the message was handed to the socket"
+    )
+    assert refused["errorType"] == "GoneException"
+    assert "refused with 410 GoneException: the connection is gone" in refused["why"]
+    assert store.query(TraceFilter(route="@connections POST")) == [ok, refused]
+
+
+def test_log_lines_name_management_calls() -> None:
+    entry = {
+        "type": "management",
+        "time": "2026-11-28T07:00:00.000Z",
+        "routeKey": "@connections DELETE",
+        "requestId": "R1",
+        "status": 204,
+        "why": "DELETE to connection 'C1': it is being closed with 1000",
+    }
+    line = format_entry(entry)
+    assert line.startswith("2026-11-28T07:00:00.000Z @connections DELETE R1 ")
+    assert "status=204" in line
+    assert line.endswith("why: DELETE to connection 'C1': it is being closed with 1000")

@@ -46,7 +46,9 @@ def format_entry(entry: dict[str, Any]) -> str:
         code = entry.get("disconnectStatusCode")
         tail = f" {code} {entry.get('disconnectReason') or ''}".rstrip() if code else ""
         return f"{entry.get('time')} {entry.get('message')} {entry.get('connectionId')}{tail}"
-    parts = [f"{entry.get('time')} {entry.get('eventType')} {entry.get('requestId')}"]
+    # A @connections call has no event type; its route key names it ("@connections POST").
+    kind = entry.get("eventType") or entry.get("routeKey")
+    parts = [f"{entry.get('time')} {kind} {entry.get('requestId')}"]
     parts += [f"{name}={entry[name]}" for name in _FIELDS if entry.get(name) is not None]
     line = " ".join(parts)
     return f"{line}\n    why: {entry.get('why')}" if entry.get("why") else line

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["ConnectionEvent", "ErrorKind", "Observer", "RequestRecord"]
+__all__ = ["ConnectionEvent", "ErrorKind", "ManagementCall", "Observer", "RequestRecord"]
 
 # AWS's metric families (§9.5): ClientError is refused before the integration runs,
 # ExecutionError failed to call it (timeout, unreachable), IntegrationError is its own failure.
@@ -68,6 +68,21 @@ class ConnectionEvent:
     opened: bool
     disconnect_status_code: int | None = None
     disconnect_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementCall:
+    """One ``@connections`` call: who it addressed and how it was answered."""
+
+    request_id: str
+    method: str
+    path: str
+    connection_id: str | None
+    status: int
+    error_type: str | None  # AWS's x-amzn-ErrorType, e.g. GoneException
+    error: str | None
+    latency_ms: float
+    time_ms: int
 
 
 class Observer(Protocol):

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Final
 
-from wsgate.observability.hooks import ConnectionEvent, RequestRecord
+from wsgate.observability.hooks import ConnectionEvent, ManagementCall, RequestRecord
 
-__all__ = ["TraceFilter", "TraceStore", "explain", "parse_filter"]
+__all__ = ["TraceFilter", "TraceStore", "explain", "explain_management", "parse_filter"]
 
 _QUEUE_SIZE: Final = 1000
 
@@ -43,6 +43,24 @@ def explain(record: RequestRecord) -> str:
         reply = "a reply was sent" if record.reply_sent else "no reply was sent"
         return f"{route}; integration {record.integration!r} answered {record.status}, {reply}"
     return route
+
+
+def explain_management(call: ManagementCall) -> str:
+    """Say in words what a ``@connections`` call did."""
+    target = f"connection {call.connection_id!r}" if call.connection_id else "no connection"
+    done = {
+        "POST": "the message was handed to the socket",
+        "GET": "its details were returned",
+        "DELETE": "it is being closed with 1000",
+    }
+    if call.error_type is None:
+        return f"{call.method} to {target}: {done.get(call.method, 'done')}"
+    reasons = {
+        "GoneException": "the connection is gone (closed, or never existed on this stage)",
+        "PayloadTooLargeException": "the message is over 128 KB",
+    }
+    reason = reasons.get(call.error_type, call.error or call.error_type)
+    return f"{call.method} to {target} refused with {call.status} {call.error_type}: {reason}"
 
 
 class TraceFilter:
@@ -115,6 +133,19 @@ class TraceStore:
             "time": _iso(event.at_ms),
         }
         self._keep(entry)
+
+    def on_management(self, call: ManagementCall) -> None:
+        """Keep a ``@connections`` call (always: there are few, and they explain deliveries)."""
+        entry = {
+            "type": "management",
+            **_camel(asdict(call)),
+            "routeKey": f"@connections {call.method}",
+            "why": explain_management(call),
+            "timeEpoch": call.time_ms,
+            "time": _iso(call.time_ms),
+        }
+        self._keep(entry)
+        self._by_request[call.request_id] = entry
 
     def find(self, request_id: str) -> TraceEntry | None:
         """The trace of one request, if it is still kept."""

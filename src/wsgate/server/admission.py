@@ -37,7 +37,7 @@ from wsgate.core.authorizer import (
 from wsgate.core.events import ConnectionFacts, Handshake, template_context
 from wsgate.core.routing import CONNECT
 from wsgate.core.throttle import KeyedLimiter, Quota, TokenBucket
-from wsgate.errors import IntegrationError, SignatureError
+from wsgate.errors import IntegrationError, ManagementError, SignatureError
 from wsgate.integrations.authorizer import Authorizer
 from wsgate.security.credentials import CredentialStore
 from wsgate.security.sigv4 import error_response, verify
@@ -301,10 +301,25 @@ class Gatekeeper:
 
     # -- the management API ----------------------------------------------------------------------
 
-    def verify_management(self, request: web.Request, body: bytes) -> Refusal | None:
-        """A refusal unless the ``@connections`` call is signed by a known key."""
-        signed = self._verify(request, body)
-        return signed if isinstance(signed, Refusal) else None
+    def verify_management(self, request: web.Request, body: bytes) -> None:
+        """Check that a ``@connections`` call is signed by a known key.
+
+        Raises:
+            ManagementError: AWS's 403 for a missing, malformed, stale or wrong signature.
+        """
+        assert self._credentials is not None
+        try:
+            verify(
+                request.method,
+                request.raw_path,
+                request.headers,
+                body,
+                self._credentials,
+                self._config.region,
+                datetime.now(UTC),
+            )
+        except SignatureError as error:
+            raise ManagementError(error.status, error.error_type, error.message) from error
 
 
 def _or_none(reason: str | None) -> Refusal | None:

@@ -110,6 +110,7 @@ class Gateway:
         )
         if self.traces is not None:
             self.dataplane.observers.append(self.traces)
+            self.management.traces = self.traces
         # The dashboard and its charts live on the admin listener too.
         self.route_stats: RouteStats | None = None
         self.dashboard: Dashboard | None = None

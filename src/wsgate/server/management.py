@@ -18,9 +18,11 @@ from aiohttp import web
 
 from wsgate.core.ids import is_valid_id
 from wsgate.errors import ConnectionNotFound, ManagementError
+from wsgate.observability.hooks import ManagementCall
 from wsgate.observability.logs import log_event
+from wsgate.observability.tracing import TraceStore
 from wsgate.server.admission import Gatekeeper
-from wsgate.server.connection import LiveConnection, new_id
+from wsgate.server.connection import LiveConnection, new_id, now_ms
 from wsgate.server.dataplane import DataPlane
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
@@ -61,6 +63,8 @@ class ConnectionsApi:
         self._tracer = tracer
         # With a gatekeeper here, every call must be SigV4-signed (managementAuthorization).
         self._signed = signed
+        # Recent calls are traced beside the data plane's requests (admin listener only).
+        self.traces: TraceStore | None = None
 
     async def handle(self, request: web.Request, prefix: str, raw_id: str | None) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type."""
@@ -90,6 +94,20 @@ class ConnectionsApi:
         response.headers["x-amzn-RequestId"] = request_id
         if span is not None:
             span.end(response.status, problem, "client" if problem else None)
+        if self.traces is not None:
+            self.traces.on_management(
+                ManagementCall(
+                    request_id=request_id,
+                    method=request.method,
+                    path=request.raw_path.split("?", 1)[0],
+                    connection_id=connection_id or None,
+                    status=response.status,
+                    error_type=response.headers.get("x-amzn-ErrorType"),
+                    error=problem,
+                    latency_ms=(time.monotonic() - started) * 1000,
+                    time_ms=now_ms(),
+                )
+            )
         log_event(
             logger,
             logging.INFO,
@@ -106,11 +124,8 @@ class ConnectionsApi:
         if self._signed is None:
             return await self._answer(request, prefix, connection_id, None)
         body = await _read_body(request)  # the signature covers the body
-        refusal = self._signed.verify_management(request, body)
-        if refusal is None:
-            return await self._answer(request, prefix, connection_id, body)
-        assert refusal.body is not None
-        return web.Response(status=refusal.status, body=refusal.body, headers=refusal.headers)
+        self._signed.verify_management(request, body)
+        return await self._answer(request, prefix, connection_id, body)
 
     async def _answer(
         self, request: web.Request, prefix: str, connection_id: str, body: bytes | None

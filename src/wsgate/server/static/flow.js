@@ -104,7 +104,8 @@ function setStatus(element, text, kind) {
 }
 
 function add(list, empty, entry) {
-  list.prepend(entry.type === "request" ? requestItem(entry) : connectionItem(entry));
+  // Requests and @connections calls both open into a trace; connection events are one line.
+  list.prepend(entry.type === "connection" ? connectionItem(entry) : requestItem(entry));
   empty.hidden = true;
   while (list.childElementCount > KEEP) list.lastElementChild.remove();
 }
