@@ -7,6 +7,7 @@ counted, never timed: throttles use rates so low that no token comes back during
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,51 @@ integrations:
     finally:
         await gateway.stop(timeout=5)
         await runner.cleanup()
+
+
+@pytest.fixture
+async def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningGateway]:
+    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    gateway = Gateway(load_config(APP.parent / "keys.yaml"))
+    await gateway.start(port=0)
+    try:
+        yield RunningGateway(gateway, tmp_path / "events.jsonl")
+    finally:
+        await gateway.stop(timeout=5)
+
+
+async def test_header_api_keys_plans_and_principal_rates(keys, caplog):
+    caplog.set_level(logging.INFO, logger="wsgate.server.dataplane")
+    url = keys.ws_url(query="token=allow-jo")
+    assert await refused(url) == 403  # $connect requires a key
+    headers = {"x-api-key": "free-key-0123456789abcdef"}
+    assert (
+        await refused(
+            keys.ws_url(query="token=deny-jo"),
+        )
+        == 403
+    )
+    async with ws_client(url, additional_headers=headers) as ws:
+        # The free plan allows a burst of 2 and the $connect took one.
+        replies = [await ask(ws, "echo") for _ in range(2)]
+    assert [r.get("message", "ok") for r in replies] == ["ok", "Too Many Requests"]
+    gold = {"x-api-key": "gold-key-0123456789abcdef"}
+    async with ws_client(keys.ws_url(query="token=allow-kim"), additional_headers=gold) as a:
+        async with ws_client(keys.ws_url(query="token=allow-kim"), additional_headers=gold) as b:
+            # kim may send 2 messages across all of kim's connections.
+            replies = [await ask(a, "other"), await ask(b, "other"), await ask(a, "other")]
+        assert [r.get("message", "ok") for r in replies] == ["ok", "ok", "Too Many Requests"]
+    # The stage default gives each route its own bucket of 6; kim's three took three of them.
+    outcomes = []
+    for user in ("lee", "mo"):
+        async with ws_client(
+            keys.ws_url(query=f"token=allow-{user}"), additional_headers=gold
+        ) as ws:
+            outcomes += [(await ask(ws, "other")).get("message", "ok") for _ in range(2)]
+    assert outcomes == ["ok", "ok", "ok", "Too Many Requests"]
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals == [
+        "message refused: API key 'free' is over its usage plan's rate",
+        "message refused: principal 'kim' sends faster than the stage allows",
+        "message refused: route 'other' is over its throttling limit",
+    ]

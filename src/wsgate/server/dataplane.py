@@ -194,6 +194,15 @@ class DataPlane:
             details=[step],
             authorization=outcome.authorization,
         )
+        log_event(
+            logger,
+            logging.INFO,
+            f"connection refused: {outcome.reason}",
+            connectionId=facts.connection_id,
+            stage=stage.name,
+            sourceIp=facts.source_ip,
+            status=outcome.status,
+        )
         body = outcome.body if outcome.body is not None else _status_body(outcome.status)
         headers = outcome.headers or {"Content-Type": "application/json"}
         return web.Response(status=outcome.status, body=body, headers=headers)
@@ -401,6 +410,15 @@ class DataPlane:
             "client",
             match=match,
             sent=True,
+        )
+        log_event(
+            logger,
+            logging.INFO,
+            f"message refused: {refusal.reason}",
+            requestId=request_id,
+            connectionId=conn.facts.connection_id,
+            routeKey=match.route_key,
+            status=refusal.status,
         )
 
     async def _forbidden(self, conn: LiveConnection, match: RouteMatch) -> None:
