@@ -288,6 +288,9 @@ async def test_header_api_keys_plans_and_principal_rates(keys, caplog):
     assert outcomes == ["ok", "ok", "ok", "Too Many Requests"]
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert refusals == [
+        "connection refused: route '$connect' requires a valid API key",
+        "connection refused: the policy explicitly denies "
+        f"arn:aws:execute-api:us-east-1:000000000000:{keys.gateway.config.api_id}/dev/$connect",
         "message refused: API key 'free' is over its usage plan's rate",
         "message refused: principal 'kim' sends faster than the stage allows",
         "message refused: route 'other' is over its throttling limit",
