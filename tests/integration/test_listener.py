@@ -150,3 +150,36 @@ async def test_wss_and_https_with_a_ca_from_wsgate_cert(start, tmp_path):
         ):
             pass
     await eventually(lambda: not gateway.dataplane.live)
+
+
+async def test_local_functions_trust_the_ca_named_in_the_config(tmp_path):
+    folder = tmp_path / "tls"
+    with redirect_stdout(io.StringIO()):
+        assert main(["cert", "--dir", str(folder)]) == 0
+    apps = Path(__file__).parent / "apps" / "access"
+    config = f"""
+name: callback
+routeSelectionExpression: $request.body.action
+stages: {{dev: {{}}}}
+routes:
+  callback: {{target: callback}}
+integrations:
+  callback: {{integrationType: AWS_PROXY, integrationUri: callback}}
+functions:
+  callback: {{handler: handlers.callback, codeUri: {apps}, timeout: 20}}
+server:
+  tls:
+    certFile: {folder / "server-chain.pem"}
+    keyFile: {folder / "server-key.pem"}
+    caFile: {folder / "ca.pem"}
+"""
+    gateway = Gateway(parse_config(config, base_dir=tmp_path))
+    await gateway.start(port=0)
+    try:
+        trusted = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+        async with ws_client(f"wss://localhost:{gateway.port}/dev", ssl=trusted) as ws:
+            await ws.send(json.dumps({"action": "callback"}))
+            # The handler's boto3 verified the gateway with AWS_CA_BUNDLE, set by the gateway.
+            assert await asyncio.wait_for(ws.recv(), 20 * UNIT) == "called back"
+    finally:
+        await gateway.stop(timeout=5)

@@ -47,3 +47,16 @@ def record(event, context):
 def echo(event, context):
     _record(event)
     return {"statusCode": 200, "body": event.get("body") or ""}
+
+
+def callback(event, context):
+    """Post back to the caller the way AWS handlers do: boto3 at https://{domainName}/{stage}."""
+    import boto3
+
+    request = event["requestContext"]
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"https://{request['domainName']}/{request['stage']}",
+    )
+    client.post_to_connection(ConnectionId=request["connectionId"], Data=b"called back")
+    return {"statusCode": 200}
