@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import RunningGateway
+from tests.redis_server import RedisServer, find_redis_server
 from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
 
@@ -26,3 +27,35 @@ async def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         yield RunningGateway(gateway, events)
     finally:
         await gateway.stop(timeout=5)
+
+
+# -- Redis -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server_process() -> Iterator[RedisServer]:
+    """One redis-server for the whole session, on a Unix socket in a temp dir (no TCP port)."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt install redis-server): Redis tests skipped")
+    server = RedisServer(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def redis_server(redis_server_process: RedisServer) -> Iterator[RedisServer]:
+    """The session's redis-server, running and empty; a test may stop and start it."""
+    redis_server_process.start()
+    redis_server_process.flush()
+    yield redis_server_process
+    redis_server_process.start()  # for the next test, if this one stopped it
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's redis-server (unix://...), running and empty."""
+    return redis_server.url

@@ -14,7 +14,8 @@
     │   └── FunctionError                a local function raised; carries Lambda's error shape
     ├── RegistryError                    the connection registry failed
     │   ├── ConnectionNotFound           (also LookupError) no such live connection
-    │   └── RegistryUnavailable          the registry backend cannot be reached
+    │   ├── RegistryUnavailable          the registry backend cannot be reached
+    │   └── NodeUnreachable              (also TimeoutError) another node did not answer in time
     ├── ManagementError                  a bad @connections request (status + AWS error type)
     ├── AuthorizationError               a Lambda authorizer's answer cannot be used (500)
     │   ├── PolicyError                  its IAM policy document is malformed
@@ -42,6 +43,7 @@ __all__ = [
     "IntegrationTimeout",
     "IntegrationUnavailable",
     "ManagementError",
+    "NodeUnreachable",
     "PolicyError",
     "RegistryError",
     "RegistryUnavailable",
@@ -175,6 +177,18 @@ class ConnectionNotFound(RegistryError, LookupError):
 
 class RegistryUnavailable(RegistryError):
     """The registry backend cannot be reached."""
+
+
+class NodeUnreachable(RegistryError, TimeoutError):
+    """Another node did not answer a request in time (it may be dead or partitioned)."""
+
+    def __init__(self, node_id: str, timeout: float) -> None:
+        self.node_id = node_id
+        self.timeout = timeout
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"node {self.node_id!r} did not answer within {self.timeout:g} s"
 
 
 class ManagementError(GatewayError):
