@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from wsgate.server.app import Gateway
 
@@ -19,9 +19,21 @@ T = TypeVar("T")
 UNIT = float(os.environ.get("WSGATE_TEST_TIME_UNIT", "1.0"))
 
 
+@overload
 async def eventually(
-    probe: Callable[[], T | Awaitable[T]], *, timeout: float = 5.0, interval: float = 0.02
-) -> T:
+    probe: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any], *, timeout: float = 5.0, interval: float = 0.02
+) -> Any:
     """Poll ``probe`` until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout * UNIT
     while True:

@@ -22,7 +22,6 @@ from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
-from wsgate.security.certs import SERVER_CHAIN_FILE
 
 __all__ = ["build_parser", "main"]
 
@@ -57,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="public listener port (0 picks a free one)")
     serve.add_argument("--admin-port", type=int, help="also serve @connections on this port")
     serve.add_argument("--stage", help="serve only this stage")
+    serve.add_argument(
+        "--registry", help="share connections with other nodes: redis://, rediss:// or unix://"
+    )
+    serve.add_argument("--node-id", help="this node's name in the registry (default host:pid)")
     serve.add_argument("--reload", action="store_true", help="reload function code on change")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -121,7 +124,7 @@ def _cert(args: argparse.Namespace) -> int:
     except (TlsError, OSError) as error:
         print(f"wsgate cert: {error}", file=sys.stderr)
         return EXIT_INVALID_CONFIG
-    chain = cert.with_name(SERVER_CHAIN_FILE)
+    chain = cert  # the chain a server presents: the certificate, then the CA
     print(f"certificate for {', '.join(names)}")
     print(f"  CA:          {ca[0]}")
     print(f"  certificate: {chain}\n  key:         {key}")
@@ -154,6 +157,10 @@ def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
         server["port"] = args.port
     if args.admin_port is not None:
         server["admin_port"] = args.admin_port
+    if args.registry is not None:
+        server["registry"] = args.registry
+    if args.node_id is not None:
+        server["node_id"] = args.node_id
     update: dict[str, Any] = {"server": config.server.model_copy(update=server)}
     if args.stage is not None:
         if args.stage not in config.stages:

@@ -70,7 +70,11 @@ async def test_an_allowed_connection_carries_the_authorizers_context(access):
         assert await ask(ws, "echo") == {"action": "echo"}
     expected = {"principalId": "alice", "tenant": "acme", "level": "3", "admin": "false"}
     for event_type in ("CONNECT", "MESSAGE", "DISCONNECT"):
-        (event,) = await eventually(lambda t=event_type: proxy_events(access, t))  # type: ignore[misc]
+
+        def arrived(kind: str = event_type) -> list[dict[str, Any]]:
+            return proxy_events(access, kind)
+
+        (event,) = await eventually(arrived)
         assert event["requestContext"]["authorizer"] == expected
     (call,) = authorizer_events(access)
     assert call["methodArn"].endswith(f"{access.gateway.config.api_id}/dev/$connect")

@@ -99,8 +99,8 @@ async def test_a_signed_handshake_connects_and_names_its_signer(iam):
     async with ws_client(presigned(http_url)) as ws:  # a browser's way
         await ws.send(json.dumps({"action": "echo"}))
         await ws.recv()
-    connects = await eventually(lambda: len(iam.events("CONNECT")) == 2 and iam.events("CONNECT"))
-    for event in connects:
+    await eventually(lambda: len(iam.events("CONNECT")) == 2)
+    for event in iam.events("CONNECT"):
         identity = event["requestContext"]["identity"]
         assert identity["accessKey"] == KEY_ID
         assert identity["userArn"] == PRINCIPAL

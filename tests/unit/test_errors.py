@@ -8,6 +8,7 @@ import pytest
 
 import wsgate.errors as errors
 from wsgate.errors import (
+    AuthenticationError,
     AuthorizationError,
     AuthorizerResultError,
     ConfigError,
@@ -24,7 +25,9 @@ from wsgate.errors import (
     RegistryError,
     RegistryUnavailable,
     RoutingError,
+    SignatureError,
     TemplateError,
+    TlsError,
 )
 
 
@@ -46,6 +49,9 @@ from wsgate.errors import (
         (AuthorizationError, (GatewayError,)),
         (PolicyError, (AuthorizationError,)),
         (AuthorizerResultError, (AuthorizationError,)),
+        (AuthenticationError, (GatewayError,)),
+        (SignatureError, (AuthenticationError,)),
+        (TlsError, (GatewayError,)),
         (GatewayError, (Exception,)),
     ],
 )
@@ -65,6 +71,10 @@ def test_tree(error, bases):
         (AuthorizationError, IntegrationError),
         (PolicyError, ValueError),
         (AuthorizerResultError, ValueError),
+        (AuthenticationError, AuthorizationError),
+        (SignatureError, ManagementError),
+        (TlsError, ConfigError),
+        (TlsError, OSError),
     ],
 )
 def test_tree_has_no_stray_bases(error, not_a):
@@ -190,7 +200,9 @@ def test_management_error(status, error_type, message, text):
     assert str(error) == text
 
 
-@pytest.mark.parametrize("kind", [TemplateError, RegistryError, RegistryUnavailable, GatewayError])
+@pytest.mark.parametrize(
+    "kind", [TemplateError, RegistryError, RegistryUnavailable, AuthenticationError, GatewayError]
+)
 def test_plain_errors(kind):
     assert str(kind("text")) == "text"
 
@@ -208,3 +220,34 @@ def test_authorization_errors(kind, text):
     assert error.reason == "principalId is missing"
     assert str(error) == text
     assert error.args == (text,)
+
+
+@pytest.mark.parametrize(
+    ("args", "fields", "text"),
+    [
+        (
+            ("MissingAuthenticationTokenException", "Missing Authentication Token"),
+            (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+            "403 MissingAuthenticationTokenException: Missing Authentication Token",
+        ),
+        (
+            ("InvalidSignatureException", "Signature expired", 400),
+            (400, "InvalidSignatureException", "Signature expired"),
+            "400 InvalidSignatureException: Signature expired",
+        ),
+    ],
+)
+def test_signature_error(args, fields, text):
+    error = SignatureError(*args)
+    assert (error.status, error.error_type, error.message) == fields
+    assert str(error) == text
+    assert error.args == (text,)
+
+
+def test_tls_error():
+    error = TlsError("/etc/wsgate/server-key.pem", "cannot read: Permission denied")
+    assert (error.path, error.reason) == (
+        "/etc/wsgate/server-key.pem",
+        "cannot read: Permission denied",
+    )
+    assert str(error) == "/etc/wsgate/server-key.pem: cannot read: Permission denied"

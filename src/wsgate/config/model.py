@@ -30,6 +30,7 @@ __all__ = [
     "AWS_LIMITS",
     "AccessLogSettings",
     "ApiConfig",
+    "ClusterConfig",
     "FunctionConfig",
     "IntegrationConfig",
     "IntegrationResponseConfig",
@@ -257,6 +258,22 @@ class OpenTelemetryConfig(Model):
     service_name: str = "wsgate"
 
 
+class ClusterConfig(Model):
+    """How the nodes of one gateway keep track of each other (over the shared registry)."""
+
+    heartbeat_seconds: float = Field(1.0, gt=0)
+    # A node silent this long is declared dead: its connections get $disconnect elsewhere.
+    node_timeout_seconds: float = Field(5.0, gt=0)
+    # How long a node waits for another to answer a forwarded @connections call.
+    request_timeout_seconds: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _timeout_covers_heartbeats(self) -> ClusterConfig:
+        if self.node_timeout_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("nodeTimeoutSeconds must be at least twice heartbeatSeconds")
+        return self
+
+
 class ServerConfig(Model):
     """Where the gateway listens; loopback only unless configured otherwise."""
 
@@ -282,6 +299,11 @@ class ServerConfig(Model):
     listener: ListenerProtection = Field(default_factory=ListenerProtection)
     # wss:// and https:// on the public listener.
     tls: TlsConfig | None = None
+    # Where nodes share connections: memory:// (one node), redis://, rediss:// or unix://.
+    registry: str = "memory://"
+    # This node's name in the registry; default: host:pid.
+    node_id: str | None = None
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 class ApiConfig(Model):
@@ -305,6 +327,8 @@ class ApiConfig(Model):
         "$request.header.x-api-key", "$context.authorizer.usageIdentifierKey"
     ] = "$request.header.x-api-key"
     api_keys: dict[str, ApiKeyConfig] = Field(default_factory=dict)
+    # Beyond AWS: an authorizer context key listing groups to join ("a,b"), at $connect.
+    groups_from_authorizer: str | None = None
     usage_plans: dict[str, UsagePlanConfig] = Field(default_factory=dict)
 
     @field_validator("stages")

@@ -22,6 +22,7 @@ __all__ = [
     "build_disconnect_event",
     "build_message_event",
     "connect_headers",
+    "format_iso_time",
     "format_request_time",
     "template_context",
 ]
@@ -70,6 +71,12 @@ class Handshake:
     trace_id: str
     forwarded_port: str = "443"
     forwarded_proto: str = "https"
+
+
+def format_iso_time(epoch_ms: int) -> str:
+    """Epoch milliseconds as AWS writes times in JSON: ``2026-11-28T07:00:00.123Z``."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def format_request_time(epoch_ms: int) -> str:

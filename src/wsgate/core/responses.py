@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,6 +23,7 @@ __all__ = [
     "ConnectDecision",
     "decide_connect",
     "error_frame",
+    "is_group_name",
     "route_response",
 ]
 
@@ -50,6 +52,8 @@ class ConnectDecision:
     status: int
     subprotocol: str | None = None
     problem: str | None = None  # why the answer is an error, for logs only
+    # Groups the connection joins (beyond AWS: a "groups" list in the function's answer).
+    groups: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -65,18 +69,34 @@ def decide_connect(payload: JSONValue) -> ConnectDecision:
     make the ``$connect`` integration optional and its answer matters only when it refuses
     (recorded in docs/decisions.md).
     """
-    if payload is None or (isinstance(payload, dict) and "statusCode" not in payload):
+    if payload is None:
         return ConnectDecision(101)
     if not isinstance(payload, dict):
         kind = type(payload).__name__
         return ConnectDecision(502, problem=f"function returned {kind}, expected an object")
+    groups = payload.get("groups", [])
+    if not isinstance(groups, list) or not all(
+        isinstance(g, str) and is_group_name(g) for g in groups
+    ):
+        return ConnectDecision(502, problem=f"groups must be a list of group names: {groups!r}")
+    if "statusCode" not in payload:
+        return ConnectDecision(101, groups=tuple(groups))
     status = _status_code(payload.get("statusCode"))
     if status is None:
         problem = f"statusCode {payload.get('statusCode')!r} is not an HTTP status"
         return ConnectDecision(502, problem=problem)
     if not 200 <= status <= 299:
         return ConnectDecision(status, problem=f"$connect answered {status}")
-    return ConnectDecision(101, subprotocol=_subprotocol(payload.get("headers")))
+    subprotocol = _subprotocol(payload.get("headers"))
+    return ConnectDecision(101, subprotocol=subprotocol, groups=tuple(groups))
+
+
+def is_group_name(name: str) -> bool:
+    """Group names: 1-128 letters, digits and ``_ - . : @ /`` (they appear in URLs)."""
+    return _GROUP_NAME.fullmatch(name) is not None
+
+
+_GROUP_NAME: Final = re.compile(r"[A-Za-z0-9_\-.:@/]{1,128}")
 
 
 def _status_code(value: JSONValue) -> int | None:

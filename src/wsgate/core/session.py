@@ -46,6 +46,7 @@ class CloseCause(Enum):
     PROTOCOL_ERROR = "protocol_error"
     SLOW_READER = "slow_reader"
     INTERNAL = "internal"
+    NODE_LOST = "node_lost"  # the node holding the socket died; another node reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ _SERVER_CLOSES: Final[dict[CloseCause, tuple[int, str]]] = {
     CloseCause.PROTOCOL_ERROR: (1002, "Protocol error"),
     CloseCause.SLOW_READER: (1008, "Client is not reading its messages"),
     CloseCause.INTERNAL: (1011, "Internal server error"),
+    # The socket died with its node, so no frame was sent: 1006, with a reason of its own.
+    CloseCause.NODE_LOST: (1006, "Gateway node lost"),
 }
 _NO_STATUS: Final = 1005
 _ABNORMAL: Final = 1006

@@ -35,7 +35,7 @@ from wsgate.core.mapping import (
     compile_integration_response_keys,
     compile_request_parameters,
 )
-from wsgate.core.responses import ConnectDecision
+from wsgate.core.responses import ConnectDecision, is_group_name
 from wsgate.core.routing import CONNECT, DISCONNECT, Expression, compile_expression
 from wsgate.core.templates import (
     CompiledTemplate,
@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 _EVENT_TYPES: Final = {CONNECT: "CONNECT", DISCONNECT: "DISCONNECT"}
 _PROTOCOL_HEADER: Final = "sec-websocket-protocol"
+_GROUPS_HEADER: Final = "x-wsgate-groups"
 _TRACED_TEXT: Final = 1024  # rendered templates are cut here in traces
 
 
@@ -128,7 +129,12 @@ class BackendIntegration:
         reply = await self._exchange(call)
         if not 200 <= reply.status <= 299:
             return ConnectDecision(reply.status, problem=f"backend answered {reply.status}")
-        return ConnectDecision(101, subprotocol=reply.header(_PROTOCOL_HEADER))
+        # Beyond AWS: the backend may name groups for the connection to join.
+        listed = reply.header(_GROUPS_HEADER) or ""
+        groups = tuple(name.strip() for name in listed.split(",") if name.strip())
+        if not all(is_group_name(name) for name in groups):
+            return ConnectDecision(502, problem=f"{_GROUPS_HEADER}: bad group names {listed!r}")
+        return ConnectDecision(101, subprotocol=reply.header(_PROTOCOL_HEADER), groups=groups)
 
     async def message(self, call: Call) -> str | bytes | None:
         """Call the backend for a message; returns what a route response sends."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Final
 
+from wsgate.core.events import format_iso_time
 from wsgate.observability.hooks import ConnectionEvent, ManagementCall, RequestRecord
 
 __all__ = ["TraceFilter", "TraceStore", "explain", "explain_management", "parse_filter"]
@@ -119,7 +119,7 @@ class TraceStore:
         entry = {"type": "request", **_camel(asdict(record)), "why": explain(record)}
         entry["details"] = [dict(step) for step in record.details]
         entry["timeEpoch"] = record.request_time_ms
-        entry["time"] = _iso(record.request_time_ms)
+        entry["time"] = format_iso_time(record.request_time_ms)
         self._keep(entry)
         self._by_request[record.request_id] = entry
 
@@ -130,7 +130,7 @@ class TraceStore:
             "message": "connection open" if event.opened else "connection closed",
             **_camel(asdict(event)),
             "timeEpoch": event.at_ms,
-            "time": _iso(event.at_ms),
+            "time": format_iso_time(event.at_ms),
         }
         self._keep(entry)
 
@@ -142,7 +142,7 @@ class TraceStore:
             "routeKey": f"@connections {call.method}",
             "why": explain_management(call),
             "timeEpoch": call.time_ms,
-            "time": _iso(call.time_ms),
+            "time": format_iso_time(call.time_ms),
         }
         self._keep(entry)
         self._by_request[call.request_id] = entry
@@ -185,11 +185,6 @@ def _camel(fields: dict[str, Any]) -> dict[str, Any]:
 def _to_camel(name: str) -> str:
     first, *rest = name.split("_")
     return first + "".join(part.capitalize() for part in rest)
-
-
-def _iso(epoch_ms: int) -> str:
-    seconds, millis = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def parse_filter(values: Iterable[tuple[str, str]]) -> TraceFilter:

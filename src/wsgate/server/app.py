@@ -25,6 +25,7 @@ from wsgate.config.load import function_name_from_uri, substitute_stage_variable
 from wsgate.config.model import ApiConfig, FunctionConfig, OpenTelemetryConfig, StageConfig
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import compile_expression
+from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.integrations.asgi import AsgiTransport
 from wsgate.integrations.authorizer import Authorizer, FunctionAuthorizer, HttpAuthorizer
 from wsgate.integrations.backend import BackendIntegration
@@ -41,6 +42,7 @@ from wsgate.registry.base import ConnectionRegistry
 from wsgate.security.certs import server_ssl_context
 from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.server.admission import Gatekeeper
+from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import RouteTarget, StageRuntime
 from wsgate.server.dashboard import Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
@@ -78,24 +80,40 @@ class Gateway:
     ) -> None:
         self.config = config
         self._reload = reload
-        self.registry = registry or registry_from_url("memory://")
+        # Several APIs may share one Redis: each keeps to its own keys.
+        self.registry = registry or registry_from_url(
+            config.server.registry, prefix=f"wsgate:{config.api_id}:"
+        )
         self._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self._http: HttpTransport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         self.integrations = self._build_integrations()
         self._tracer = tracer = _open_telemetry(config.server.open_telemetry)
+        node_id = config.server.node_id or f"{socket.gethostname()}:{os.getpid()}"
         gate = self._build_gate() if _needs_gate(config) else None
         self.dataplane = DataPlane(
             api_id=config.api_id or "",
             stages=self._build_stages(),
             registry=self.registry,
-            node_id=f"{socket.gethostname()}:{os.getpid()}",
+            node_id=node_id,
             domain_name=config.server.domain_name,
             tracer=tracer,
             gate=gate,
         )
         signed = gate if config.server.management_authorization == "AWS_IAM" else None
-        self.management = ConnectionsApi(self.dataplane, tracer, signed=signed)
+        self.dataplane.groups_key = config.groups_from_authorizer
+        timing = config.server.cluster
+        self.cluster = Cluster(
+            self.dataplane,
+            self.registry,
+            node_id,
+            ClusterTiming(
+                heartbeat_seconds=timing.heartbeat_seconds,
+                node_timeout_seconds=timing.node_timeout_seconds,
+                request_timeout_seconds=timing.request_timeout_seconds,
+            ),
+        )
+        self.management = ConnectionsApi(self.dataplane, self.cluster, tracer, signed=signed)
         self.metrics = MetricsObserver() if config.server.metrics else None
         self._access_logs = self._build_access_logs()
         self.dataplane.observers.extend(self._access_logs)
@@ -227,7 +245,7 @@ class Gateway:
         if management is not None:
             if not self.config.server.management_on_public:
                 return _management_elsewhere()
-            return await self.management.handle(request, *management)
+            return await self.management.handle(request, management)
         path = request.raw_path.split("?", 1)[0].rstrip("/")
         stage = self.dataplane.stages.get(path.rsplit("/", 1)[-1])
         if stage is None:
@@ -237,6 +255,8 @@ class Gateway:
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
         self._deadline.arrived(request)
+        if request.path == "/_wsgate/health":
+            return self._health()
         if request.path == "/metrics" and self.metrics is not None:
             body, content_type = self.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})
@@ -247,7 +267,18 @@ class Gateway:
         management = match_management_path(request.raw_path)
         if management is None:
             return web.json_response({"message": "Not Found"}, status=404)
-        return await self.management.handle(request, *management)
+        return await self.management.handle(request, management)
+
+    def _health(self) -> web.Response:
+        """For load balancers: 200 while this node takes connections, 503 once it drains."""
+        accepting = self.dataplane.accepting
+        body = {
+            "status": "ok" if accepting else "draining",
+            "node": self.cluster.node_id,
+            "connections": len(self.dataplane.live),
+            "registry": "ok" if self.cluster.registry_healthy else "unavailable",
+        }
+        return web.json_response(body, status=200 if accepting else 503)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -258,6 +289,8 @@ class Gateway:
             await transport.start()
         for integration in self.integrations.values():
             await integration.start()
+        # Join the cluster before taking connections: other nodes must be able to reach them.
+        await self.cluster.start()
         await self._listen(
             "public", self._public, host or server.host, server.port if port is None else port
         )
@@ -321,6 +354,7 @@ class Gateway:
         for site in self._sites:
             await site.stop()
         await self.dataplane.shutdown(deadline)
+        await self.cluster.stop()
         for runner in self._runners:
             await runner.cleanup()
         for integration in self.integrations.values():
@@ -387,7 +421,10 @@ def _credentials(config: ApiConfig) -> CredentialStore | None:
     ]
     if iam.credentials_file is not None:
         keys += list(CredentialStore.from_ini_file(iam.credentials_file))
-    return CredentialStore(keys)
+    try:
+        return CredentialStore(keys)
+    except ValueError as error:  # the same key in the config and in the file
+        raise ConfigError([ConfigIssue("iam", str(error))]) from error
 
 
 def _open_telemetry(settings: OpenTelemetryConfig | None) -> RequestTracer | None:

@@ -10,14 +10,21 @@ from typing import Any, Final
 
 from wsgate.config.model import StageConfig
 from wsgate.core import ids
-from wsgate.core.events import ConnectionFacts
+from wsgate.core.events import ConnectionFacts, format_iso_time
 from wsgate.core.routing import Expression
 from wsgate.core.session import Session
 from wsgate.core.throttle import TokenBucket
 from wsgate.integrations.base import Integration
 from wsgate.server.websocket import GatewayWebSocket
 
-__all__ = ["LiveConnection", "RouteTarget", "StageRuntime", "new_id", "now_ms"]
+__all__ = [
+    "LiveConnection",
+    "RouteTarget",
+    "StageRuntime",
+    "describe_connection",
+    "new_id",
+    "now_ms",
+]
 
 
 def new_id() -> str:
@@ -77,3 +84,17 @@ class LiveConnection:
     api_key: str | None = None
     principal: str | None = None
     bucket: TokenBucket | None = None
+    # Groups joined at $connect (kept to register them again after a registry outage).
+    groups: set[str] = field(default_factory=set)
+    # In the registry; abandoned: another node ran its $disconnect (this node was lost).
+    registered: bool = False
+    abandoned: bool = False
+
+
+def describe_connection(conn: LiveConnection) -> dict[str, object]:
+    """A connection as ``GetConnection`` describes it: connectedAt, identity, lastActiveAt."""
+    return {
+        "connectedAt": format_iso_time(conn.facts.connected_at),
+        "identity": {"sourceIp": conn.facts.source_ip, "userAgent": conn.facts.user_agent},
+        "lastActiveAt": format_iso_time(conn.session.last_active_at_ms),
+    }

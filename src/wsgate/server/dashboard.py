@@ -21,9 +21,8 @@ from typing import Final
 from aiohttp import web
 
 from wsgate.observability.routestats import RouteStats
-from wsgate.server.connection import LiveConnection, now_ms
+from wsgate.server.connection import LiveConnection, describe_connection, now_ms
 from wsgate.server.dataplane import DataPlane
-from wsgate.server.management import describe_connection
 
 __all__ = ["DASHBOARD_PATH", "Dashboard", "is_dashboard_path", "load_static_files"]
 

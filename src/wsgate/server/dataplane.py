@@ -31,15 +31,17 @@ from wsgate.core.responses import (
     TOO_MANY_REQUESTS,
     ConnectDecision,
     error_frame,
+    is_group_name,
 )
 from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch, select_route
-from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State
+from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import (
     ConnectionNotFound,
     IntegrationError,
     IntegrationTimeout,
     IntegrationUnavailable,
+    RegistryUnavailable,
     RequestRejected,
 )
 from wsgate.integrations.base import Call
@@ -47,7 +49,14 @@ from wsgate.observability.hooks import ErrorKind, Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.admission import Admitted, Gatekeeper, Refusal
-from wsgate.server.connection import LiveConnection, RouteTarget, StageRuntime, new_id, now_ms
+from wsgate.server.connection import (
+    LiveConnection,
+    RouteTarget,
+    StageRuntime,
+    describe_connection,
+    new_id,
+    now_ms,
+)
 from wsgate.server.reporting import Reporter
 from wsgate.server.websocket import GatewayWebSocket
 
@@ -85,6 +94,8 @@ class DataPlane:
         self.api_id = api_id
         # Authorization, API keys and throttles; None when the API has none of them.
         self.gate = gate
+        # The authorizer context key whose value lists groups to join (groupsFromAuthorizer).
+        self.groups_key: str | None = None
         self.stages = stages
         self.registry = registry
         self.node_id = node_id
@@ -97,6 +108,10 @@ class DataPlane:
         self._report = Reporter(self.observers, tracer)
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
+        # Connections that ended while the registry was unreachable, to remove once it is back.
+        self._unremoved: set[str] = set()
+        # Open connections the registry has not recorded yet (it was unreachable).
+        self._unregistered: set[str] = set()
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -143,6 +158,7 @@ class DataPlane:
         if admitted is not None and self.gate is not None:
             conn.api_key, conn.principal = admitted.api_key, admitted.principal
             conn.bucket = self.gate.connection_bucket(stage.name)
+        conn.groups = set(decision.groups) | self._authorizer_groups(facts)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -266,16 +282,7 @@ class DataPlane:
         connection_id = conn.facts.connection_id
         conn.session.open()
         self.live[connection_id] = conn
-        await self.registry.add(
-            ConnectionRecord(
-                connection_id=connection_id,
-                stage=conn.stage.name,
-                node_id=self.node_id,
-                connected_at_ms=conn.facts.connected_at,
-                source_ip=conn.facts.source_ip,
-                user_agent=conn.facts.user_agent,
-            )
-        )
+        await self._register(conn)
         self._arm_timer(conn)
         log_event(
             logger,
@@ -572,7 +579,8 @@ class DataPlane:
             await self._close_socket(conn, closing)
         self._ending.add(conn)
         self.live.pop(connection_id, None)
-        await self.registry.remove(connection_id)
+        # False when another node already ran this connection's $disconnect (see abandon_all).
+        ours = await self._unregister(conn)
         log_event(
             logger,
             logging.INFO,
@@ -586,19 +594,22 @@ class DataPlane:
         )
         if self.observers:
             self._report.connection(conn, closing)
-        await self._run_disconnect(conn, closing)
+        if ours:
+            await self._run_disconnect(conn.facts, conn.stage, closing)
         conn.session.finish()
         conn.closed.set()
         self._ending.discard(conn)
 
-    async def _run_disconnect(self, conn: LiveConnection, closing: Closing) -> None:
-        target = conn.stage.routes.get(DISCONNECT)
+    async def _run_disconnect(
+        self, facts: ConnectionFacts, stage: StageRuntime, closing: Closing
+    ) -> None:
+        target = stage.routes.get(DISCONNECT)
         if target is None:
             return
         request_id = new_id()
-        span = self._report.begin(conn.facts, DISCONNECT, request_id)
+        span = self._report.begin(facts, DISCONNECT, request_id)
         call = Call(
-            conn.facts,
+            facts,
             DISCONNECT,
             request_id,
             now_ms(),
@@ -620,7 +631,7 @@ class DataPlane:
                 else "integration"
             )
         self._report.request(
-            conn.facts,
+            facts,
             request_id,
             DISCONNECT,
             target,
@@ -632,6 +643,138 @@ class DataPlane:
             closing=closing,
             span=span,
         )
+
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown began: new handshakes get 503."""
+        return self._accepting
+
+    # -- the registry --------------------------------------------------------------------------
+
+    async def _register(self, conn: LiveConnection) -> None:
+        """Record the connection in the registry; without one, it still serves locally."""
+        try:
+            await self.registry.add(self._record(conn))
+        except RegistryUnavailable as error:
+            log_event(
+                logger,
+                logging.WARNING,
+                f"connection not registered (registered again once the registry is back): {error}",
+                connectionId=conn.facts.connection_id,
+            )
+            self._unregistered.add(conn.facts.connection_id)
+            return
+        conn.registered = True
+
+    async def _unregister(self, conn: LiveConnection) -> bool:
+        """Remove the connection from the registry; False if another node already did.
+
+        A registered connection that the registry no longer has was taken by a node that
+        declared this one dead and ran its ``$disconnect``; it must not run twice.
+        """
+        connection_id = conn.facts.connection_id
+        self._unregistered.discard(connection_id)
+        if conn.abandoned:
+            return False
+        try:
+            record = await self.registry.remove(connection_id)
+        except RegistryUnavailable:
+            self._unremoved.add(connection_id)
+            return True
+        return record is not None or not conn.registered
+
+    def _record(self, conn: LiveConnection) -> ConnectionRecord:
+        facts = conn.facts
+        authorizer = facts.authorizer
+        return ConnectionRecord(
+            connection_id=facts.connection_id,
+            stage=conn.stage.name,
+            node_id=self.node_id,
+            connected_at_ms=facts.connected_at,
+            source_ip=facts.source_ip,
+            user_agent=facts.user_agent,
+            principal=conn.principal,
+            authorizer=(
+                {k: None if v is None else str(v) for k, v in authorizer.items()}
+                if authorizer is not None
+                else None
+            ),
+            last_active_at_ms=conn.session.last_active_at_ms,
+            groups=frozenset(conn.groups),
+        )
+
+    async def register_all(self) -> int:
+        """Make the registry hold every open connection again (after an outage); how many."""
+        for connection_id in list(self._unremoved):
+            await self.registry.remove(connection_id)
+            self._unremoved.discard(connection_id)
+        conns = list(self.live.values())
+        for conn in conns:
+            await self.registry.add(self._record(conn))
+            conn.registered = True
+            self._unregistered.discard(conn.facts.connection_id)
+        return len(conns)
+
+    def unsynced(self) -> bool:
+        """Whether some connection is missing from the registry, or left there after it ended."""
+        return bool(self._unremoved or self._unregistered)
+
+    def abandon_all(self) -> None:
+        """Close every socket without ``$disconnect``: another node has run it already."""
+        for conn in list(self.live.values()):
+            conn.abandoned = True
+            self.close(conn, CloseCause.SHUTDOWN)
+
+    async def disconnect_lost(self, record: ConnectionRecord) -> None:
+        """Run ``$disconnect`` for a connection whose node died (it is already unregistered)."""
+        stage = self.stages.get(record.stage)
+        if stage is None:
+            return
+        facts = ConnectionFacts(
+            connection_id=record.connection_id,
+            connected_at=record.connected_at_ms,
+            source_ip=record.source_ip,
+            user_agent=record.user_agent,
+            api_id=self.api_id,
+            stage=stage.name,
+            domain_name=self.domain_name or "",
+            stage_variables=dict(stage.config.stage_variables),
+            authorizer=record.authorizer,
+        )
+        closing = close_for(CloseCause.NODE_LOST)
+        log_event(
+            logger,
+            logging.INFO,
+            "connection lost with its node",
+            connectionId=record.connection_id,
+            node=record.node_id,
+            stage=record.stage,
+        )
+        await self._run_disconnect(facts, stage, closing)
+
+    def _authorizer_groups(self, facts: ConnectionFacts) -> set[str]:
+        """Groups named by the authorizer's context (``groupsFromAuthorizer``), comma-separated."""
+        key, context = self.groups_key, facts.authorizer
+        if key is None or context is None or not isinstance(context.get(key), str):
+            return set()
+        names = {name.strip() for name in str(context[key]).split(",")}
+        return {name for name in names if is_group_name(name)}
+
+    def stage_connections(self, stage: str) -> list[str]:
+        """The ids of this node's open connections on a stage."""
+        return [cid for cid, conn in self.live.items() if conn.stage.name == stage]
+
+    def last_active(self) -> dict[str, int]:
+        """When each open connection was last active (epoch ms)."""
+        return {cid: conn.session.last_active_at_ms for cid, conn in self.live.items()}
+
+    def describe(self, stage: str, connection_id: str) -> dict[str, object]:
+        """``GetConnection``'s answer for a connection on this node.
+
+        Raises:
+            ConnectionNotFound: not open here.
+        """
+        return describe_connection(self.find(stage, connection_id))
 
     # -- used by the management API ----------------------------------------------------------
 

@@ -1,9 +1,13 @@
-"""The ``@connections`` management API (§7 of the AWS reference).
+"""The ``@connections`` management API (§7 of the AWS reference), and its fan-out extensions.
 
 ``POST|GET|DELETE /{stage}/@connections/{connectionId}`` with AWS's status codes and
 ``x-amzn-ErrorType`` headers, so that boto3's ``apigatewaymanagementapi`` client raises the same
 exception classes as against AWS. Any path prefix before the stage is accepted; ``%40connections``
-is accepted for ``@connections``; the id is percent-decoded.
+is accepted for ``@connections``; ids are percent-decoded. On a gateway of several nodes each
+call reaches the node that holds the connection (:class:`~wsgate.server.cluster.Cluster`).
+
+Beyond AWS, in the same style (see :mod:`wsgate.server.fanout`): groups, sending to many
+connections at once with a delivery report, and a paged listing of the connections.
 """
 
 from __future__ import annotations
@@ -11,66 +15,112 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from wsgate.core.ids import is_valid_id
-from wsgate.errors import ConnectionNotFound, ManagementError
+from wsgate.errors import ConnectionNotFound, ManagementError, NodeUnreachable, RegistryUnavailable
 from wsgate.observability.hooks import ManagementCall
 from wsgate.observability.logs import log_event
 from wsgate.observability.tracing import TraceStore
+from wsgate.server import fanout
 from wsgate.server.admission import Gatekeeper
-from wsgate.server.connection import LiveConnection, new_id, now_ms
+from wsgate.server.cluster import Cluster
+from wsgate.server.connection import new_id, now_ms
 from wsgate.server.dataplane import DataPlane
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
     from wsgate.observability.otel import RequestTracer
 
-__all__ = ["MAX_POST_BYTES", "ConnectionsApi", "describe_connection", "match_management_path"]
+__all__ = ["ConnectionsApi", "ManagementPath", "match_management_path"]
 
 logger = logging.getLogger(__name__)
 
-MAX_POST_BYTES: Final = 128 * 1024  # PostToConnection's Data max (131072 bytes)
-_PATH: Final = re.compile(r"^(?P<prefix>.*?)/(?:@|%40)connections(?:/(?P<id>[^/]*))?/?$", re.I)
+_CONNECTIONS: Final = re.compile(
+    r"^(?P<prefix>.*?)/(?:@|%40)connections(?:/(?P<id>[^/]*))?/?$", re.I
+)
+_GROUPS: Final = re.compile(
+    r"^(?P<prefix>.*?)/(?:@|%40)groups/(?P<group>[^/]+)(?:/(?P<id>[^/]+))?/?$"
+)
+_BROADCAST: Final = re.compile(r"^(?P<prefix>.*?)/(?:@|%40)broadcast/?$")
 
-# One table from errors to the wire: status and AWS's error shape name.
+# One table from errors to the wire: status and error shape name (AWS's where AWS has one).
 _ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
     ConnectionNotFound: (410, "GoneException"),
+    RegistryUnavailable: (503, "ServiceUnavailableException"),
+    NodeUnreachable: (504, "GatewayTimeoutException"),
 }
 
+_MESSAGES: Final[dict[type[Exception], str]] = {
+    RegistryUnavailable: "the connection registry is unavailable, and the connection is not "
+    "on this node: {}",
+}
 
-def match_management_path(raw_path: str) -> tuple[str, str | None] | None:
-    """Split a raw request path into (prefix before ``/@connections``, raw id); None if not one."""
-    match = _PATH.match(raw_path.split("?", 1)[0])
-    if match is None:
-        return None
-    return match["prefix"], match["id"]
+PathKind = Literal["connection", "connections", "group", "member", "broadcast"]
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementPath:
+    """What a management request addresses."""
+
+    prefix: str  # everything before /@connections (ends with the stage)
+    kind: PathKind
+    connection_id: str = ""  # percent-decoded
+    group: str = ""
+
+    @property
+    def stage(self) -> str:
+        """The stage named by the path (its last segment before the ``@``)."""
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
+def match_management_path(raw_path: str) -> ManagementPath | None:
+    """What a raw request path addresses, or None when it is not a management path."""
+    path = raw_path.split("?", 1)[0]
+    match = _CONNECTIONS.match(path)
+    if match is not None:
+        if match["id"] is None:
+            return ManagementPath(match["prefix"], "connections")
+        return ManagementPath(match["prefix"], "connection", unquote(match["id"]))
+    match = _GROUPS.match(path)
+    if match is not None:
+        group = unquote(match["group"])
+        if match["id"] is None:
+            return ManagementPath(match["prefix"], "group", group=group)
+        return ManagementPath(match["prefix"], "member", unquote(match["id"]), group)
+    match = _BROADCAST.match(path)
+    if match is not None:
+        return ManagementPath(match["prefix"], "broadcast")
+    return None
 
 
 class ConnectionsApi:
-    """Answers management requests for one data plane."""
+    """Answers management requests for one node."""
 
     def __init__(
         self,
         dataplane: DataPlane,
+        cluster: Cluster,
         tracer: RequestTracer | None = None,
         *,
         signed: Gatekeeper | None = None,
     ) -> None:
         self._dataplane = dataplane
+        self._cluster = cluster
         self._tracer = tracer
         # With a gatekeeper here, every call must be SigV4-signed (managementAuthorization).
         self._signed = signed
         # Recent calls are traced beside the data plane's requests (admin listener only).
         self.traces: TraceStore | None = None
 
-    async def handle(self, request: web.Request, prefix: str, raw_id: str | None) -> web.Response:
+    async def handle(self, request: web.Request, path: ManagementPath) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type."""
         request_id = new_id()
         started = time.monotonic()
-        connection_id = unquote(raw_id) if raw_id else ""
+        connection_id = path.connection_id
         # A backend that traces its call continues its trace here.
         span = (
             self._tracer.begin(
@@ -83,14 +133,15 @@ class ConnectionsApi:
         )
         problem: str | None = None
         try:
-            response = await self._checked(request, prefix, connection_id)
+            response = await self._checked(request, path)
         except ManagementError as error:
             response = _error_response(error.status, error.error_type, error.message)
             problem = error.message or error.error_type
         except tuple(_ERRORS) as error:
             status, error_type = _ERRORS[type(error)]
-            response = _error_response(status, error_type, None)
-            problem = error_type
+            message = _MESSAGES.get(type(error), "{}").format(error) if status != 410 else None
+            response = _error_response(status, error_type, message)
+            problem = message or error_type
         response.headers["x-amzn-RequestId"] = request_id
         if span is not None:
             span.end(response.status, problem, "client" if problem else None)
@@ -114,26 +165,29 @@ class ConnectionsApi:
             "management request",
             requestId=request_id,
             method=request.method,
+            path=path.kind,
             connectionId=connection_id or None,
             status=response.status,
             latencyMs=round((time.monotonic() - started) * 1000, 3),
         )
         return response
 
-    async def _checked(self, request: web.Request, prefix: str, connection_id: str) -> web.Response:
-        if self._signed is None:
-            return await self._answer(request, prefix, connection_id, None)
-        body = await _read_body(request)  # the signature covers the body
-        self._signed.verify_management(request, body)
-        return await self._answer(request, prefix, connection_id, body)
-
-    async def _answer(
-        self, request: web.Request, prefix: str, connection_id: str, body: bytes | None
-    ) -> web.Response:
-        stage = prefix.rstrip("/").rsplit("/", 1)[-1]
+    async def _checked(self, request: web.Request, path: ManagementPath) -> web.Response:
+        body: bytes | None = None
+        if self._signed is not None:
+            body = await fanout.read_body(request)  # the signature covers the body
+            self._signed.verify_management(request, body)
+        stage = path.stage
         if not stage or stage not in self._dataplane.stages:
             # AWS's answer for a wrong stage in endpoint_url (§11.2).
             raise ManagementError(403, "ForbiddenException", f"no stage {stage!r} on this API")
+        if path.kind == "connection":
+            return await self._connection(request, stage, path.connection_id, body)
+        return await fanout.answer(self._cluster, request, path.kind, stage, path, body)
+
+    async def _connection(
+        self, request: web.Request, stage: str, connection_id: str, body: bytes | None
+    ) -> web.Response:
         if request.method not in ("POST", "GET", "DELETE"):
             raise ManagementError(
                 403, "ForbiddenException", f"{request.method} is not supported on @connections"
@@ -142,56 +196,15 @@ class ConnectionsApi:
             raise ManagementError(403, "ForbiddenException", "missing connection id")
         if not is_valid_id(connection_id):
             raise ManagementError(400, "BadRequestException", "Invalid connectionId")
+        cluster = self._cluster
         if request.method == "POST":
-            data = body if body is not None else await _read_body(request)
-            await self._dataplane.post(stage, connection_id, _as_frame(data))
+            data = body if body is not None else await fanout.read_body(request)
+            await cluster.post(stage, connection_id, fanout.as_frame(data))
             return web.Response(status=200, content_type="application/json", text="{}")
         if request.method == "DELETE":
-            self._dataplane.delete(stage, connection_id)
+            await cluster.delete(stage, connection_id)
             return web.Response(status=204)
-        return web.json_response(self._describe(stage, connection_id))
-
-    def _describe(self, stage: str, connection_id: str) -> dict[str, object]:
-        return describe_connection(self._dataplane.find(stage, connection_id))
-
-
-def describe_connection(conn: LiveConnection) -> dict[str, object]:
-    """A connection as ``GetConnection`` describes it: connectedAt, identity, lastActiveAt."""
-    return {
-        "connectedAt": _iso(conn.facts.connected_at),
-        "identity": {"sourceIp": conn.facts.source_ip, "userAgent": conn.facts.user_agent},
-        "lastActiveAt": _iso(conn.session.last_active_at_ms),
-    }
-
-
-async def _read_body(request: web.Request) -> bytes:
-    """Read at most the allowed payload; larger bodies get 413 before they are buffered."""
-    too_large = ManagementError(
-        413, "PayloadTooLargeException", f"Message too long. Max size is {MAX_POST_BYTES} bytes"
-    )
-    if request.content_length is not None and request.content_length > MAX_POST_BYTES:
-        raise too_large
-    chunks = bytearray()
-    while True:
-        chunk = await request.content.read(MAX_POST_BYTES + 1 - len(chunks))
-        if not chunk:
-            return bytes(chunks)
-        chunks.extend(chunk)
-        if len(chunks) > MAX_POST_BYTES:
-            raise too_large
-
-
-def _as_frame(data: bytes) -> str | bytes:
-    """Valid UTF-8 goes out as a text frame, anything else as binary."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data
-
-
-def _iso(epoch_ms: int) -> str:
-    seconds, millis = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        return web.json_response(await cluster.describe(stage, connection_id))
 
 
 def _error_response(status: int, error_type: str, message: str | None) -> web.Response:

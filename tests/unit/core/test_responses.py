@@ -14,6 +14,7 @@ from wsgate.core.responses import (
     ConnectDecision,
     decide_connect,
     error_frame,
+    is_group_name,
     route_response,
 )
 
@@ -201,3 +202,31 @@ def test_route_response_errors(payload, fragment):
     with pytest.raises(BadRouteResponse, match=fragment) as caught:
         route_response(payload)
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "groups"),
+    [
+        ({"statusCode": 200, "groups": ["room:1", "team/a"]}, 101, ("room:1", "team/a")),
+        ({"groups": ["lobby"]}, 101, ("lobby",)),
+        ({"statusCode": 200}, 101, ()),
+        ({"statusCode": 403, "groups": ["x"]}, 403, ()),
+        ({"statusCode": 200, "groups": "lobby"}, 502, ()),
+        ({"statusCode": 200, "groups": ["ok", 3]}, 502, ()),
+        ({"statusCode": 200, "groups": ["has space"]}, 502, ()),
+        ({"statusCode": 200, "groups": ["x" * 129]}, 502, ()),
+    ],
+)
+def test_connect_groups(payload, status, groups):
+    decision = decide_connect(payload)
+    assert (decision.status, decision.groups) == (status, groups)
+    if status == 502:
+        assert decision.problem is not None and "groups" in decision.problem
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("lobby", True), ("a.b-c_d:e@f/g", True), ("", False), ("a b", False), ("é", False)],
+)
+def test_group_names(name, valid):
+    assert is_group_name(name) is valid

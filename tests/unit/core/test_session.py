@@ -115,6 +115,12 @@ from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, 
                 CloseCause.INTERNAL, 1011, "Internal server error", 1011, "Internal server error"
             ),
         ),
+        (
+            CloseCause.NODE_LOST,
+            None,
+            "",
+            Closing(CloseCause.NODE_LOST, 1006, "Gateway node lost", 1006, "Gateway node lost"),
+        ),
         # A client code given with a server cause is ignored.
         (
             CloseCause.DELETED,

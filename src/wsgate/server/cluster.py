@@ -1,0 +1,433 @@
+"""Several nodes as one gateway: owner-targeted delivery, groups and fan-out, dead nodes.
+
+Every node registers its connections in the shared registry and answers requests addressed to
+it. A ``@connections`` call for a connection held elsewhere goes to that node only, which hands
+the frame to the socket before it answers; a fan-out crosses to each node that holds members
+once, with all of that node's ids. Each node heartbeats; when one stops (killed, partitioned), a
+surviving node claims it, removes its connections and runs their ``$disconnect`` exactly once.
+While the registry is unreachable, local traffic goes on; cross-node calls fail at once, and
+when it comes back this node registers again what it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from wsgate.errors import ConnectionNotFound, RegistryError, RegistryUnavailable
+from wsgate.observability.logs import log_event
+from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRegistry
+from wsgate.server.dataplane import DataPlane
+
+__all__ = ["Cluster", "ClusterTiming", "DeliveryReport"]
+
+logger = logging.getLogger(__name__)
+
+# At most this many $disconnects of a dead node's connections run at once.
+_REAP_CONCURRENCY: Final = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTiming:
+    """How often nodes say they are alive, and how soon silence means dead."""
+
+    heartbeat_seconds: float = 1.0
+    node_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 2.0
+    touch_seconds: float = 5.0
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """Which connections a fan-out reached: delivered, gone, or failed (with why)."""
+
+    delivered: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: DeliveryReport) -> None:
+        """Add another node's part of the report."""
+        self.delivered += other.delivered
+        self.gone += other.gone
+        self.failed.update(other.failed)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as the management API answers it."""
+        return {
+            "delivered": len(self.delivered),
+            "gone": len(self.gone),
+            "failed": len(self.failed),
+            "deliveredIds": self.delivered,
+            "goneIds": self.gone,
+            "failedIds": self.failed,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeliveryReport:
+        """A report another node sent."""
+        return cls(list(data["deliveredIds"]), list(data["goneIds"]), dict(data["failedIds"]))
+
+
+class Cluster:
+    """This node's part in a gateway of one or more nodes."""
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        registry: ConnectionRegistry,
+        node_id: str,
+        timing: ClusterTiming = ClusterTiming(),
+    ) -> None:
+        self._dataplane = dataplane
+        self._registry = registry
+        self.node_id = node_id
+        self.timing = timing
+        self._tasks: list[asyncio.Task[None]] = []
+        # When the registry last became reachable; None while it is not.
+        self._healthy_since: float | None = None
+        self._touched: dict[str, int] = {}
+        self._checked_at = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Answer other nodes, then keep heartbeating, reaping and refreshing activity."""
+        with contextlib.suppress(RegistryUnavailable):  # the heartbeat loop retries
+            await self._registry.serve(self.node_id, self._answer)
+        await self._heartbeat()
+        for loop in (self._heartbeat_loop, self._reaper_loop, self._touch_loop):
+            self._tasks.append(asyncio.create_task(loop()))
+
+    async def stop(self) -> None:
+        """Stop the loops and leave the cluster (after the data plane closed its sockets)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        with contextlib.suppress(RegistryError):
+            await self._registry.forget_node(self.node_id)
+
+    @property
+    def registry_healthy(self) -> bool:
+        """Whether the last heartbeat reached the registry."""
+        return self._healthy_since is not None
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def post(self, stage: str, connection_id: str, data: str | bytes) -> None:
+        """Send one message wherever the connection is.
+
+        Raises:
+            ConnectionNotFound: no such connection on this stage (410).
+            NodeUnreachable: its node did not answer in time.
+            RegistryUnavailable: it is not here and the registry cannot say where it is.
+        """
+        try:
+            await self._dataplane.post(stage, connection_id, data)
+            return
+        except ConnectionNotFound:
+            owner = await self._owner(connection_id)
+        reply = await self._ask(
+            owner, {"op": "post", "stage": stage, "id": connection_id, **_frame(data)}
+        )
+        _raise_gone(reply, connection_id)
+
+    async def describe(self, stage: str, connection_id: str) -> dict[str, Any]:
+        """``GetConnection``'s answer, from the node that holds the connection."""
+        try:
+            return self._dataplane.describe(stage, connection_id)
+        except ConnectionNotFound:
+            owner = await self._owner(connection_id)
+        reply = await self._ask(owner, {"op": "get", "stage": stage, "id": connection_id})
+        _raise_gone(reply, connection_id)
+        info: dict[str, Any] = reply["info"]
+        return info
+
+    async def delete(self, stage: str, connection_id: str) -> None:
+        """Close a connection wherever it is."""
+        try:
+            self._dataplane.delete(stage, connection_id)
+            return
+        except ConnectionNotFound:
+            owner = await self._owner(connection_id)
+        reply = await self._ask(owner, {"op": "delete", "stage": stage, "id": connection_id})
+        _raise_gone(reply, connection_id)
+
+    # -- many connections ----------------------------------------------------------------------
+
+    async def send(
+        self, stage: str, connection_ids: Sequence[str], data: str | bytes
+    ) -> DeliveryReport:
+        """Send one message to many connections; each node is asked once, for all of its ids."""
+        local = [cid for cid in connection_ids if cid in self._dataplane.live]
+        others = [cid for cid in dict.fromkeys(connection_ids) if cid not in self._dataplane.live]
+        owners = await self._registry.owners(others) if others else {}
+        report = DeliveryReport(
+            gone=[cid for cid in others if owners.get(cid) in (None, self.node_id)]
+        )
+        by_node = _by_node((cid, node) for cid, node in owners.items() if node != self.node_id)
+        await self._fan_out(stage, by_node, local, data, report)
+        return report
+
+    async def send_group(self, stage: str, group: str, data: str | bytes) -> DeliveryReport:
+        """Send one message to every member of a group."""
+        members = await self._registry.members(stage, group)
+        local = [cid for cid, node in members.items() if node == self.node_id]
+        by_node = _by_node((cid, node) for cid, node in members.items() if node != self.node_id)
+        report = DeliveryReport()
+        await self._fan_out(stage, by_node, local, data, report)
+        return report
+
+    async def broadcast(self, stage: str, data: str | bytes) -> DeliveryReport:
+        """Send one message to every connection on a stage, on every live node."""
+        nodes = [n.node_id for n in await self._registry.nodes() if n.alive]
+        report = DeliveryReport()
+        local = self._dataplane.stage_connections(stage)
+        remote = [node for node in nodes if node != self.node_id]
+        results = await asyncio.gather(
+            self._send_local(stage, local, data),
+            *(
+                self._send_remote(node, {"op": "broadcast", "stage": stage, **_frame(data)}, [])
+                for node in remote
+            ),
+        )
+        for part in results:
+            report.merge(part)
+        return report
+
+    async def join(self, stage: str, group: str, connection_id: str) -> None:
+        """Add a connection to a group.
+
+        Raises:
+            ConnectionNotFound: the connection is not registered on this stage.
+        """
+        record = await self._registry.get(connection_id)
+        if record is None or record.stage != stage:
+            raise ConnectionNotFound(connection_id)
+        if not await self._registry.join(stage, group, [connection_id]):
+            raise ConnectionNotFound(connection_id)
+
+    async def leave(self, stage: str, group: str, connection_id: str) -> None:
+        """Remove a connection from a group."""
+        await self._registry.leave(stage, group, [connection_id])
+
+    async def listing(self, query: ConnectionQuery) -> ConnectionPage:
+        """A page of the stage's connections (across all nodes)."""
+        return await self._registry.list(query)
+
+    # -- requests from other nodes -------------------------------------------------------------
+
+    async def _answer(self, payload: bytes) -> bytes:
+        request = json.loads(payload)
+        try:
+            reply = await self._perform(request)
+        except ConnectionNotFound:
+            reply = {"status": 410}
+        return json.dumps(reply).encode()
+
+    async def _perform(self, request: dict[str, Any]) -> dict[str, Any]:
+        op, stage = request["op"], request["stage"]
+        dataplane = self._dataplane
+        if op == "post":
+            await dataplane.post(stage, request["id"], _unframe(request))
+            return {"status": 200}
+        if op == "get":
+            return {"status": 200, "info": dataplane.describe(stage, request["id"])}
+        if op == "delete":
+            dataplane.delete(stage, request["id"])
+            return {"status": 204}
+        ids = request["ids"] if op == "send" else dataplane.stage_connections(stage)
+        report = await self._send_local(stage, ids, _unframe(request))
+        return {"status": 200, **report.to_json()}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _owner(self, connection_id: str) -> str:
+        owner = (await self._registry.owners([connection_id])).get(connection_id)
+        if owner is None or owner == self.node_id:
+            raise ConnectionNotFound(connection_id)
+        return owner
+
+    async def _ask(self, node_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        timeout = self.timing.request_timeout_seconds
+        raw = await self._registry.request(node_id, json.dumps(request).encode(), timeout)
+        reply: dict[str, Any] = json.loads(raw)
+        return reply
+
+    async def _fan_out(
+        self,
+        stage: str,
+        by_node: dict[str, list[str]],
+        local: list[str],
+        data: str | bytes,
+        report: DeliveryReport,
+    ) -> None:
+        frame = _frame(data)
+        parts = await asyncio.gather(
+            self._send_local(stage, local, data),
+            *(
+                self._send_remote(node, {"op": "send", "stage": stage, "ids": ids, **frame}, ids)
+                for node, ids in by_node.items()
+            ),
+        )
+        for part in parts:
+            report.merge(part)
+
+    async def _send_local(
+        self, stage: str, ids: Iterable[str], data: str | bytes
+    ) -> DeliveryReport:
+        report = DeliveryReport()
+        for connection_id in ids:
+            try:
+                await self._dataplane.post(stage, connection_id, data)
+            except ConnectionNotFound:
+                report.gone.append(connection_id)
+            else:
+                report.delivered.append(connection_id)
+        return report
+
+    async def _send_remote(
+        self, node_id: str, request: dict[str, Any], ids: list[str]
+    ) -> DeliveryReport:
+        try:
+            return DeliveryReport.from_json(await self._ask(node_id, request))
+        except RegistryError as error:  # the node or the registry did not answer
+            return DeliveryReport(failed=dict.fromkeys(ids, str(error)))
+
+    # -- heartbeats, dead nodes, activity --------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.heartbeat_seconds)
+            try:
+                await self._heartbeat()
+            except Exception:  # the loop must outlive any one failure
+                logger.exception("heartbeat of node %s failed", self.node_id)
+
+    async def _heartbeat(self) -> None:
+        try:
+            alive = await self._registry.heartbeat(self.node_id, self.timing.node_timeout_seconds)
+        except RegistryUnavailable as error:
+            if self._healthy_since is not None:
+                logger.warning("registry unavailable, serving local connections only: %s", error)
+            self._healthy_since = None
+            return
+        if not alive:
+            # Others took this node for dead and ran its connections' $disconnect.
+            logger.error("node %s was declared dead; closing the connections it held", self.node_id)
+            self._dataplane.abandon_all()
+        if self._healthy_since is None:
+            await self._register_again()
+            self._healthy_since = time.monotonic()
+        elif self._dataplane.unsynced() or await self._registry_forgot():
+            # A short outage between two heartbeats, or a Redis that restarted empty.
+            await self._register_again()
+
+    async def _registry_forgot(self) -> bool:
+        """Whether the registry holds fewer of this node's connections than it should.
+
+        Checked about once per node timeout: a Redis that restarted without its data has
+        forgotten everything, and the heartbeat alone would not notice.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < self.timing.node_timeout_seconds:
+            return False
+        self._checked_at = now
+        held = next(
+            (n.connections for n in await self._registry.nodes() if n.node_id == self.node_id), 0
+        )
+        return held < len(self._dataplane.live)
+
+    async def _register_again(self) -> None:
+        """After an outage (or at start), make the registry hold what this node holds."""
+        with contextlib.suppress(RegistryUnavailable):
+            await self._registry.serve(self.node_id, self._answer)
+            count = await self._dataplane.register_all()
+            if count:
+                log_event(logger, logging.INFO, "registry restored", connections=count)
+
+    async def _reaper_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.heartbeat_seconds)
+            try:
+                await self._reap()
+            except RegistryUnavailable:
+                continue
+            except Exception:  # the loop must outlive any one failure
+                logger.exception("cleaning up dead nodes failed")
+
+    async def _reap(self) -> None:
+        healthy = self._healthy_since
+        # Right after an outage every node's heartbeat may look expired: wait one timeout so
+        # that live nodes heartbeat again before anyone is declared dead.
+        if healthy is None or time.monotonic() - healthy < self.timing.node_timeout_seconds:
+            return
+        for node in await self._registry.nodes():
+            if node.alive or node.node_id == self.node_id:
+                continue
+            claim_ttl = self.timing.node_timeout_seconds * 4
+            if await self._registry.claim_node(node.node_id, self.node_id, claim_ttl):
+                await self._clean_up(node.node_id)
+
+    async def _clean_up(self, dead: str) -> None:
+        ids = await self._registry.node_connections(dead)
+        log_event(logger, logging.WARNING, "node lost", node=dead, connections=len(ids))
+        limit = asyncio.Semaphore(_REAP_CONCURRENCY)
+
+        async def disconnect(connection_id: str) -> None:
+            async with limit:
+                record = await self._registry.remove(connection_id)
+                if record is not None:  # exactly one remover gets it
+                    await self._dataplane.disconnect_lost(record)
+
+        await asyncio.gather(*(disconnect(cid) for cid in ids))
+        await self._registry.forget_node(dead)
+
+    async def _touch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.touch_seconds)
+            changed = {
+                cid: at
+                for cid, at in self._dataplane.last_active().items()
+                if self._touched.get(cid) != at
+            }
+            if not changed:
+                continue
+            with contextlib.suppress(RegistryUnavailable):
+                await self._registry.touch(changed)
+                self._touched = {
+                    **{c: a for c, a in self._touched.items() if c in self._dataplane.live},
+                    **changed,
+                }
+
+
+def _frame(data: str | bytes) -> dict[str, str]:
+    if isinstance(data, str):
+        return {"text": data}
+    return {"b64": base64.b64encode(data).decode("ascii")}
+
+
+def _unframe(request: dict[str, Any]) -> str | bytes:
+    if "text" in request:
+        text: str = request["text"]
+        return text
+    return base64.b64decode(request["b64"])
+
+
+def _raise_gone(reply: dict[str, Any], connection_id: str) -> None:
+    if reply.get("status") == 410:
+        raise ConnectionNotFound(connection_id)
+
+
+def _by_node(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for connection_id, node in pairs:
+        grouped.setdefault(node, []).append(connection_id)
+    return grouped
