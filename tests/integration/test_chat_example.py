@@ -60,3 +60,29 @@ async def test_disconnected_clients_leave_the_table(chat: Gateway) -> None:
         await eventually(lambda: len(chat.dataplane.live) == 1)
         await alice.send(json.dumps({"action": "sendmessage", "data": "still here"}))
         assert await asyncio.wait_for(alice.recv(), 15) == "still here"
+
+
+async def test_the_chat_runs_on_two_nodes(tmp_path: Path, redis_url: str) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "chat")
+    config = load_config(tmp_path / "chat" / "wsgate.yaml")
+    nodes = []
+    for name in ("node1", "node2"):
+        server = config.server.model_copy(update={"registry": redis_url, "node_id": name})
+        nodes.append(Gateway(config.model_copy(update={"server": server})))
+    for node in nodes:
+        await node.start(port=0)
+    try:
+        one, two = (f"ws://127.0.0.1:{node.port}/dev" for node in nodes)
+        async with connect(one, proxy=None) as alice, connect(two, proxy=None) as bob:
+            await eventually(lambda: all(len(node.dataplane.live) == 1 for node in nodes))
+            # Alice's node runs sendmessage; its boto3 posts to Bob through her node, which
+            # hands the call to the node that holds Bob.
+            await alice.send(json.dumps({"action": "sendmessage", "data": "across"}))
+            assert await asyncio.wait_for(alice.recv(), 15) == "across"
+            assert await asyncio.wait_for(bob.recv(), 15) == "across"
+            await bob.send(json.dumps({"action": "sendmessage", "data": "and back"}))
+            assert await asyncio.wait_for(alice.recv(), 15) == "and back"
+            assert await asyncio.wait_for(bob.recv(), 15) == "and back"
+    finally:
+        for node in nodes:
+            await node.stop(timeout=5)
