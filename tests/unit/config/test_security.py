@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from wsgate.config.model import RouteConfig
+from wsgate.config.model import ClusterConfig, RouteConfig
 from wsgate.config.security import AuthorizerConfig, IamConfig, RouteSettings
 
 
@@ -54,3 +54,19 @@ def test_route_settings_set_rate_and_burst_together(settings, valid):
 )
 def test_authorizer_name_accepts_awss_form(authorizer_id, name):
     assert RouteConfig(authorizer_id=authorizer_id).authorizer_name == name
+
+
+@pytest.mark.parametrize(
+    ("timing", "valid"),
+    [
+        ({}, True),
+        ({"heartbeatSeconds": 0.5, "nodeTimeoutSeconds": 1}, True),
+        ({"heartbeatSeconds": 1, "nodeTimeoutSeconds": 1.5}, False),
+    ],
+)
+def test_node_timeout_covers_two_heartbeats(timing, valid):
+    if valid:
+        ClusterConfig.model_validate(timing)
+    else:
+        with pytest.raises(ValidationError, match="at least twice"):
+            ClusterConfig.model_validate(timing)
