@@ -78,6 +78,13 @@ async def test_access_log_and_metrics_after_a_scenario(observed: Gateway, tmp_pa
     assert value("wsgate_message_count_total", api_id=api, stage="dev", route="echo") == 1
     assert value("wsgate_integration_error_total", api_id=api, stage="dev", route="fail") == 1
     assert value("wsgate_connections", api_id=api, stage="dev") == 0
+    # Both messages in; the echo's reply and the failure's error frame out.
+    assert value("wsgate_messages_received_total") == 2
+    assert value("wsgate_messages_sent_total") == 2
+    assert value("wsgate_messages_received_length_total") == len('{"action": "echo"}') + len(
+        '{"action": "fail"}'
+    )
+    assert value("wsgate_messages_sent_length_total") > 0
 
     await observed.stop(timeout=5)  # flushes the access log
     lines = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]

@@ -18,7 +18,10 @@ AWS's MessageCount counts both directions; the hooks report only requests, so he
 messages *from* clients. Frames sent to clients (replies, ``@connections`` posts) are not
 visible through :class:`~wsgate.observability.hooks.Observer` and are not counted.
 
-Beyond AWS: ``wsgate_connections`` (live connections), ``wsgate_connections_closed_total``
+Beyond AWS: ``wsgate_messages_received_total`` and ``wsgate_messages_sent_total`` (every
+frame-level message both ways, replies and ``@connections`` posts included) with their
+``..._length_total`` counterparts, ``wsgate_connections`` (live connections),
+``wsgate_connections_closed_total``
 by ``disconnect_status_code``, ``wsgate_messages_in_bytes_total``, ``wsgate_throttled_total``
 (requests refused with 429, by route), ``wsgate_authorizer_decisions_total`` (by ``decision``:
 allow, deny, unauthorized, error), and the standard ``process_*``, ``python_info`` and
@@ -27,7 +30,9 @@ allow, deny, unauthorized, error), and the standard ``process_*``, ``python_info
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +45,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from wsgate.observability.hooks import ConnectionEvent, RequestRecord
 
@@ -203,6 +210,10 @@ class MetricsObserver:
             closed = self._closed_counters[closed_key] = self._closed.labels(*closed_key)
         closed.inc()
 
+    def watch_traffic(self, traffic: TrafficCounters) -> None:
+        """Export a data plane's traffic counters (read at each scrape, never pushed)."""
+        self.registry.register(_TrafficCollector(traffic))
+
     def exposition(self) -> tuple[bytes, str]:
         """Return the registry in the Prometheus text format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -218,3 +229,41 @@ class MetricsObserver:
             integration_latency=self._integration_latency.labels(*key),
             throttled=self._throttled.labels(*key),
         )
+
+
+class TrafficCounters(Protocol):
+    """The data plane's message counters (``wsgate.server.connection.Traffic``)."""
+
+    messages_in: int
+    messages_out: int
+    length_in: int
+    length_out: int
+
+
+class _TrafficCollector(Collector):
+    """Reads the data plane's plain counters when Prometheus scrapes."""
+
+    def __init__(self, traffic: TrafficCounters) -> None:
+        self._traffic = traffic
+
+    def collect(self) -> Iterable[Metric]:
+        traffic = self._traffic
+        for name, documentation, value in (
+            ("wsgate_messages_received", "Messages received from clients.", traffic.messages_in),
+            (
+                "wsgate_messages_sent",
+                "Messages sent to clients (replies, posts, errors).",
+                traffic.messages_out,
+            ),
+            (
+                "wsgate_messages_received_length",
+                "Payload length received (characters of text, bytes of binary).",
+                traffic.length_in,
+            ),
+            (
+                "wsgate_messages_sent_length",
+                "Payload length sent (characters of text, bytes of binary).",
+                traffic.length_out,
+            ),
+        ):
+            yield CounterMetricFamily(name, documentation, value=value)

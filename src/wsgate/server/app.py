@@ -119,6 +119,7 @@ class Gateway:
         self.dataplane.observers.extend(self._access_logs)
         if self.metrics is not None:
             self.dataplane.observers.append(self.metrics)
+            self.metrics.watch_traffic(self.dataplane.traffic)
         server = config.server
         # Traces are read on the admin listener; without one they would only cost time.
         self.traces = (

@@ -21,6 +21,7 @@ __all__ = [
     "LiveConnection",
     "RouteTarget",
     "StageRuntime",
+    "Traffic",
     "describe_connection",
     "new_id",
     "now_ms",
@@ -89,6 +90,20 @@ class LiveConnection:
     # In the registry; abandoned: another node ran its $disconnect (this node was lost).
     registered: bool = False
     abandoned: bool = False
+
+
+@dataclass(slots=True)
+class Traffic:
+    """Messages and payload lengths through this node's sockets, both ways (for metrics).
+
+    Plain integers bumped on the hot path: cheaper than any metrics call, read at scrape time.
+    Lengths are of the payload as held: characters for text, bytes for binary.
+    """
+
+    messages_in: int = 0
+    messages_out: int = 0
+    length_in: int = 0
+    length_out: int = 0
 
 
 def describe_connection(conn: LiveConnection) -> dict[str, object]:

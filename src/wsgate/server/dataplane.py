@@ -53,6 +53,7 @@ from wsgate.server.connection import (
     LiveConnection,
     RouteTarget,
     StageRuntime,
+    Traffic,
     describe_connection,
     new_id,
     now_ms,
@@ -101,6 +102,7 @@ class DataPlane:
         self.node_id = node_id
         self.domain_name = domain_name
         self.live: dict[str, LiveConnection] = {}
+        self.traffic = Traffic()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._accepting = True
         # Access logs, metrics, traces; with none, no record is ever built.
@@ -321,9 +323,13 @@ class DataPlane:
         """
         ws = conn.ws
         session = conn.session
+        traffic = self.traffic
         while True:
             message = await ws.receive()
             kind = message.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                traffic.messages_in += 1
+                traffic.length_in += len(message.data)
             if kind is WSMsgType.TEXT:
                 session.touch(time.monotonic())
                 work = self._on_text(conn, message.data)
@@ -534,6 +540,9 @@ class DataPlane:
         if not conn.ws.send_now(data):
             return False
         conn.session.touch(time.monotonic())
+        traffic = self.traffic
+        traffic.messages_out += 1
+        traffic.length_out += len(data)
         return True
 
     # -- timers and closing ----------------------------------------------------------------
