@@ -59,7 +59,7 @@ async def answer(
         data = as_frame(body if body is not None else await read_body(request))
         return _report(await cluster.broadcast(stage, data))
     group = path.group
-    if not is_group_name(group):
+    if kind in ("group", "member") and not is_group_name(group):
         message = "group names are 1-128 letters, digits and _ - . : @ /"
         raise ManagementError(400, "BadRequestException", message)
     if kind == "group" and method == "POST":
