@@ -22,6 +22,7 @@ from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
+from wsgate.registry import check_registry_url
 
 __all__ = ["build_parser", "main"]
 
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
+        check_registry_url(config.server.registry)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
@@ -138,6 +140,7 @@ def _cert(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = _configure(load_config(args.file), args)
+        check_registry_url(config.server.registry)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG

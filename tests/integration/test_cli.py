@@ -58,6 +58,24 @@ def test_serve_refuses_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert "no integration named 'chatfn'" in capsys.readouterr().err
 
 
+def test_a_bad_registry_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    example = str(EXAMPLE / "wsgate.yaml")
+    assert main(["serve", example, "--port", "0", "--registry", "mysql://db"]) == 1
+    assert "server.registry" in capsys.readouterr().err
+
+
+def test_validate_checks_the_registry_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A copy whose functions are still found in the example's folder, with a bad registry.
+    text = (EXAMPLE / "wsgate.yaml").read_text()
+    text = text.replace("codeUri: functions", f"codeUri: {EXAMPLE / 'functions'}")
+    copy = tmp_path / "wsgate.yaml"
+    copy.write_text(text + "\nserver: {registry: 'redis://'}\n")
+    assert main(["validate", str(copy)]) == 1
+    assert "server.registry" in capsys.readouterr().err
+
+
 async def _wsgate(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -13,7 +13,13 @@ from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.registry.memory import MemoryRegistry
 
-__all__ = ["ConnectionRecord", "ConnectionRegistry", "MemoryRegistry", "registry_from_url"]
+__all__ = [
+    "ConnectionRecord",
+    "ConnectionRegistry",
+    "MemoryRegistry",
+    "check_registry_url",
+    "registry_from_url",
+]
 
 _CONFIG_PATH = "server.registry"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -41,6 +47,15 @@ def registry_from_url(url: str, *, prefix: str = "wsgate:") -> ConnectionRegistr
         message = f"{_redact(url)} needs the Redis client: pip install 'wsgate[redis]'"
         raise ConfigError([ConfigIssue(_CONFIG_PATH, message)]) from error
     return RedisRegistry(url, prefix=prefix)
+
+
+def check_registry_url(url: str) -> None:
+    """Refuse a registry URL that cannot work, without connecting (``wsgate validate``).
+
+    Raises:
+        ConfigError: the URL is malformed.
+    """
+    _check_url(url)
 
 
 def _check_url(url: str) -> str:
