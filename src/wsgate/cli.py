@@ -22,7 +22,7 @@ from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
-from wsgate.registry import check_registry_url
+from wsgate.registry import check_registry_url, redact_url
 
 __all__ = ["build_parser", "main"]
 
@@ -199,6 +199,8 @@ async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> No
         kind, _, rest = name.partition(":")
         label = "WebSocket " if kind == "websocket" else "management"
         print(f"  {label} {url}   ({rest})", flush=True)
+    registry = redact_url(config.server.registry)
+    print(f"  registry   {registry}  (node {gateway.cluster.node_id})", flush=True)
     admin = next((x for x in gateway.listeners if x.role == "admin"), None)
     if admin is not None and gateway.traces is not None:
         print(f"  traces     wsgate logs http://{admin.host}:{admin.port}", flush=True)

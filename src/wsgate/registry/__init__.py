@@ -18,6 +18,7 @@ __all__ = [
     "ConnectionRegistry",
     "MemoryRegistry",
     "check_registry_url",
+    "redact_url",
     "registry_from_url",
 ]
 
@@ -44,7 +45,7 @@ def registry_from_url(url: str, *, prefix: str = "wsgate:") -> ConnectionRegistr
     except ImportError as error:
         if (error.name or "").partition(".")[0] != "redis":
             raise
-        message = f"{_redact(url)} needs the Redis client: pip install 'wsgate[redis]'"
+        message = f"{redact_url(url)} needs the Redis client: pip install 'wsgate[redis]'"
         raise ConfigError([ConfigIssue(_CONFIG_PATH, message)]) from error
     return RedisRegistry(url, prefix=prefix)
 
@@ -94,11 +95,11 @@ def _check_host(url: str, scheme: str) -> None:
 
 def _refuse(url: str, reason: str) -> NoReturn:
     raise ConfigError(
-        [ConfigIssue(_CONFIG_PATH, f"invalid registry URL {_redact(url)!r}: {reason}")]
+        [ConfigIssue(_CONFIG_PATH, f"invalid registry URL {redact_url(url)!r}: {reason}")]
     )
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
