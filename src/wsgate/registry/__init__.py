@@ -10,7 +10,7 @@ from typing import NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from wsgate.errors import ConfigError, ConfigIssue
-from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
+from wsgate.registry.base import ConnectionRecord, ConnectionRegistry, redact_url
 from wsgate.registry.memory import MemoryRegistry
 
 __all__ = [
@@ -97,12 +97,3 @@ def _refuse(url: str, reason: str) -> NoReturn:
     raise ConfigError(
         [ConfigIssue(_CONFIG_PATH, f"invalid registry URL {redact_url(url)!r}: {reason}")]
     )
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    user = parts.netloc.rpartition("@")[0].partition(":")[0]
-    return parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}").geturl()

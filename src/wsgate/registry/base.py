@@ -18,6 +18,7 @@ import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "ConnectionPage",
@@ -28,6 +29,7 @@ __all__ = [
     "NodeStatus",
     "decode_cursor",
     "encode_cursor",
+    "redact_url",
 ]
 
 
@@ -219,3 +221,12 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         return int(connected_at), connection_id
     except (ValueError, binascii.Error):
         raise ValueError(f"invalid cursor {cursor!r}") from None
+
+
+def redact_url(url: str) -> str:
+    """A registry URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -36,7 +36,6 @@ import secrets
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -58,6 +57,7 @@ from wsgate.registry.base import (
     NodeStatus,
     decode_cursor,
     encode_cursor,
+    redact_url,
 )
 
 __all__ = ["RedisRegistry"]
@@ -106,7 +106,7 @@ class RedisRegistry:
         reconnect_max_seconds: float = 1.0,
     ) -> None:
         self.prefix = prefix
-        self.where = _redact(url)
+        self.where = redact_url(url)
         self._socket_timeout = socket_timeout
         self._reconnect_max = reconnect_max_seconds
         options: dict[str, Any] = {
@@ -569,12 +569,3 @@ def _decode_record(
         last_active_at_ms=int(text.get("lastActiveAt", "0")),
         groups=frozenset(group.decode() for group in groups),
     )
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
