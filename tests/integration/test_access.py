@@ -299,3 +299,17 @@ async def test_header_api_keys_plans_and_principal_rates(keys, caplog):
         "message refused: principal 'kim' sends faster than the stage allows",
         "message refused: route 'other' is over its throttling limit",
     ]
+
+
+async def test_connections_join_the_group_their_authorizer_names(access):
+    async with ws_client(access.ws_url(query="token=allow-nia")) as ws:
+        (connection_id,) = await eventually(lambda: list(access.gateway.dataplane.live))
+        async with aiohttp.ClientSession() as http:
+            url = f"{access.endpoint()}/@groups/acme"
+            async with http.get(url) as reply:
+                items = (await reply.json())["items"]
+            assert [item["connectionId"] for item in items] == [connection_id]
+            assert items[0]["principal"] == "nia"
+            async with http.post(url, data=b"to acme") as reply:
+                assert (await reply.json())["delivered"] == 1
+        assert await ws.recv() == "to acme"
