@@ -554,6 +554,17 @@ async def test_two_nodes_share_state_and_talk(open_redis):
     assert replies == [b"b:%d" % i for i in range(50)] + [b"a:%d" % i for i in range(50)]
 
 
+async def test_a_burst_waits_for_connections_instead_of_failing(open_redis):
+    # More calls at once than the pool has connections: they queue, none fails.
+    a, b = open_redis(), open_redis()
+    await b.serve("node-b", named("b"))
+    await asyncio.gather(*(a.add(record(f"c{i}", node_id="node-b")) for i in range(300)))
+    found = await asyncio.gather(*(a.get(f"c{i}") for i in range(300)))
+    assert all(found)
+    replies = await asyncio.gather(*(a.request("node-b", b"%d" % i, 10) for i in range(300)))
+    assert replies == [b"b:%d" % i for i in range(300)]
+
+
 def reconnect_failures(caplog: pytest.LogCaptureFixture) -> int:
     return sum("reconnecting failed" in r.getMessage() for r in caplog.records)
 

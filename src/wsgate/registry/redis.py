@@ -37,7 +37,7 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
@@ -94,6 +94,8 @@ class RedisRegistry:
         connect_timeout: seconds to open a connection before Redis counts as unreachable.
         reconnect_max_seconds: the longest pause between two attempts of the pub/sub
             listener to reconnect after an outage.
+        max_connections: connections to Redis for commands; more callers wait for one (up
+            to ``socket_timeout``) rather than fail.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class RedisRegistry:
         socket_timeout: float = 1.0,
         connect_timeout: float = 1.0,
         reconnect_max_seconds: float = 1.0,
+        max_connections: int = 64,
     ) -> None:
         self.prefix = prefix
         self.where = redact_url(url)
@@ -114,8 +117,17 @@ class RedisRegistry:
             "socket_connect_timeout": connect_timeout,
             "protocol": 2,
         }
-        # No retries: a caller learns at once that Redis is gone, and decides what to do.
-        self._client: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+        # No retries: a caller learns at once that Redis is gone, and decides what to do. A
+        # blocking pool makes a burst of calls (handshakes, forwarded posts) wait for a free
+        # connection instead of failing at redis-py's default cap of 100.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+            **options,
+        )
+        self._client: Redis = Redis.from_pool(pool)
         # The pub/sub connection has a pool of its own, whose retry policy catches nothing:
         # redis-py would otherwise reconnect it from whichever task saw an error. Only the
         # listener reconnects it (and _subscribe, under the same lock).
