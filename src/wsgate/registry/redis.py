@@ -59,6 +59,7 @@ from wsgate.registry.base import (
     encode_cursor,
     redact_url,
 )
+from wsgate.tasks import cancel_and_wait
 
 __all__ = ["RedisRegistry"]
 
@@ -341,9 +342,7 @@ class RedisRegistry:
             return
         self._closed = True
         tasks = [task for task in (self._listener, *self._answering) if task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(RegistryUnavailable(f"registry at {self.where} closed"))
@@ -394,7 +393,7 @@ class RedisRegistry:
     async def _listen(self) -> None:
         """Read pub/sub messages until cancelled; outlive outages by reconnecting."""
         pinged = False
-        while True:
+        while not self._closed:
             try:
                 self._check_connected()  # rather than let redis-py reconnect without the lock
                 message = await self._pubsub.get_message(timeout=_IDLE_SECONDS)
@@ -421,7 +420,7 @@ class RedisRegistry:
         """Reconnect with backoff; redis-py subscribes to every channel again."""
         self._go_offline(error)
         delay = _FIRST_RETRY_SECONDS
-        while True:
+        while not self._closed:
             await asyncio.sleep(delay)
             try:
                 async with self._subscribing:

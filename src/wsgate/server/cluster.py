@@ -25,6 +25,7 @@ from wsgate.errors import ConnectionNotFound, RegistryError, RegistryUnavailable
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRegistry
 from wsgate.server.dataplane import DataPlane
+from wsgate.tasks import cancel_and_wait
 
 __all__ = ["Cluster", "ClusterTiming", "DeliveryReport"]
 
@@ -94,6 +95,7 @@ class Cluster:
         self._healthy_since: float | None = None
         self._touched: dict[str, int] = {}
         self._checked_at = 0.0
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -107,9 +109,8 @@ class Cluster:
 
     async def stop(self) -> None:
         """Stop the loops and leave the cluster (after the data plane closed its sockets)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopping = True
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         with contextlib.suppress(RegistryError):
             await self._registry.forget_node(self.node_id)
@@ -304,7 +305,7 @@ class Cluster:
     # -- heartbeats, dead nodes, activity --------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.timing.heartbeat_seconds)
             try:
                 await self._heartbeat()
@@ -354,7 +355,7 @@ class Cluster:
                 log_event(logger, logging.INFO, "registry restored", connections=count)
 
     async def _reaper_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.timing.heartbeat_seconds)
             try:
                 await self._reap()
@@ -391,7 +392,7 @@ class Cluster:
         await self._registry.forget_node(dead)
 
     async def _touch_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.timing.touch_seconds)
             changed = {
                 cid: at
