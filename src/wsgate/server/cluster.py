@@ -325,11 +325,13 @@ class Cluster:
             logger.error("node %s was declared dead; closing the connections it held", self.node_id)
             self._dataplane.abandon_all()
         if self._healthy_since is None:
-            await self._register_again()
+            await self._register_again(everything=True)
             self._healthy_since = time.monotonic()
-        elif self._dataplane.unsynced() or await self._registry_forgot():
-            # A short outage between two heartbeats, or a Redis that restarted empty.
-            await self._register_again()
+        elif self._dataplane.unsynced():
+            # Some calls failed during a blip between two heartbeats: redo just those.
+            await self._register_again(everything=False)
+        elif await self._registry_forgot():
+            await self._register_again(everything=True)  # Redis restarted empty
 
     async def _registry_forgot(self) -> bool:
         """Whether the registry holds fewer of this node's connections than it should.
@@ -346,11 +348,13 @@ class Cluster:
         )
         return held < len(self._dataplane.live)
 
-    async def _register_again(self) -> None:
-        """After an outage (or at start), make the registry hold what this node holds."""
+    async def _register_again(self, *, everything: bool) -> None:
+        """Make the registry hold what this node holds: all of it after an outage (or at
+        start), or only what failed to register or unregister since the last heartbeat."""
         with contextlib.suppress(RegistryUnavailable):
-            await self._registry.serve(self.node_id, self._answer)
-            count = await self._dataplane.register_all()
+            if everything:
+                await self._registry.serve(self.node_id, self._answer)
+            count = await self._dataplane.register_all(only_missing=not everything)
             if count:
                 log_event(logger, logging.INFO, "registry restored", connections=count)
 

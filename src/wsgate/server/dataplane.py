@@ -74,6 +74,8 @@ _ENGINE_CAUSES: Final = {
     WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
     WSCloseCode.PROTOCOL_ERROR: CloseCause.PROTOCOL_ERROR,
 }
+# Registrations sent at once when a node registers its connections again.
+_REGISTER_BATCH: Final = 64
 # Gateway-side wait for the client's close reply before dropping the socket.
 _CLOSE_TIMEOUT: Final = 5.0
 
@@ -712,16 +714,26 @@ class DataPlane:
             groups=frozenset(conn.groups),
         )
 
-    async def register_all(self) -> int:
-        """Make the registry hold every open connection again (after an outage); how many."""
+    async def register_all(self, *, only_missing: bool = False) -> int:
+        """Make the registry hold the open connections again; returns how many were added.
+
+        With ``only_missing``, only those whose registration failed; otherwise all of them
+        (after an outage the registry may have lost everything). Calls run a batch at a time,
+        so that round trips overlap.
+        """
         for connection_id in list(self._unremoved):
             await self.registry.remove(connection_id)
             self._unremoved.discard(connection_id)
-        conns = list(self.live.values())
-        for conn in conns:
-            await self.registry.add(self._record(conn))
-            conn.registered = True
-            self._unregistered.discard(conn.facts.connection_id)
+        if only_missing:
+            conns = [self.live[cid] for cid in list(self._unregistered) if cid in self.live]
+        else:
+            conns = list(self.live.values())
+        for start in range(0, len(conns), _REGISTER_BATCH):
+            batch = conns[start : start + _REGISTER_BATCH]
+            await asyncio.gather(*(self.registry.add(self._record(conn)) for conn in batch))
+            for conn in batch:
+                conn.registered = True
+                self._unregistered.discard(conn.facts.connection_id)
         return len(conns)
 
     def unsynced(self) -> bool:
