@@ -96,7 +96,8 @@ class RedisRegistry:
         reconnect_max_seconds: the longest pause between two attempts of the pub/sub
             listener to reconnect after an outage.
         max_connections: connections to Redis for commands; more callers wait for one (up
-            to ``socket_timeout``) rather than fail.
+            to ``pool_wait_seconds``) rather than fail.
+        pool_wait_seconds: the longest wait for a free connection.
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class RedisRegistry:
         connect_timeout: float = 1.0,
         reconnect_max_seconds: float = 1.0,
         max_connections: int = 64,
+        pool_wait_seconds: float = 10.0,
     ) -> None:
         self.prefix = prefix
         self.where = redact_url(url)
@@ -121,14 +123,22 @@ class RedisRegistry:
         # No retries: a caller learns at once that Redis is gone, and decides what to do. A
         # blocking pool makes a burst of calls (handshakes, forwarded posts) wait for a free
         # connection instead of failing at redis-py's default cap of 100.
+        # Waiting for a free connection is congestion, not an outage: it may take longer than a
+        # command's own timeout.
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
-            timeout=socket_timeout,
+            timeout=pool_wait_seconds,
             retry=Retry(NoBackoff(), 0),
             **options,
         )
         self._client: Redis = Redis.from_pool(pool)
+        # Heartbeats and node bookkeeping never queue behind a burst of connection updates
+        # (thousands of clients closing at once): a node must not look dead for being busy.
+        control = BlockingConnectionPool.from_url(
+            url, max_connections=2, timeout=socket_timeout, retry=Retry(NoBackoff(), 0), **options
+        )
+        self._control: Redis = Redis.from_pool(control)
         # The pub/sub connection has a pool of its own, whose retry policy catches nothing:
         # redis-py would otherwise reconnect it from whichever task saw an error. Only the
         # listener reconnects it (and _subscribe, under the same lock).
@@ -270,13 +280,15 @@ class RedisRegistry:
     async def heartbeat(self, node_id: str, ttl_seconds: float) -> bool:
         """Mark a node alive; False once after it was claimed."""
         with self._errors():
-            dead = await self._heartbeat(args=[self.prefix, node_id, _ms(ttl_seconds)])
+            dead = await self._heartbeat(
+                args=[self.prefix, node_id, _ms(ttl_seconds)], client=self._control
+            )
         return not dead
 
     async def nodes(self) -> builtins.list[NodeStatus]:
         """Every node known, in id order."""
         with self._errors():
-            rows = await self._nodes(args=[self.prefix])
+            rows = await self._nodes(args=[self.prefix], client=self._control)
         statuses = [
             NodeStatus(node.decode(), bool(alive), int(count)) for node, alive, count in rows
         ]
@@ -286,7 +298,7 @@ class RedisRegistry:
         """Take the cleanup of a node whose heartbeat expired."""
         args: list[str | int] = [self.prefix, node_id, claimer, _ms(ttl_seconds), _DEAD_MARK_MS]
         with self._errors():
-            return bool(await self._claim(args=args))
+            return bool(await self._claim(args=args, client=self._control))
 
     async def node_connections(self, node_id: str) -> builtins.list[str]:
         """The connections registered as held by ``node_id``."""
@@ -299,7 +311,7 @@ class RedisRegistry:
     async def forget_node(self, node_id: str) -> None:
         """Drop a cleaned-up node; see :meth:`ConnectionRegistry.forget_node`."""
         with self._errors():
-            await self._forget(args=[self.prefix, node_id])
+            await self._forget(args=[self.prefix, node_id], client=self._control)
 
     # -- node-to-node requests -------------------------------------------------------------------
 
@@ -348,6 +360,7 @@ class RedisRegistry:
                 future.set_exception(RegistryUnavailable(f"registry at {self.where} closed"))
         await self._close_pubsub()
         await self._pubsub_client.aclose()
+        await self._control.aclose()
         await self._client.aclose()
 
     # -- pub/sub ---------------------------------------------------------------------------------
