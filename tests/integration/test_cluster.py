@@ -125,7 +125,7 @@ async def test_groups_and_fan_out_report_who_got_the_message(start_nodes):
     assert await asyncio.wait_for(outsider.recv(), 5) == "again"
     # A list of ids, with one gone, and a broadcast to the whole stage.
     gone = "AAAAAAAAAAAAAAA="
-    body = {"connectionIds": [ids[1], ids[4], gone], "data": "some of you"}
+    body = {"connectionIds": [ids[1], ids[4], gone, ids[4]], "data": "some of you"}
     status, report = await call(nodes[2], "POST", "/@connections", json=body)
     assert (status, report["delivered"], report["goneIds"]) == (200, 2, [gone])
     status, report = await call(nodes[1], "POST", "/@broadcast", data=b"everyone")

@@ -167,8 +167,9 @@ class Cluster:
         self, stage: str, connection_ids: Sequence[str], data: str | bytes
     ) -> DeliveryReport:
         """Send one message to many connections; each node is asked once, for all of its ids."""
-        local = [cid for cid in connection_ids if cid in self._dataplane.live]
-        others = [cid for cid in dict.fromkeys(connection_ids) if cid not in self._dataplane.live]
+        unique = list(dict.fromkeys(connection_ids))  # an id listed twice gets one message
+        local = [cid for cid in unique if cid in self._dataplane.live]
+        others = [cid for cid in unique if cid not in self._dataplane.live]
         owners = await self._registry.owners(others) if others else {}
         report = DeliveryReport(
             gone=[cid for cid in others if owners.get(cid) in (None, self.node_id)]
