@@ -374,6 +374,8 @@ class RedisRegistry:
         """Subscribe once to ``channel`` and wait until Redis confirms it."""
         if self._closed:
             raise RegistryUnavailable(f"registry at {self.where} closed")
+        if channel in self._subscribed and self._ready[channel].is_set():
+            return  # every request after the first: no lock, no task
         async with self._subscribing:
             if channel not in self._subscribed:
                 await self._send_subscribe(channel)
