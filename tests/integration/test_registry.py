@@ -438,6 +438,19 @@ async def test_concurrent_requests_get_their_own_replies(registry):
     assert replies == [p[::-1] for p in payloads]
 
 
+async def test_request_owner_finds_and_asks_the_connections_node(registry):
+    await registry.serve("node-a", echo)
+    await registry.add(record("c1", node_id="node-a"))
+    await registry.add(record("c2", node_id="node-gone"))
+    assert await registry.request_owner("c1", b"hi", 2) == ("node-a", await echo(b"hi"))
+    assert await registry.request_owner("nobody", b"hi", 2) is None
+    with pytest.raises(NodeUnreachable) as caught:  # its node does not listen
+        await registry.request_owner("c2", b"hi", 2)
+    assert caught.value.node_id == "node-gone"
+    await registry.remove("c1")
+    assert await registry.request_owner("c1", b"hi", 2) is None
+
+
 # -- memory only -------------------------------------------------------------------------------
 
 

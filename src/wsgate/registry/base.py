@@ -197,6 +197,19 @@ class ConnectionRegistry(Protocol):
             RegistryError: the node's handler failed.
         """
 
+    async def request_owner(
+        self, connection_id: str, payload: bytes, timeout: float
+    ) -> tuple[str, bytes] | None:
+        """Send a request to the node that holds a connection, and wait for its reply.
+
+        The lookup and the send are one step (one round trip to Redis). Returns the node and
+        its reply, or None when no node holds the connection.
+
+        Raises:
+            RegistryUnavailable: the backend cannot be reached.
+            NodeUnreachable: the owner did not answer within ``timeout`` seconds.
+        """
+
     async def close(self) -> None:
         """Stop serving requests and release the backend."""
 

@@ -21,6 +21,7 @@ __all__ = [
     "LIST",
     "MEMBERS",
     "NODES",
+    "PUBLISH_TO_OWNER",
     "REMOVE",
     "TOUCH",
 ]
@@ -228,4 +229,13 @@ while true do
     end
   end
 end
+"""
+
+# The owner lookup and the publish of a forwarded call in one round trip. ARGV: prefix,
+# connection id, message. Returns false when no node holds the connection, else
+# {node, how many listened}.
+PUBLISH_TO_OWNER: Final = """
+local node = redis.call('HGET', ARGV[1] .. 'conn:' .. ARGV[2], 'node')
+if not node then return false end
+return {node, redis.call('PUBLISH', ARGV[1] .. 'bus:' .. node, ARGV[3])}
 """

@@ -236,6 +236,15 @@ class MemoryRegistry:
             logger.exception("node %s failed to answer a request", node_id)
             raise RegistryError(f"node {node_id!r} failed to answer a request") from error
 
+    async def request_owner(
+        self, connection_id: str, payload: bytes, timeout: float
+    ) -> tuple[str, bytes] | None:
+        """Call the handler of the node that holds a connection (see :meth:`request`)."""
+        record = self._records.get(connection_id)
+        if record is None:
+            return None
+        return record.node_id, await self.request(record.node_id, payload, timeout)
+
     async def close(self) -> None:
         """Stop serving and drop every record."""
         self._handlers.clear()

@@ -34,7 +34,7 @@ import json
 import logging
 import secrets
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -154,6 +154,7 @@ class RedisRegistry:
         self._count_all, self._nodes = script(lua.COUNT_ALL), script(lua.NODES)
         self._heartbeat, self._claim = script(lua.HEARTBEAT), script(lua.CLAIM)
         self._forget = script(lua.FORGET)
+        self._publish_to_owner = script(lua.PUBLISH_TO_OWNER)
         self._pubsub = self._pubsub_client.pubsub()
         self._handlers: dict[bytes, tuple[str, NodeHandler]] = {}  # bus channel -> node, handler
         self._subscribed: set[bytes] = set()  # SUBSCRIBE sent (redis-py repeats it on reconnect)
@@ -323,6 +324,36 @@ class RedisRegistry:
 
     async def request(self, node_id: str, payload: bytes, timeout: float) -> bytes:
         """Publish a request to a node and wait for its reply."""
+
+        async def publish(message: bytes) -> tuple[str, int]:
+            receivers: int = await self._client.publish(self._key("bus", node_id), message)
+            return node_id, receivers
+
+        found = await self._exchange(publish, payload, timeout)
+        assert found is not None
+        return found[1]
+
+    async def request_owner(
+        self, connection_id: str, payload: bytes, timeout: float
+    ) -> tuple[str, bytes] | None:
+        """Look the owner up and publish to it in one script, then wait for its reply."""
+
+        async def publish(message: bytes) -> tuple[str, int] | None:
+            found = await self._publish_to_owner(args=[self.prefix, connection_id, message])
+            if not found:
+                return None
+            node, receivers = found
+            return node.decode() if isinstance(node, bytes) else str(node), int(receivers)
+
+        return await self._exchange(publish, payload, timeout)
+
+    async def _exchange(
+        self,
+        publish: Callable[[bytes], Awaitable[tuple[str, int] | None]],
+        payload: bytes,
+        timeout: float,
+    ) -> tuple[str, bytes] | None:
+        """Send one request with ``publish`` and wait for the reply on this registry's channel."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         reply_channel = self._reply_channel or self._new_reply_channel()
@@ -333,7 +364,10 @@ class RedisRegistry:
         try:
             message = _REQUEST.pack(b"Q", request_id, len(reply_channel)) + reply_channel + payload
             with self._errors():
-                receivers = await self._client.publish(self._key("bus", node_id), message)
+                sent = await publish(message)
+            if sent is None:  # no node holds the connection
+                return None
+            node_id, receivers = sent
             if not receivers:  # nobody listens: the node is gone
                 raise NodeUnreachable(node_id, timeout)
             try:
@@ -346,7 +380,7 @@ class RedisRegistry:
                 future.exception()  # retrieved, even when the publish failed first
         if status != _OK:
             raise RegistryError(f"node {node_id!r} failed to answer a request")
-        return reply
+        return node_id, reply
 
     async def close(self) -> None:
         """Stop listening, fail pending requests, and close every connection."""

@@ -134,19 +134,17 @@ class Cluster:
             await self._dataplane.post(stage, connection_id, data)
             return
         except ConnectionNotFound:
-            owner = await self._owner(connection_id)
-        reply = await self._ask(
-            owner, {"op": "post", "stage": stage, "id": connection_id, **_frame(data)}
-        )
-        _raise_gone(reply, connection_id)
+            request = {"op": "post", "stage": stage, "id": connection_id, **_frame(data)}
+        _raise_gone(await self._ask_owner(connection_id, request), connection_id)
 
     async def describe(self, stage: str, connection_id: str) -> dict[str, Any]:
         """``GetConnection``'s answer, from the node that holds the connection."""
         try:
             return self._dataplane.describe(stage, connection_id)
         except ConnectionNotFound:
-            owner = await self._owner(connection_id)
-        reply = await self._ask(owner, {"op": "get", "stage": stage, "id": connection_id})
+            reply = await self._ask_owner(
+                connection_id, {"op": "get", "stage": stage, "id": connection_id}
+            )
         _raise_gone(reply, connection_id)
         info: dict[str, Any] = reply["info"]
         return info
@@ -157,8 +155,9 @@ class Cluster:
             self._dataplane.delete(stage, connection_id)
             return
         except ConnectionNotFound:
-            owner = await self._owner(connection_id)
-        reply = await self._ask(owner, {"op": "delete", "stage": stage, "id": connection_id})
+            reply = await self._ask_owner(
+                connection_id, {"op": "delete", "stage": stage, "id": connection_id}
+            )
         _raise_gone(reply, connection_id)
 
     # -- many connections ----------------------------------------------------------------------
@@ -251,11 +250,19 @@ class Cluster:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _owner(self, connection_id: str) -> str:
-        owner = (await self._registry.owners([connection_id])).get(connection_id)
-        if owner is None or owner == self.node_id:
+    async def _ask_owner(self, connection_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Ask the node that holds a connection (found and asked in one registry step).
+
+        Raises:
+            ConnectionNotFound: no node holds it.
+        """
+        timeout = self.timing.request_timeout_seconds
+        payload = json.dumps(request).encode()
+        found = await self._registry.request_owner(connection_id, payload, timeout)
+        if found is None:
             raise ConnectionNotFound(connection_id)
-        return owner
+        reply: dict[str, Any] = json.loads(found[1])
+        return reply
 
     async def _ask(self, node_id: str, request: dict[str, Any]) -> dict[str, Any]:
         timeout = self.timing.request_timeout_seconds
