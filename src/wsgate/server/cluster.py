@@ -335,7 +335,7 @@ class Cluster:
         if self._healthy_since is None:
             await self._register_again(everything=True)
             self._healthy_since = time.monotonic()
-        elif self._dataplane.unsynced():
+        elif self._dataplane.registration.unsynced():
             # Some calls failed during a blip between two heartbeats: redo just those.
             await self._register_again(everything=False)
         elif await self._registry_forgot():
@@ -362,7 +362,10 @@ class Cluster:
         with contextlib.suppress(RegistryUnavailable):
             if everything:
                 await self._registry.serve(self.node_id, self._answer)
-            count = await self._dataplane.register_all(only_missing=not everything)
+            dataplane = self._dataplane
+            count = await dataplane.registration.register_all(
+                dataplane.live, only_missing=not everything
+            )
             if count:
                 log_event(logger, logging.INFO, "registry restored", connections=count)
 

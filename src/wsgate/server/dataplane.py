@@ -8,18 +8,14 @@ failures are chosen in ``core.session``; this module only maps engine errors ont
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from collections.abc import Coroutine
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
-from wsgate.core import ids
 from wsgate.core.events import (
     ConnectionFacts,
     Handshake,
@@ -31,7 +27,6 @@ from wsgate.core.responses import (
     TOO_MANY_REQUESTS,
     ConnectDecision,
     error_frame,
-    is_group_name,
 )
 from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
@@ -41,7 +36,6 @@ from wsgate.errors import (
     IntegrationError,
     IntegrationTimeout,
     IntegrationUnavailable,
-    RegistryUnavailable,
     RequestRejected,
 )
 from wsgate.integrations.base import Call
@@ -58,7 +52,14 @@ from wsgate.server.connection import (
     new_id,
     now_ms,
 )
-from wsgate.server.reporting import Reporter
+from wsgate.server.handshake import (
+    authorizer_groups,
+    connection_facts,
+    read_handshake,
+    status_body,
+)
+from wsgate.server.registration import Registration
+from wsgate.server.reporting import Reporter, frame_step
 from wsgate.server.websocket import GatewayWebSocket
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
@@ -74,8 +75,8 @@ _ENGINE_CAUSES: Final = {
     WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
     WSCloseCode.PROTOCOL_ERROR: CloseCause.PROTOCOL_ERROR,
 }
-# Registrations sent at once when a node registers its connections again.
-_REGISTER_BATCH: Final = 64
+# A message whose route key matches no route, without a $default route.
+_NO_ROUTE: Final = Refusal(403, "no route matched and there is no $default route")
 # Gateway-side wait for the client's close reply before dropping the socket.
 _CLOSE_TIMEOUT: Final = 5.0
 
@@ -112,10 +113,7 @@ class DataPlane:
         self._report = Reporter(self.observers, tracer)
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
-        # Connections that ended while the registry was unreachable, to remove once it is back.
-        self._unremoved: set[str] = set()
-        # Open connections the registry has not recorded yet (it was unreachable).
-        self._unregistered: set[str] = set()
+        self.registration = Registration(registry, node_id)
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -128,9 +126,9 @@ class DataPlane:
         if not probe.can_prepare(request).ok:
             return _json_response(400, {"message": "Bad Request: not a WebSocket handshake"})
         now, wall_ms = time.monotonic(), now_ms()
-        facts = self._facts(request, stage, wall_ms)
+        facts = connection_facts(request, stage, wall_ms, self.api_id, self.domain_name)
         session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=wall_ms)
-        handshake = _handshake(request)
+        handshake = read_handshake(request)
         admitted: Admitted | None = None
         if self.gate is not None:
             gate = await self._admit(request, stage, facts, handshake)
@@ -162,7 +160,7 @@ class DataPlane:
         if admitted is not None and self.gate is not None:
             conn.api_key, conn.principal = admitted.api_key, admitted.principal
             conn.bucket = self.gate.connection_bucket(stage.name)
-        conn.groups = set(decision.groups) | self._authorizer_groups(facts)
+        conn.groups = set(decision.groups) | authorizer_groups(self.groups_key, facts)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -172,18 +170,6 @@ class DataPlane:
             if task is not None:
                 self._handlers.discard(task)
         return ws
-
-    def _facts(self, request: web.Request, stage: StageRuntime, wall_ms: int) -> ConnectionFacts:
-        return ConnectionFacts(
-            connection_id=new_id(),
-            connected_at=wall_ms,
-            source_ip=request.remote or "127.0.0.1",
-            user_agent=request.headers.get("User-Agent"),
-            api_id=self.api_id,
-            stage=stage.name,
-            domain_name=self.domain_name or request.host,
-            stage_variables=dict(stage.config.stage_variables),
-        )
 
     async def _admit(
         self,
@@ -223,7 +209,7 @@ class DataPlane:
             sourceIp=facts.source_ip,
             status=outcome.status,
         )
-        body = outcome.body if outcome.body is not None else _status_body(outcome.status)
+        body = outcome.body if outcome.body is not None else status_body(outcome.status)
         headers = outcome.headers or {"Content-Type": "application/json"}
         return web.Response(status=outcome.status, body=body, headers=headers)
 
@@ -286,7 +272,7 @@ class DataPlane:
         connection_id = conn.facts.connection_id
         conn.session.open()
         self.live[connection_id] = conn
-        await self._register(conn)
+        await self.registration.register(conn)
         self._arm_timer(conn)
         log_event(
             logger,
@@ -381,7 +367,7 @@ class DataPlane:
         stage = conn.stage
         match = select_route(stage.expression, stage.routes, text)
         if match.route_key is None:
-            return self._forbidden(conn, match)
+            return self._refuse(conn, match, _NO_ROUTE)
         gate = self.gate
         if gate is not None and gate.checks_messages:
             refusal = gate.check_message(
@@ -397,7 +383,7 @@ class DataPlane:
         # text the same way, so they go to $default (or get Forbidden without one).
         match = select_route(conn.stage.expression, conn.stage.routes, b"")
         if match.route_key is None:
-            return self._forbidden(conn, match)
+            return self._refuse(conn, match, _NO_ROUTE)
         gate = self.gate
         if gate is not None and gate.checks_messages:
             refusal = gate.check_message(
@@ -409,7 +395,7 @@ class DataPlane:
         return None if target is None else self._dispatch(conn, target, data, match)
 
     async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
-        """Answer a message the gate refused (a throttle, a missing API key) with AWS's frame."""
+        """Answer a message that goes nowhere (no route, a throttle, no API key), as AWS does."""
         request_id = new_id()
         message = TOO_MANY_REQUESTS if refusal.status == 429 else FORBIDDEN
         self._send(conn, error_frame(message, conn.facts.connection_id, request_id))
@@ -433,36 +419,9 @@ class DataPlane:
             requestId=request_id,
             connectionId=conn.facts.connection_id,
             routeKey=match.route_key,
+            selection=match.selection_value,
+            outcome=match.outcome.value,
             status=refusal.status,
-        )
-
-    async def _forbidden(self, conn: LiveConnection, match: RouteMatch) -> None:
-        selection, outcome = match.selection_value, match.outcome.value
-        request_id = new_id()
-        self._send(conn, error_frame(FORBIDDEN, conn.facts.connection_id, request_id))
-        self._report.request(
-            conn.facts,
-            request_id,
-            None,
-            None,
-            time.monotonic(),
-            now_ms(),
-            403,
-            "no route matched and there is no $default route",
-            "client",
-            match=match,
-            sent=True,
-        )
-        log_event(
-            logger,
-            logging.INFO,
-            "message not routed",
-            requestId=request_id,
-            connectionId=conn.facts.connection_id,
-            routeKey=None,
-            selection=selection,
-            outcome=outcome,
-            status=403,
         )
 
     async def _dispatch(
@@ -591,7 +550,7 @@ class DataPlane:
         self._ending.add(conn)
         self.live.pop(connection_id, None)
         # False when another node already ran this connection's $disconnect (see abandon_all).
-        ours = await self._unregister(conn)
+        ours = await self.registration.unregister(conn)
         log_event(
             logger,
             logging.INFO,
@@ -660,85 +619,7 @@ class DataPlane:
         """False once shutdown began: new handshakes get 503."""
         return self._accepting
 
-    # -- the registry --------------------------------------------------------------------------
-
-    async def _register(self, conn: LiveConnection) -> None:
-        """Record the connection in the registry; without one, it still serves locally."""
-        try:
-            await self.registry.add(self._record(conn))
-        except RegistryUnavailable as error:
-            log_event(
-                logger,
-                logging.WARNING,
-                f"connection not registered (registered again once the registry is back): {error}",
-                connectionId=conn.facts.connection_id,
-            )
-            self._unregistered.add(conn.facts.connection_id)
-            return
-        conn.registered = True
-
-    async def _unregister(self, conn: LiveConnection) -> bool:
-        """Remove the connection from the registry; False if another node already did.
-
-        A registered connection that the registry no longer has was taken by a node that
-        declared this one dead and ran its ``$disconnect``; it must not run twice.
-        """
-        connection_id = conn.facts.connection_id
-        self._unregistered.discard(connection_id)
-        if conn.abandoned:
-            return False
-        try:
-            record = await self.registry.remove(connection_id)
-        except RegistryUnavailable:
-            self._unremoved.add(connection_id)
-            return True
-        return record is not None or not conn.registered
-
-    def _record(self, conn: LiveConnection) -> ConnectionRecord:
-        facts = conn.facts
-        authorizer = facts.authorizer
-        return ConnectionRecord(
-            connection_id=facts.connection_id,
-            stage=conn.stage.name,
-            node_id=self.node_id,
-            connected_at_ms=facts.connected_at,
-            source_ip=facts.source_ip,
-            user_agent=facts.user_agent,
-            principal=conn.principal,
-            authorizer=(
-                {k: None if v is None else str(v) for k, v in authorizer.items()}
-                if authorizer is not None
-                else None
-            ),
-            last_active_at_ms=conn.session.last_active_at_ms,
-            groups=frozenset(conn.groups),
-        )
-
-    async def register_all(self, *, only_missing: bool = False) -> int:
-        """Make the registry hold the open connections again; returns how many were added.
-
-        With ``only_missing``, only those whose registration failed; otherwise all of them
-        (after an outage the registry may have lost everything). Calls run a batch at a time,
-        so that round trips overlap.
-        """
-        for connection_id in list(self._unremoved):
-            await self.registry.remove(connection_id)
-            self._unremoved.discard(connection_id)
-        if only_missing:
-            conns = [self.live[cid] for cid in list(self._unregistered) if cid in self.live]
-        else:
-            conns = list(self.live.values())
-        for start in range(0, len(conns), _REGISTER_BATCH):
-            batch = conns[start : start + _REGISTER_BATCH]
-            await asyncio.gather(*(self.registry.add(self._record(conn)) for conn in batch))
-            for conn in batch:
-                conn.registered = True
-                self._unregistered.discard(conn.facts.connection_id)
-        return len(conns)
-
-    def unsynced(self) -> bool:
-        """Whether some connection is missing from the registry, or left there after it ended."""
-        return bool(self._unremoved or self._unregistered)
+    # -- other nodes ---------------------------------------------------------------------------
 
     def abandon_all(self) -> None:
         """Close every socket without ``$disconnect``: another node has run it already."""
@@ -772,14 +653,6 @@ class DataPlane:
             stage=record.stage,
         )
         await self._run_disconnect(facts, stage, closing)
-
-    def _authorizer_groups(self, facts: ConnectionFacts) -> set[str]:
-        """Groups named by the authorizer's context (``groupsFromAuthorizer``), comma-separated."""
-        key, context = self.groups_key, facts.authorizer
-        if key is None or context is None or not isinstance(context.get(key), str):
-            return set()
-        names = {name.strip() for name in str(context[key]).split(",")}
-        return {name for name in names if is_group_name(name)}
 
     def stage_connections(self, stage: str) -> list[str]:
         """The ids of this node's open connections on a stage."""
@@ -851,48 +724,6 @@ class DataPlane:
             task.cancel()
         if leftovers:
             await asyncio.wait(leftovers, timeout=1.0)
-
-
-def frame_step(frame: str | bytes | None, delivered: bool, two_way: bool) -> dict[str, Any]:
-    """The trace step saying what went back to the client, if anything."""
-    if frame is None:
-        why = "the integration answered nothing" if two_way else "the route has no route response"
-        return {"step": "no frame sent", "why": why}
-    size = len(frame.encode()) if isinstance(frame, str) else len(frame)
-    step: dict[str, Any] = {
-        "step": "frame sent" if delivered else "frame not sent: the connection is gone",
-        "kind": "text" if isinstance(frame, str) else "binary",
-        "bytes": size,
-    }
-    if isinstance(frame, str):
-        step["text"] = frame[:_TRACED_FRAME_TEXT]
-    return step
-
-
-_TRACED_FRAME_TEXT: Final = 1024
-
-
-def _handshake(request: web.Request) -> Handshake:
-    return Handshake(
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-        query=list(request.query.items()),
-        trace_id=ids.format_trace_id(int(time.time()), os.urandom(ids.TRACE_RANDOM_BYTES)),
-        forwarded_port=str(_local_port(request)),
-        forwarded_proto=request.scheme,
-    )
-
-
-def _status_body(status: int) -> bytes:
-    """AWS's body for a refused handshake: ``{"message": "Unauthorized"}`` and the like."""
-    return json.dumps({"message": HTTPStatus(status).phrase}).encode()
-
-
-def _local_port(request: web.Request) -> int:
-    transport = request.transport
-    sockname = transport.get_extra_info("sockname") if transport is not None else None
-    if isinstance(sockname, tuple) and len(sockname) >= 2:
-        return int(sockname[1])
-    return 0
 
 
 def _json_response(status: int, body: dict[str, Any]) -> web.Response:

@@ -21,7 +21,7 @@ from wsgate.server.connection import LiveConnection, RouteTarget, now_ms
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
     from wsgate.observability.otel import RequestSpan, RequestTracer
 
-__all__ = ["Reporter"]
+__all__ = ["Reporter", "frame_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,3 +167,22 @@ def _log_request(
         status=status,
         latencyMs=round((time.monotonic() - started) * 1000, 3),
     )
+
+
+def frame_step(frame: str | bytes | None, delivered: bool, two_way: bool) -> dict[str, Any]:
+    """The trace step saying what went back to the client, if anything."""
+    if frame is None:
+        why = "the integration answered nothing" if two_way else "the route has no route response"
+        return {"step": "no frame sent", "why": why}
+    size = len(frame.encode()) if isinstance(frame, str) else len(frame)
+    step: dict[str, Any] = {
+        "step": "frame sent" if delivered else "frame not sent: the connection is gone",
+        "kind": "text" if isinstance(frame, str) else "binary",
+        "bytes": size,
+    }
+    if isinstance(frame, str):
+        step["text"] = frame[:_TRACED_FRAME_TEXT]
+    return step
+
+
+_TRACED_FRAME_TEXT: Final = 1024
