@@ -262,7 +262,7 @@ async def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
 
 
 async def test_header_api_keys_plans_and_principal_rates(keys, caplog):
-    caplog.set_level(logging.INFO, logger="wsgate.server.dataplane")
+    caplog.set_level(logging.INFO, logger="wsgate.server")
     url = keys.ws_url(query="token=allow-jo")
     assert await refused(url) == 403  # $connect requires a key
     headers = {"x-api-key": "free-key-0123456789abcdef"}

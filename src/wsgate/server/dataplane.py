@@ -25,10 +25,9 @@ from wsgate.core.responses import (
     FORBIDDEN,
     INTERNAL_SERVER_ERROR,
     TOO_MANY_REQUESTS,
-    ConnectDecision,
     error_frame,
 )
-from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch, select_route
+from wsgate.core.routing import RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import (
@@ -56,8 +55,8 @@ from wsgate.server.handshake import (
     authorizer_groups,
     connection_facts,
     read_handshake,
-    status_body,
 )
+from wsgate.server.lifecycle import refuse_handshake, run_connect, run_disconnect
 from wsgate.server.registration import Registration
 from wsgate.server.reporting import Reporter, frame_step
 from wsgate.server.websocket import GatewayWebSocket
@@ -135,7 +134,7 @@ class DataPlane:
             if isinstance(gate, web.Response):
                 return gate
             admitted, facts = gate, gate.facts
-        decision = await self._run_connect(stage, facts, handshake, admitted)
+        decision = await run_connect(self._report, stage, facts, handshake, admitted)
         if not decision.accepted:
             return web.Response(status=decision.status)
         ws = GatewayWebSocket(
@@ -185,86 +184,7 @@ class DataPlane:
         outcome = await self.gate.admit(request, facts, handshake, open_count)
         if isinstance(outcome, Admitted):
             return outcome
-        kind: ErrorKind = "integration" if outcome.status >= 500 else "client"
-        step = {"step": "admission", "status": outcome.status, "why": outcome.reason}
-        self._report.request(
-            facts,
-            new_id(),
-            CONNECT,
-            None,
-            started,
-            facts.connected_at,
-            outcome.status,
-            outcome.reason,
-            kind,
-            details=[step],
-            authorization=outcome.authorization,
-        )
-        log_event(
-            logger,
-            logging.INFO,
-            f"connection refused: {outcome.reason}",
-            connectionId=facts.connection_id,
-            stage=stage.name,
-            sourceIp=facts.source_ip,
-            status=outcome.status,
-        )
-        body = outcome.body if outcome.body is not None else status_body(outcome.status)
-        headers = outcome.headers or {"Content-Type": "application/json"}
-        return web.Response(status=outcome.status, body=body, headers=headers)
-
-    async def _run_connect(
-        self,
-        stage: StageRuntime,
-        facts: ConnectionFacts,
-        handshake: Handshake,
-        admitted: Admitted | None,
-    ) -> ConnectDecision:
-        target = stage.routes.get(CONNECT)
-        if target is None:
-            return ConnectDecision(101)
-        request_id = new_id()
-        span = self._report.begin(facts, CONNECT, request_id, handshake.headers)
-        call = Call(
-            facts,
-            CONNECT,
-            request_id,
-            facts.connected_at,
-            target.timeout_ms,
-            handshake=handshake,
-            propagate=span.headers if span is not None else (),
-        )
-        started = time.monotonic()
-        kind: ErrorKind | None = None
-        try:
-            decision = await target.integration.connect(call)
-        except IntegrationTimeout as error:
-            # AWS answers a timed-out integration with 504 (REST); recorded in docs/decisions.md.
-            decision, kind = ConnectDecision(504, problem=str(error)), "execution"
-        except IntegrationUnavailable as error:
-            decision, kind = ConnectDecision(502, problem=str(error)), "execution"
-        except IntegrationError as error:
-            decision, kind = ConnectDecision(502, problem=str(error)), "integration"
-        if kind is None and decision.status >= 400:
-            kind = "integration"
-        # An accepted $connect is a 200 in logs, as AWS's $context.status shows it.
-        status = 200 if decision.accepted else decision.status
-        decided = admitted.decision if admitted is not None else None
-        self._report.request(
-            facts,
-            request_id,
-            CONNECT,
-            target,
-            started,
-            call.now_ms,
-            status,
-            decision.problem,
-            kind,
-            details=[{"step": "authorization", "why": decided}] if decided else None,
-            span=span,
-            authorization=admitted.authorization if admitted is not None else None,
-        )
-        return decision
+        return refuse_handshake(self._report, facts, outcome, started)
 
     # -- the open socket -------------------------------------------------------------------
 
@@ -565,54 +485,10 @@ class DataPlane:
         if self.observers:
             self._report.connection(conn, closing)
         if ours:
-            await self._run_disconnect(conn.facts, conn.stage, closing)
+            await run_disconnect(self._report, conn.facts, conn.stage, closing)
         conn.session.finish()
         conn.closed.set()
         self._ending.discard(conn)
-
-    async def _run_disconnect(
-        self, facts: ConnectionFacts, stage: StageRuntime, closing: Closing
-    ) -> None:
-        target = stage.routes.get(DISCONNECT)
-        if target is None:
-            return
-        request_id = new_id()
-        span = self._report.begin(facts, DISCONNECT, request_id)
-        call = Call(
-            facts,
-            DISCONNECT,
-            request_id,
-            now_ms(),
-            target.timeout_ms,
-            disconnect_status=closing.disconnect_status_code,
-            disconnect_reason=closing.disconnect_reason,
-            propagate=span.headers if span is not None else (),
-        )
-        started = time.monotonic()
-        status, problem = 200, None
-        kind: ErrorKind | None = None
-        try:
-            await target.integration.disconnect(call)
-        except IntegrationError as error:  # nothing can reach the client any more: log only
-            status, problem = 500, str(error)
-            kind = (
-                "execution"
-                if isinstance(error, IntegrationUnavailable | IntegrationTimeout)
-                else "integration"
-            )
-        self._report.request(
-            facts,
-            request_id,
-            DISCONNECT,
-            target,
-            started,
-            call.now_ms,
-            status,
-            problem,
-            kind,
-            closing=closing,
-            span=span,
-        )
 
     @property
     def accepting(self) -> bool:
@@ -652,7 +528,7 @@ class DataPlane:
             node=record.node_id,
             stage=record.stage,
         )
-        await self._run_disconnect(facts, stage, closing)
+        await run_disconnect(self._report, facts, stage, closing)
 
     def stage_connections(self, stage: str) -> list[str]:
         """The ids of this node's open connections on a stage."""
