@@ -531,6 +531,8 @@ async def test_redis_keys_follow_the_documented_layout(redis_server, open_redis)
             "userAgent": "pytest",
             "principal": "alice",
         }
+        # A group maps each member to its node: a fan-out reads members and nodes at once.
+        assert await raw.hgetall(f"{PREFIX}group:dev:team") == {"c1": "node-a"}
         assert 0 < await raw.pttl(f"{PREFIX}node:node-a:alive") <= 30_000
         await registry.remove("c1")
         assert sorted(await raw.keys("*")) == [f"{PREFIX}node:node-a:alive", f"{PREFIX}nodes"]

@@ -38,7 +38,7 @@ local function drop(id)
   local record = {}
   for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
   for _, group in ipairs(groups) do
-    redis.call('SREM', prefix .. 'group:' .. record.stage .. ':' .. group, id)
+    redis.call('HDEL', prefix .. 'group:' .. record.stage .. ':' .. group, id)
   end
   redis.call('SREM', prefix .. 'node:' .. record.node .. ':conns', id)
   redis.call('ZREM', prefix .. 'stage:' .. record.stage .. ':conns', id)
@@ -64,7 +64,7 @@ local node = redis.call('HGET', key, 'node')
 local principal = redis.call('HGET', key, 'principal')
 for i = 4, 3 + count do
   redis.call('SADD', key .. ':groups', ARGV[i])
-  redis.call('SADD', prefix .. 'group:' .. stage .. ':' .. ARGV[i], id)
+  redis.call('HSET', prefix .. 'group:' .. stage .. ':' .. ARGV[i], id, node)
 end
 redis.call('SADD', prefix .. 'node:' .. node .. ':conns', id)
 local connected_at = redis.call('HGET', key, 'connectedAt')
@@ -93,9 +93,10 @@ local joined = {}
 for i = 4, #ARGV do
   local id = ARGV[i]
   local key = prefix .. 'conn:' .. id
-  if redis.call('HGET', key, 'stage') == stage then
+  local found = redis.call('HMGET', key, 'stage', 'node')
+  if found[1] == stage then
     redis.call('SADD', key .. ':groups', group)
-    redis.call('SADD', prefix .. 'group:' .. stage .. ':' .. group, id)
+    redis.call('HSET', prefix .. 'group:' .. stage .. ':' .. group, id, found[2])
     joined[#joined + 1] = id
   end
 end
@@ -107,22 +108,16 @@ local prefix, stage, group = ARGV[1], ARGV[2], ARGV[3]
 for i = 4, #ARGV do
   local id = ARGV[i]
   local key = prefix .. 'conn:' .. id
-  redis.call('SREM', prefix .. 'group:' .. stage .. ':' .. group, id)
+  redis.call('HDEL', prefix .. 'group:' .. stage .. ':' .. group, id)
   if redis.call('HGET', key, 'stage') == stage then redis.call('SREM', key .. ':groups', group) end
 end
 return 0
 """
 
+# A group is a hash of member id -> node, kept by ADD, JOIN, LEAVE and drop(): its members and
+# their nodes come back in one read, with no lookup per member.
 MEMBERS: Final = """
-local prefix, out = ARGV[1], {}
-for _, id in ipairs(redis.call('SMEMBERS', prefix .. 'group:' .. ARGV[2] .. ':' .. ARGV[3])) do
-  local node = redis.call('HGET', prefix .. 'conn:' .. id, 'node')
-  if node then
-    out[#out + 1] = id
-    out[#out + 1] = node
-  end
-end
-return out
+return redis.call('HGETALL', ARGV[1] .. 'group:' .. ARGV[2] .. ':' .. ARGV[3])
 """
 
 COUNT_ALL: Final = """
@@ -210,7 +205,7 @@ while true do
   for i = 1, #batch, 2 do
     local id, score = batch[i], batch[i + 1]
     if after == '' or tonumber(score) ~= from or not at_or_before(id, after) then
-      if (not group_key or redis.call('SISMEMBER', group_key, id) == 1)
+      if (not group_key or redis.call('HEXISTS', group_key, id) == 1)
           and (not principal_key or redis.call('SISMEMBER', principal_key, id) == 1) then
         if found == limit then
           out[1], out[2] = last_score, last_id

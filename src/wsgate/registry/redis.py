@@ -8,7 +8,7 @@ Every key starts with the prefix (the gateway passes ``wsgate:{apiId}:``)::
     node:{node}:conns       set: the ids a node holds
     stage:{stage}:conns     sorted set: a stage's ids scored by connectedAt (listing order)
     principal:{stage}:{p}   set: the ids of one principal
-    group:{stage}:{group}   set: a group's ids
+    group:{stage}:{group}   hash: a group's ids, each with its node (one read for a fan-out)
     nodes                   set: every node id seen (by a heartbeat or a connection)
     node:{node}:alive       "1", expires with the node's heartbeat
     node:{node}:claim       the claimer's id, expires with the claim
