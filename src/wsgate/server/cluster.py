@@ -333,12 +333,16 @@ class Cluster:
             logger.error("node %s was declared dead; closing the connections it held", self.node_id)
             self._dataplane.abandon_all()
         if self._healthy_since is None:
-            await self._register_again(everything=True)
+            # Back after an outage (or at start). Redo what failed meanwhile, and check at
+            # once whether Redis restarted empty rather than re-add everything: a missed
+            # heartbeat on a busy node must not cost it a full re-registration.
+            with contextlib.suppress(RegistryUnavailable):
+                await self._registry.serve(self.node_id, self._answer)
+            self._checked_at = 0.0
             self._healthy_since = time.monotonic()
-        elif self._dataplane.registration.unsynced():
-            # Some calls failed during a blip between two heartbeats: redo just those.
+        if self._dataplane.registration.unsynced():
             await self._register_again(everything=False)
-        elif await self._registry_forgot():
+        if await self._registry_forgot():
             await self._register_again(everything=True)  # Redis restarted empty
 
     async def _registry_forgot(self) -> bool:
@@ -357,11 +361,9 @@ class Cluster:
         return held < len(self._dataplane.live)
 
     async def _register_again(self, *, everything: bool) -> None:
-        """Make the registry hold what this node holds: all of it after an outage (or at
-        start), or only what failed to register or unregister since the last heartbeat."""
+        """Make the registry hold what this node holds: all of it when Redis lost it, or only
+        what failed to register or unregister while it could not be reached."""
         with contextlib.suppress(RegistryUnavailable):
-            if everything:
-                await self._registry.serve(self.node_id, self._answer)
             dataplane = self._dataplane
             count = await dataplane.registration.register_all(
                 dataplane.live, only_missing=not everything
