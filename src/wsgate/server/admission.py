@@ -39,7 +39,7 @@ from wsgate.core.routing import CONNECT
 from wsgate.core.throttle import KeyedLimiter, Quota, TokenBucket
 from wsgate.errors import IntegrationError, ManagementError, SignatureError
 from wsgate.integrations.authorizer import Authorizer
-from wsgate.security.credentials import CredentialStore
+from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.sigv4 import error_response, verify
 from wsgate.server.connection import new_id
 
@@ -191,17 +191,8 @@ class Gatekeeper:
 
     def _verify(self, request: web.Request, body: bytes) -> dict[str, str] | Refusal:
         """The signer of a SigV4-signed request, as ``requestContext.identity`` shows it."""
-        assert self._credentials is not None
         try:
-            signer = verify(
-                request.method,
-                request.raw_path,
-                request.headers,
-                body,
-                self._credentials,
-                self._config.region,
-                datetime.now(UTC),
-            )
+            signer = self._signer(request, body)
         except SignatureError as error:
             status, headers, payload = error_response(error)
             reason = f"{error.error_type}: {error.message}"
@@ -307,19 +298,27 @@ class Gatekeeper:
         Raises:
             ManagementError: AWS's 403 for a missing, malformed, stale or wrong signature.
         """
-        assert self._credentials is not None
         try:
-            verify(
-                request.method,
-                request.raw_path,
-                request.headers,
-                body,
-                self._credentials,
-                self._config.region,
-                datetime.now(UTC),
-            )
+            self._signer(request, body)
         except SignatureError as error:
             raise ManagementError(error.status, error.error_type, error.message) from error
+
+    def _signer(self, request: web.Request, body: bytes) -> Credentials:
+        """Who signed a request (SigV4 for execute-api in this API's region).
+
+        Raises:
+            SignatureError: the signature is missing, malformed, stale or wrong.
+        """
+        assert self._credentials is not None
+        return verify(
+            request.method,
+            request.raw_path,
+            request.headers,
+            body,
+            self._credentials,
+            self._config.region,
+            datetime.now(UTC),
+        )
 
 
 def _or_none(reason: str | None) -> Refusal | None:

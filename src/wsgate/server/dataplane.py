@@ -100,7 +100,6 @@ class DataPlane:
         # The authorizer context key whose value lists groups to join (groupsFromAuthorizer).
         self.groups_key: str | None = None
         self.stages = stages
-        self.registry = registry
         self.node_id = node_id
         self.domain_name = domain_name
         self.live: dict[str, LiveConnection] = {}
@@ -240,13 +239,13 @@ class DataPlane:
                 traffic.length_in += len(message.data)
             if kind is WSMsgType.TEXT:
                 session.touch(time.monotonic())
-                work = self._on_text(conn, message.data)
+                work = self._route(conn, message.data, message.data)
             elif kind is WSMsgType.BINARY:
                 refused = session.on_message(FrameKind.BINARY, time.monotonic())
                 if refused is not None:
                     await self._close_socket(conn, refused)
                     return refused
-                work = self._on_binary(conn, message.data)
+                work = self._route(conn, b"", message.data)
             else:
                 return await self._on_end(conn, message)
             if work is None:
@@ -282,10 +281,17 @@ class DataPlane:
             return session.close(CloseCause.CLIENT, conn.ws.close_code)
         return session.close(CloseCause.ABNORMAL)
 
-    def _on_text(self, conn: LiveConnection, text: str) -> Coroutine[Any, Any, object] | None:
-        """Route one text message; returns the work to do for it, if any."""
+    def _route(
+        self, conn: LiveConnection, selectable: str | bytes, body: str | bytes
+    ) -> Coroutine[Any, Any, object] | None:
+        """Route one message; returns the work to do for it, if any.
+
+        ``selectable`` is what the selection expression reads: the text of a text frame, and
+        nothing for a binary frame. AWS would route a binary frame's base64 text the same way,
+        so binary frames go to $default (or get Forbidden without one).
+        """
         stage = conn.stage
-        match = select_route(stage.expression, stage.routes, text)
+        match = select_route(stage.expression, stage.routes, selectable)
         if match.route_key is None:
             return self._refuse(conn, match, _NO_ROUTE)
         gate = self.gate
@@ -296,23 +302,7 @@ class DataPlane:
             if refusal is not None:
                 return self._refuse(conn, match, refusal)
         target = stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, text, match)
-
-    def _on_binary(self, conn: LiveConnection, data: bytes) -> Coroutine[Any, Any, object] | None:
-        # Binary frames cannot be evaluated by a selection expression: AWS would route a base64
-        # text the same way, so they go to $default (or get Forbidden without one).
-        match = select_route(conn.stage.expression, conn.stage.routes, b"")
-        if match.route_key is None:
-            return self._refuse(conn, match, _NO_ROUTE)
-        gate = self.gate
-        if gate is not None and gate.checks_messages:
-            refusal = gate.check_message(
-                conn.stage.name, match.route_key, conn.api_key, conn.principal, conn.bucket
-            )
-            if refusal is not None:
-                return self._refuse(conn, match, refusal)
-        target = conn.stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, data, match)
+        return None if target is None else self._dispatch(conn, target, body, match)
 
     async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
         """Answer a message that goes nowhere (no route, a throttle, no API key), as AWS does."""

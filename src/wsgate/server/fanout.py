@@ -41,15 +41,10 @@ _MAX_PAGE: Final = 1000
 
 
 async def answer(
-    cluster: Cluster,
-    request: web.Request,
-    kind: str,
-    stage: str,
-    path: ManagementPath,
-    body: bytes | None,
+    cluster: Cluster, request: web.Request, path: ManagementPath, body: bytes | None
 ) -> web.Response:
-    """Answer one fan-out, group or listing request."""
-    method = request.method
+    """Answer one fan-out, group or listing request (the stage is known to exist)."""
+    method, kind, stage = request.method, path.kind, path.stage
     if kind == "connections" and method == "GET":
         return _page(await cluster.listing(_query(request, stage, None)))
     if kind == "connections" and method == "POST":

@@ -183,7 +183,7 @@ class ConnectionsApi:
             raise ManagementError(403, "ForbiddenException", f"no stage {stage!r} on this API")
         if path.kind == "connection":
             return await self._connection(request, stage, path.connection_id, body)
-        return await fanout.answer(self._cluster, request, path.kind, stage, path, body)
+        return await fanout.answer(self._cluster, request, path, body)
 
     async def _connection(
         self, request: web.Request, stage: str, connection_id: str, body: bytes | None
