@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RunningGateway
+from tests.helpers import RunningGateway, missing_tool
 from tests.redis_server import RedisServer, find_redis_server
 from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
@@ -37,7 +37,7 @@ def redis_server_process() -> Iterator[RedisServer]:
     """One redis-server for the whole session, on a Unix socket in a temp dir (no TCP port)."""
     binary = find_redis_server()
     if binary is None:
-        pytest.skip("redis-server is not installed (apt install redis-server): Redis tests skipped")
+        missing_tool("redis-server is not installed (apt install redis-server)")
     server = RedisServer(binary)
     server.start()
     try:

@@ -9,7 +9,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
+
+import pytest
 
 from wsgate.server.app import Gateway
 
@@ -103,3 +105,14 @@ def management_client(endpoint: str) -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip a test whose system tool is absent, or fail it where every tool must be there.
+
+    ``scripts/test`` installs Redis, HAProxy and Chromium and sets WSGATE_REQUIRE_TOOLS, so in
+    CI a missing tool is a failure, never a quietly skipped test.
+    """
+    if os.environ.get("WSGATE_REQUIRE_TOOLS"):
+        pytest.fail(f"{reason} (required: WSGATE_REQUIRE_TOOLS is set)")
+    pytest.skip(reason)

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import APPS
-from tests.helpers import UNIT, RunningGateway, eventually, ws_client as client
+from tests.helpers import UNIT, RunningGateway, eventually, missing_tool, ws_client as client
 from wsgate.config.load import load_config
 from wsgate.observability.routestats import NO_ROUTE, RouteStats
 from wsgate.server.app import Gateway
@@ -239,10 +239,11 @@ async def test_dashboard_absent_without_admin_port(
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    """Debian's headless Chromium, driven by selenium; skipped when it is not installed."""
+    """Debian's headless Chromium, driven by selenium; skipped when it is not installed (but
+    failed under scripts/test, which installs it)."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
-        pytest.skip(f"needs Chromium and its driver: {', '.join(missing)} not found")
+        missing_tool(f"needs Chromium and its driver: {', '.join(missing)} not found")
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

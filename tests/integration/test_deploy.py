@@ -26,16 +26,12 @@ import aiohttp
 import pytest
 from websockets.asyncio.client import unix_connect
 
-from tests.helpers import UNIT, eventually
+from tests.helpers import UNIT, eventually, missing_tool
 
 ROOT = Path(__file__).parents[2]
 APP = Path(__file__).parent / "apps" / "cluster" / "wsgate.yaml"
 HAPROXY = shutil.which("haproxy") or (
     "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-)
-
-pytestmark = pytest.mark.skipif(
-    HAPROXY is None, reason="haproxy is not installed (apt install haproxy)"
 )
 
 
@@ -69,6 +65,8 @@ def start_node(name: str, registry: str, env: dict[str, str]) -> Node:
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_url: str) -> Iterator[tuple[list[Node], Path, Path]]:
+    if HAPROXY is None:
+        missing_tool("haproxy is not installed (apt install haproxy)")
     events = tmp_path / "events.jsonl"
     env = {**os.environ, "EVENTS_FILE": str(events), "PYTHONPATH": str(ROOT / "src")}
     nodes = [start_node(f"node{n}", redis_url, env) for n in (1, 2, 3)]
