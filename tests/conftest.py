@@ -32,6 +32,20 @@ async def basic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 # -- Redis -------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+async def basic_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
+    """The basic test API with an admin listener (traces, dashboard), on free ports."""
+    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    config = load_config(APPS / "basic" / "wsgate.yaml")
+    server = config.server.model_copy(update={"admin_port": 0})
+    gateway = Gateway(config.model_copy(update={"server": server}))
+    await gateway.start(port=0)
+    try:
+        yield gateway
+    finally:
+        await gateway.stop(timeout=5)
+
+
 @pytest.fixture(scope="session")
 def redis_server_process() -> Iterator[RedisServer]:
     """One redis-server for the whole session, on a Unix socket in a temp dir (no TCP port)."""

@@ -14,9 +14,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from tests.conftest import APPS
 from tests.helpers import UNIT, RunningGateway, eventually, missing_tool, ws_client as client
-from wsgate.config.load import load_config
 from wsgate.observability.routestats import NO_ROUTE, RouteStats
 from wsgate.server.app import Gateway
 from wsgate.server.dashboard import _principal
@@ -31,16 +29,8 @@ SCREENSHOT = os.environ.get("WSGATE_DASHBOARD_SCREENSHOT")
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
-    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
-    config = load_config(APPS / "basic" / "wsgate.yaml")
-    server = config.server.model_copy(update={"admin_port": 0})
-    gateway = Gateway(config.model_copy(update={"server": server}))
-    await gateway.start(port=0)
-    try:
-        yield gateway
-    finally:
-        await gateway.stop(timeout=5)
+def gateway(basic_admin: Gateway) -> Gateway:
+    return basic_admin
 
 
 @pytest.fixture

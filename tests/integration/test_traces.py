@@ -5,32 +5,22 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import APPS
 from tests.helpers import eventually, ws_client as client
 from wsgate.clients.traces import format_entry, run_logs, run_trace
-from wsgate.config.load import load_config, parse_config
+from wsgate.config.load import parse_config
 from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
 
 
 @pytest.fixture
-async def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
-    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
-    config = load_config(APPS / "basic" / "wsgate.yaml")
-    server = config.server.model_copy(update={"admin_port": 0})
-    gateway = Gateway(config.model_copy(update={"server": server}))
-    await gateway.start(port=0)
-    try:
-        yield gateway
-    finally:
-        await gateway.stop(timeout=5)
+def traced(basic_admin: Gateway) -> Gateway:
+    return basic_admin
 
 
 def _admin(gateway: Gateway) -> str:
