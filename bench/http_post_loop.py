@@ -5,7 +5,7 @@ with ``taskset -c 0``, pins this process to CPU 1, then keeps ``--concurrency`` 
 for ``--duration`` seconds in two ways, alternating for ``--rounds`` rounds:
 
 - ``aiohttp``: a plain ``aiohttp.ClientSession`` loop (``session.post`` + ``read``);
-- ``transport``: the same requests through :meth:`wsgate.integrations.http.HttpTransport.send`.
+- ``transport``: the same requests through :meth:`wsgate.integrations.transport.HttpTransport.send`.
 
 Prints one JSON object: the median (and best) requests/s of each, their ratio (transport /
 aiohttp), the client's CPU time per request, and
@@ -36,8 +36,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from wsgate.core.backend import BackendRequest  # noqa: E402
-from wsgate.integrations.http import HttpTransport  # noqa: E402
+from wsgate.core.exchange import BackendRequest  # noqa: E402
+from wsgate.integrations.transport import HttpTransport  # noqa: E402
 
 try:
     import uvloop

@@ -23,10 +23,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from tests.helpers import UNIT
-from wsgate.core.backend import BackendReply, BackendRequest
+from wsgate.core.exchange import BackendReply, BackendRequest
 from wsgate.errors import IntegrationBadResponse, IntegrationTimeout, IntegrationUnavailable
 from wsgate.integrations.asgi import AsgiTransport, Message, Receive, Scope, Send, split_asgi_uri
-from wsgate.integrations.http import BackendTransport, HttpTransport
+from wsgate.integrations.transport import HttpTransport, Transport
 
 BINARY = b"\xff\x00\xfe not utf-8 \x80"
 # Past this a test has hung; the timeout tests themselves use a fraction of it.
@@ -608,7 +608,7 @@ async def test_asgi_lifespan_startup_failure_is_unavailable() -> None:
 
 
 async def test_transports_implement_the_interface(events: Events) -> None:
-    transports: list[BackendTransport] = [HttpTransport(), AsgiTransport(starlette_app(events))]
+    transports: list[Transport] = [HttpTransport(), AsgiTransport(starlette_app(events))]
     assert all(callable(t.send) and callable(t.close) for t in transports)
 
 

@@ -29,7 +29,7 @@ from tests.helpers import UNIT, eventually, ws_client as client
 from tests.integration.apps.http import asgi_app
 from wsgate.cli import main
 from wsgate.config.load import load_config
-from wsgate.integrations.http import DEFAULT_MAX_BODY_BYTES
+from wsgate.integrations.transport import DEFAULT_MAX_BODY_BYTES
 from wsgate.server.app import Gateway
 
 APPS = Path(__file__).parent / "apps" / "http"

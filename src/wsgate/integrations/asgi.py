@@ -1,9 +1,9 @@
-"""Carry a :class:`~wsgate.core.backend.BackendRequest` to an ASGI application in process.
+"""Carry a :class:`~wsgate.core.exchange.BackendRequest` to an ASGI application in process.
 
-:class:`AsgiTransport` implements :class:`~wsgate.integrations.http.BackendTransport` without
+:class:`AsgiTransport` implements :class:`~wsgate.integrations.transport.Transport` without
 sockets: the request becomes an ASGI ``http`` scope and one ``http.request`` message, and the
 app's ``http.response.*`` messages become the reply. It behaves as the app would behind
-uvicorn and :class:`~wsgate.integrations.http.HttpTransport`:
+uvicorn and :class:`~wsgate.integrations.transport.HttpTransport`:
 
 - the app raising before it starts a response is a 500 with an empty body (the traceback is
   logged); raising after a complete response keeps that response;
@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
-from wsgate.core.backend import BackendReply, BackendRequest
+from wsgate.core.exchange import BackendReply, BackendRequest
 from wsgate.errors import IntegrationBadResponse, IntegrationTimeout, IntegrationUnavailable
-from wsgate.integrations.http import DEFAULT_MAX_BODY_BYTES, BackendTransport
+from wsgate.integrations.transport import DEFAULT_MAX_BODY_BYTES, Transport
 
 __all__ = [
     "ASGI_SCHEME",
@@ -66,7 +66,7 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _EMPTY: list[bytes] = []
 
 
-class AsgiTransport(BackendTransport):
+class AsgiTransport(Transport):
     """Serves backend requests with an ASGI 3 application on the running loop.
 
     Args:
@@ -137,7 +137,7 @@ class AsgiTransport(BackendTransport):
     async def send(
         self, request: BackendRequest, *, timeout: float, integration: str = "asgi"
     ) -> BackendReply:
-        """Run the app on ``request``; see :meth:`BackendTransport.send`.
+        """Run the app on ``request``; see :meth:`Transport.send`.
 
         Raises:
             IntegrationTimeout: the app did not complete its response within ``timeout``.

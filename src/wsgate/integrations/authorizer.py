@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Final, Protocol
 
-from wsgate.core.backend import BackendRequest
+from wsgate.core.exchange import BackendRequest
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import IntegrationRequest
 from wsgate.integrations.function import FunctionIntegration
-from wsgate.integrations.http import BackendTransport
+from wsgate.integrations.transport import Transport
 from wsgate.types import JSONObject, JSONValue
 
 __all__ = ["Authorizer", "FunctionAuthorizer", "HttpAuthorizer"]
@@ -51,7 +51,7 @@ class HttpAuthorizer:
     client), as is a body that is not JSON.
     """
 
-    def __init__(self, name: str, url: str, transport: BackendTransport) -> None:
+    def __init__(self, name: str, url: str, transport: Transport) -> None:
         self._name = name
         self._url = url
         self._transport = transport

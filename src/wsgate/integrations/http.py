@@ -1,335 +1,348 @@
-"""Carry a :class:`~wsgate.core.backend.BackendRequest` to an HTTP backend over the network.
+"""HTTP_PROXY and HTTP integrations: a route's call becomes one request to a backend (§3.4, §3.5).
 
-:class:`BackendTransport` is the interface the HTTP and HTTP_PROXY integrations call (spec §3.4,
-§3.5); :class:`HttpTransport` implements it with one pooled keep-alive aiohttp client session,
-and :class:`~wsgate.integrations.asgi.AsgiTransport` implements it in process. This is the only
-module that imports aiohttp's client.
-
-Like API Gateway, the transport does not follow redirects and does not treat any status as an
-error: a 3xx, 4xx or 5xx reply is a :class:`~wsgate.core.backend.BackendReply` like any other.
-Only failing to get a usable reply raises, translated from aiohttp's errors at this boundary:
-
-==============================================  ==============================================
-aiohttp                                         wsgate
-==============================================  ==============================================
-total timeout (connect + send + read)           :class:`~wsgate.errors.IntegrationTimeout`
-DNS failure, refused, reset, disconnected       :class:`~wsgate.errors.IntegrationUnavailable`
-invalid URL, a header that cannot be sent       :class:`~wsgate.errors.IntegrationUnavailable`
-malformed HTTP, truncated or undecodable body   :class:`~wsgate.errors.IntegrationBadResponse`
-body over ``max_body_bytes``                    :class:`~wsgate.errors.IntegrationBadResponse`
-==============================================  ==============================================
+``HTTP_PROXY`` sends the raw message as the body (no Lambda-style envelope) and hands the backend's
+body back as is; on ``$connect`` it forwards the handshake's headers and query, and the
+backend's status answers the handshake. ``HTTP`` shapes the request with a mapping template
+(or passes the message through, per ``passthroughBehavior``) and the reply with the integration
+response its status selects. Both map request parameters. The transport is pluggable: the
+network (:class:`~wsgate.integrations.transport.HttpTransport`) or an ASGI app in process.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-import sys
-from collections.abc import Iterable
-from typing import Protocol
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
-
-from wsgate.core.backend import BackendReply, BackendRequest
-from wsgate.errors import (
-    IntegrationBadResponse,
-    IntegrationError,
-    IntegrationTimeout,
-    IntegrationUnavailable,
+from wsgate.config.model import IntegrationConfig
+from wsgate.core.content import (
+    ContentError,
+    ContentHandling,
+    client_message,
+    request_body,
+    template_text,
 )
-
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "BackendTransport", "HttpTransport"]
-
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-
-
-# The transport frames the body itself: a stale Content-Length copied from elsewhere would
-# desynchronise a pooled keep-alive connection for the next request on it.
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-
-_SKIPPED_AUTO_HEADERS: CIMultiDict[None] = CIMultiDict(
-    (name, None) for name in ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+from wsgate.core.events import connect_headers, template_context
+from wsgate.core.exchange import BackendReply, BackendRequest
+from wsgate.core.mapping import (
+    CompiledParameters,
+    CompiledResponseKeys,
+    ParameterSource,
+    apply_request_parameters,
+    compile_integration_response_keys,
+    compile_request_parameters,
 )
+from wsgate.core.responses import ConnectDecision, is_group_name
+from wsgate.core.routing import CONNECT, DISCONNECT, Expression, compile_expression
+from wsgate.core.templates import (
+    CompiledTemplate,
+    TemplateInput,
+    compile_template,
+    passthrough_allowed,
+    render_template,
+    select_response_template,
+    select_template,
+)
+from wsgate.errors import IntegrationBadResponse, RequestRejected, TemplateError
+from wsgate.integrations.base import Call
+from wsgate.integrations.transport import Transport
+from wsgate.types import JSONObject
 
-# What aiohttp decodes (http_parser.py); the reply then no longer matches these headers.
-_DECODED_ENCODINGS = frozenset({"gzip", "deflate", "br", "zstd"})
-_ENCODING_HEADERS = frozenset({"content-encoding", "content-length"})
+__all__ = ["CompiledResponse", "HttpIntegration"]
 
-# A URL made only of visible ASCII is taken as already encoded and sent byte for byte; yarl's
-# requoting would otherwise rewrite it (``%2F`` to ``/`` in queries, ``%41`` to ``A``, ``..``).
-_ENCODED_URL = re.compile(r"[!-~]+")
+logger = logging.getLogger(__name__)
 
-# aiohttp warns when asked to clean up closed SSL transports on Pythons where CPython fixed the
-# leak (python/cpython#118960, in 3.12.8 and 3.13.1); ask for it only where it is still needed.
-_NEEDS_CLEANUP_CLOSED = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
-
-
-class _ExactRequest(aiohttp.ClientRequest):
-    """A request carrying the caller's headers, adding only Host and the body's framing.
-
-    aiohttp adds User-Agent, Accept, Accept-Encoding and a Content-Type when they are missing; the
-    backend should see the request's own headers (API Gateway's User-Agent is the core's, spec
-    §3.4). Session-wide ``skip_auto_headers`` would do it, but aiohttp rebuilds and copies header
-    sets for it on every request (about 6 µs, 8% of a keep-alive POST); this sets the skip set
-    aiohttp consults (``_skip_auto_headers``, read for Content-Type) once. A test checks that no
-    such header appears, so an aiohttp upgrade that changes this cannot go unnoticed.
-    """
-
-    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        self._skip_auto_headers = _SKIPPED_AUTO_HEADERS
+_EVENT_TYPES: Final = {CONNECT: "CONNECT", DISCONNECT: "DISCONNECT"}
+_PROTOCOL_HEADER: Final = "sec-websocket-protocol"
+_GROUPS_HEADER: Final = "x-wsgate-groups"
+_TRACED_TEXT: Final = 1024  # rendered templates are cut here in traces
 
 
-_KEEPALIVE_SECONDS = 4.0
+@dataclass(frozen=True, slots=True)
+class CompiledResponse:
+    """One integration response, ready to render."""
+
+    templates: Mapping[str, CompiledTemplate]
+    selection: str | None
+    content_handling: ContentHandling
 
 
-class BackendTransport(Protocol):
-    """Sends one request to a backend and returns its reply, read in full."""
-
-    async def send(
-        self, request: BackendRequest, *, timeout: float, integration: str = "http"
-    ) -> BackendReply:
-        """Send ``request`` and wait for the whole reply.
-
-        Args:
-            request: what to send; ``url`` is absolute.
-            timeout: seconds for the whole exchange (connect, send, read).
-            integration: the integration's name, carried by the errors.
-
-        Raises:
-            IntegrationTimeout: no complete reply within ``timeout``.
-            IntegrationUnavailable: the backend could not be reached, or the transport is closed.
-            IntegrationBadResponse: the reply was malformed, truncated or too large.
-        """
-
-    async def close(self) -> None:
-        """Release pooled connections; later sends raise IntegrationUnavailable."""
-
-
-class HttpTransport(BackendTransport):
-    """HTTP/1.1 to backends over one pooled keep-alive aiohttp session.
-
-    The session is created on first use, inside the running loop. A backend that restarts is
-    reached again on the next send: dropped connections leave the pool and new ones are opened.
-
-    Args:
-        max_connections: open connections across all backends (0: no limit).
-        max_connections_per_host: open connections per host and port (0: no limit).
-        max_body_bytes: the largest reply body accepted, after decompression.
-    """
+class HttpIntegration:
+    """An HTTP_PROXY or HTTP integration over a transport."""
 
     def __init__(
         self,
+        name: str,
+        config: IntegrationConfig,
+        transport: Transport,
         *,
-        max_connections: int = 256,
-        max_connections_per_host: int = 0,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        api_id: str,
+        uri: str,
     ) -> None:
-        self._max_connections = max_connections
-        self._max_connections_per_host = max_connections_per_host
-        self._max_body_bytes = max_body_bytes
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
-        # Integrations use a handful of distinct timeouts; one ClientTimeout each, not one per call.
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-
-    async def send(
-        self, request: BackendRequest, *, timeout: float, integration: str = "http"
-    ) -> BackendReply:
-        """Send ``request`` and read the reply; see :meth:`BackendTransport.send`."""
-        if self._closed:
-            raise IntegrationUnavailable(
-                integration, f"transport closed; not sent to {_where(request)}"
+        self.name = name
+        self._config = config
+        self._transport = transport
+        self._proxy = config.integration_type == "HTTP_PROXY"
+        self._uri = uri  # stage variables already substituted
+        self._api_id = api_id
+        self._method = config.integration_method.upper()
+        self._templates = {
+            key: compile_template(text, place=f"integrations.{name}.requestTemplates.{key}")
+            for key, text in config.request_templates.items()
+        }
+        self._selection: Expression | None = (
+            compile_expression(config.template_selection_expression)
+            if config.template_selection_expression
+            else None
+        )
+        self._parameters: CompiledParameters = compile_request_parameters(config.request_parameters)
+        self._response_keys: CompiledResponseKeys = compile_integration_response_keys(
+            config.integration_responses
+        )
+        self._responses = {
+            key: CompiledResponse(
+                {
+                    template_key: compile_template(
+                        text, place=f"integrations.{name}.integrationResponses.{key}"
+                    )
+                    for template_key, text in response.response_templates.items()
+                },
+                response.template_selection_expression,
+                response.content_handling_strategy,
             )
-        if timeout <= 0:
-            # aiohttp reads a zero total timeout as "no timeout"; a spent deadline is a timeout.
-            raise IntegrationTimeout(integration, f"no time left to call {_where(request)}")
-        session = self._session or self._open()
-        client_timeout = self._timeouts.get(timeout)
-        if client_timeout is None:
-            client_timeout = self._timeout(timeout)
-        status: int | None = None
+            for key, response in config.integration_responses.items()
+        }
+
+    async def start(self) -> None:
+        """Nothing to start: the transport is shared and opens connections lazily."""
+
+    async def stop(self) -> None:
+        """Nothing to stop here: the gateway closes the shared transport."""
+
+    # -- the three calls ----------------------------------------------------------------------
+
+    async def connect(self, call: Call) -> ConnectDecision:
+        """Call the backend for ``$connect``; its status answers the handshake."""
+        reply = await self._exchange(call)
+        if not 200 <= reply.status <= 299:
+            return ConnectDecision(reply.status, problem=f"backend answered {reply.status}")
+        # Beyond AWS: the backend may name groups for the connection to join.
+        listed = reply.header(_GROUPS_HEADER) or ""
+        groups = tuple(name.strip() for name in listed.split(",") if name.strip())
+        if not all(is_group_name(name) for name in groups):
+            return ConnectDecision(502, problem=f"{_GROUPS_HEADER}: bad group names {listed!r}")
+        return ConnectDecision(101, subprotocol=reply.header(_PROTOCOL_HEADER), groups=groups)
+
+    async def message(self, call: Call) -> str | bytes | None:
+        """Call the backend for a message; returns what a route response sends."""
+        reply = await self._exchange(call)
+        if self._proxy and reply.status >= 500:
+            # A failing proxy backend gets AWS's Internal server error frame, not its error
+            # page; a non-proxy integration maps 5xx through its integration responses.
+            raise IntegrationBadResponse(
+                self.name, f"backend answered {reply.status}", status=reply.status
+            )
+        if not call.reply_wanted:
+            return None
         try:
-            async with session.request(
-                request.method,
-                _url(request.url),
-                headers=_outgoing_headers(request.headers),
-                data=request.body or None,
-                allow_redirects=False,
-                timeout=client_timeout,
-            ) as response:
-                status = response.status
-                decoded = _is_decoded(response)
-                length = response.content_length
-                if length is not None and not decoded and length <= self._max_body_bytes:
-                    # The parser stops at Content-Length, so reading it all is bounded.
-                    body = await response.read()
-                else:
-                    body = await self._read_bounded(response, decoded, request, integration)
-                return BackendReply(status, _reply_headers(response, decoded), body)
-        except IntegrationError:
-            raise
-        except TimeoutError as exc:
-            # Before aiohttp's ClientError: ServerTimeoutError is both.
-            raise IntegrationTimeout(
-                integration, f"no reply from {_where(request)} within {timeout:g} s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise _translate(exc, request, integration, status) from exc
-        except ValueError as exc:
-            # aiohttp refuses header values with control characters (header injection).
-            raise IntegrationUnavailable(
-                integration, f"request to {_where(request)} cannot be sent: {exc}"
-            ) from exc
-        except RuntimeError as exc:
-            if not session.closed:
-                raise
-            # close() ran while this request was starting.
-            raise IntegrationUnavailable(
-                integration, f"transport closed; not sent to {_where(request)}"
-            ) from exc
+            if self._proxy:
+                # Content handling converts requests only: a proxy's reply goes back as it is.
+                return client_message(reply.body, None)
+            return self.render_response(call, reply)
+        except (ContentError, TemplateError) as error:
+            raise IntegrationBadResponse(self.name, str(error), status=reply.status) from error
 
-    async def close(self) -> None:
-        """Close the session and its connections; requests in flight fail as unavailable."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+    async def disconnect(self, call: Call) -> None:
+        """Tell the backend the connection has gone; its answer goes nowhere."""
+        await self._exchange(call)
 
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=self._max_connections_per_host,
-            enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
-            # Backends often close idle connections after 5 s; dropping ours sooner narrows the
-            # window in which a POST meets a connection the backend is closing.
-            keepalive_timeout=_KEEPALIVE_SECONDS,
+    # -- building the request -----------------------------------------------------------------
+
+    async def _exchange(self, call: Call) -> BackendReply:
+        request = self._request(call)
+        trace = call.trace
+        if trace is None:
+            return await self._transport.send(
+                request, timeout=call.timeout_ms / 1000, integration=self.name
+            )
+        trace.append(
+            {
+                "step": "integration request",
+                "method": request.method,
+                "url": request.url,
+                "headers": [name for name, _ in request.headers],
+                "bodyBytes": len(request.body),
+            }
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # Backends' cookies belong to the clients of the gateway, never to the gateway.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            request_class=_ExactRequest,
-            auto_decompress=True,
-            # Backend traffic does not silently follow the gateway's HTTP(S)_PROXY variables.
-            trust_env=False,
+        started = time.monotonic()
+        reply = await self._transport.send(
+            request, timeout=call.timeout_ms / 1000, integration=self.name
         )
-        return self._session
-
-    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        client_timeout = aiohttp.ClientTimeout(total=seconds)
-        self._timeouts[seconds] = client_timeout
-        return client_timeout
-
-    async def _read_bounded(
-        self,
-        response: aiohttp.ClientResponse,
-        decoded: bool,
-        request: BackendRequest,
-        integration: str,
-    ) -> bytes:
-        """Read a body over the limit or of unknown size, failing as soon as it is too large."""
-        limit = self._max_body_bytes
-        length = response.content_length
-        if length is not None and not decoded and _has_body(request, response):
-            raise _too_large(request, integration, limit, response.status)
-        # Chunked, read-until-close or decompressed: the size is known only while reading.
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await response.content.readany():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(request, integration, limit, response.status)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _has_body(request: BackendRequest, response: aiohttp.ClientResponse) -> bool:
-    # A HEAD, 204 or 304 reply states a length but carries no body (RFC 9110 §8.6).
-    return request.method.upper() != "HEAD" and response.status not in (204, 304)
-
-
-@functools.lru_cache(maxsize=1024)
-def _url(url: str) -> URL:
-    return URL(url, encoded=_ENCODED_URL.fullmatch(url) is not None)
-
-
-def _outgoing_headers(
-    headers: tuple[tuple[str, str], ...],
-) -> tuple[tuple[str, str], ...] | list[tuple[str, str]]:
-    """The request's headers in order, framing headers left to aiohttp.
-
-    aiohttp merges a name's repeats only when they are spelled alike (``_prepare_headers``
-    replaces ``x-a`` with a later ``X-A``), so repeats take their first spelling.
-    """
-    names = {name.lower() for name, _ in headers}
-    if len(names) == len(headers) and names.isdisjoint(_FRAMING_HEADERS):
-        return headers  # the common case: nothing to change
-    spelling: dict[str, str] = {}
-    outgoing: list[tuple[str, str]] = []
-    for name, value in headers:
-        key = name.lower()
-        if key not in _FRAMING_HEADERS:
-            outgoing.append((spelling.setdefault(key, name), value))
-    return outgoing
-
-
-def _is_decoded(response: aiohttp.ClientResponse) -> bool:
-    encoding = response.headers.get("Content-Encoding")
-    return encoding is not None and encoding.strip().lower() in _DECODED_ENCODINGS
-
-
-def _reply_headers(response: aiohttp.ClientResponse, decoded: bool) -> tuple[tuple[str, str], ...]:
-    if not decoded:
-        return tuple(response.headers.items())
-    # The body was decompressed: its encoding and length headers no longer describe it.
-    return tuple(
-        (name, value)
-        for name, value in response.headers.items()
-        if name.lower() not in _ENCODING_HEADERS
-    )
-
-
-def _where(request: BackendRequest) -> str:
-    # The query string may carry mapped credentials; error messages end up in logs.
-    return f"{request.method} {request.url.partition('?')[0].partition('#')[0]}"
-
-
-def _too_large(
-    request: BackendRequest, integration: str, limit: int, status: int
-) -> IntegrationBadResponse:
-    return IntegrationBadResponse(
-        integration, f"reply body from {_where(request)} exceeds {limit} bytes", status
-    )
-
-
-def _translate(
-    exc: aiohttp.ClientError, request: BackendRequest, integration: str, status: int | None
-) -> IntegrationError:
-    """The most specific wsgate error for one of aiohttp's; the caller chains it."""
-    where = _where(request)
-    if status is not None and isinstance(exc, aiohttp.ClientConnectionError):
-        return IntegrationBadResponse(
-            integration, f"connection lost while reading the reply from {where}: {exc!r}", status
+        trace.append(
+            {
+                "step": "integration response",
+                "status": reply.status,
+                "bodyBytes": len(reply.body),
+                "latencyMs": round((time.monotonic() - started) * 1000, 3),
+            }
         )
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return IntegrationUnavailable(integration, f"cannot resolve the host of {where}: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return IntegrationUnavailable(integration, f"cannot connect for {where}: {exc.os_error}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return IntegrationUnavailable(integration, f"disconnected before replying to {where}")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return IntegrationBadResponse(
-            integration, f"truncated or undecodable reply body from {where}: {exc}", status
+        return reply
+
+    def _request(self, call: Call) -> BackendRequest:
+        context = self._context(call)
+        handshake = call.handshake
+        source = ParameterSource(
+            headers=tuple(handshake.headers) if handshake is not None else (),
+            query=tuple(handshake.query) if handshake is not None else (),
+            body=call.body if isinstance(call.body, str) else None,
+            context=context,
+            stage_variables=call.facts.stage_variables,
         )
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Raised for malformed status lines and headers; exc.status is aiohttp's, not the backend's.
-        # aiohttp's parser messages span lines (they point at the offending byte).
-        detail = " ".join(str(exc.message).split())
-        return IntegrationBadResponse(integration, f"malformed reply from {where}: {detail}")
-    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return IntegrationUnavailable(integration, f"not a valid http(s) URL: {where}")
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return IntegrationUnavailable(integration, f"connection failed for {where}: {exc!r}")
-    return IntegrationUnavailable(integration, f"request failed for {where}: {exc!r}")
+        mapped = apply_request_parameters(self._parameters, source)
+        headers = self._base_headers(call)
+        names = {name.lower() for name, _ in mapped.headers}
+        headers = [(n, v) for n, v in headers if n.lower() not in names] + list(mapped.headers)
+        query = list(mapped.querystring)
+        if self._proxy and handshake is not None:
+            query = list(handshake.query) + query
+        url = _with_query(_with_path_parameters(self._uri, mapped.path), query)
+        body = self._body(call, context)
+        return BackendRequest(self._method, url, tuple(headers), body)
+
+    def request_body(self, call: Call) -> bytes:
+        """The body the backend would receive for this call (MOCK renders it for its status)."""
+        return self._body(call, self._context(call))
+
+    def _base_headers(self, call: Call) -> list[tuple[str, str]]:
+        agent = f"AmazonAPIGateway_{self._api_id}"
+        if call.handshake is not None and self._proxy:
+            # §3.4: the client's handshake headers reach a proxy backend on $connect, with the
+            # X-Forwarded-* ones API Gateway adds; Host is the backend's own.
+            # The client's own trace context gives way to the gateway's span, its child.
+            replaced = {"host", "user-agent", "content-length", *(n for n, _ in call.propagate)}
+            forwarded = [
+                (n, v)
+                for n, v in connect_headers(call.facts, call.handshake)
+                if n.lower() not in replaced
+            ]
+        else:
+            forwarded = []
+        return [
+            *forwarded,
+            ("x-amzn-apigateway-api-id", self._api_id),
+            ("User-Agent", agent),
+            ("Content-Type", "application/json"),
+            *call.propagate,
+        ]
+
+    def _body(self, call: Call, context: JSONObject) -> bytes:
+        message = call.body if call.body is not None else ""
+        strategy = self._config.content_handling_strategy
+        if self._proxy:
+            return _convert(self.name, message, strategy)
+        text = template_text(message)
+        key = select_template(self._templates, self._selection, text)
+        if key is None:
+            if not passthrough_allowed(self._config.passthrough_behavior, bool(self._templates)):
+                raise RequestRejected(
+                    self.name,
+                    "no request template matches and passthroughBehavior forbids passthrough",
+                    status=415,
+                    frame_message="Unsupported Media Type",
+                )
+            return _convert(self.name, message, strategy)
+        variables = TemplateInput(
+            context=context,
+            body=text,
+            params=_params(call),
+            stage_variables=call.facts.stage_variables,
+        )
+        try:
+            rendered = render_template(self._templates[key], variables)
+        except TemplateError as error:
+            raise IntegrationBadResponse(self.name, f"request template: {error}") from error
+        if call.trace is not None:
+            call.trace.append(
+                {"step": "request template", "key": key, "rendered": rendered[:_TRACED_TEXT]}
+            )
+        return rendered.encode("utf-8")
+
+    def _context(self, call: Call) -> JSONObject:
+        event_type = _EVENT_TYPES.get(call.route_key, "MESSAGE")
+        context = template_context(
+            call.facts,
+            call.route_key,
+            event_type,
+            call.request_id,
+            call.now_ms,
+            message_id=call.message_id,
+            is_base64_encoded=isinstance(call.body, bytes),
+        )
+        if event_type == "DISCONNECT":
+            context["disconnectStatusCode"] = call.disconnect_status
+            context["disconnectReason"] = call.disconnect_reason
+        return context
+
+    # -- the reply ----------------------------------------------------------------------------
+
+    def render_response(self, call: Call, reply: BackendReply) -> str | bytes | None:
+        """What the client gets from a non-proxy reply: its integration response, rendered."""
+        if not self._responses:
+            # No integration responses: the body goes back as the backend sent it.
+            return client_message(reply.body, None)
+        key = self._response_keys.match(str(reply.status))
+        if key is None:
+            raise IntegrationBadResponse(
+                self.name, f"no integration response matches status {reply.status}"
+            )
+        response = self._responses[key]
+        text = reply.body.decode("utf-8", errors="replace")
+        headers = {name: value for name, value in reply.headers}
+        template_key = select_response_template(
+            response.templates, response.selection, reply.status, headers, text
+        )
+        if template_key is None:
+            return client_message(reply.body, response.content_handling)
+        variables = TemplateInput(
+            context=self._context(call),
+            body=text,
+            stage_variables=call.facts.stage_variables,
+        )
+        rendered = render_template(response.templates[template_key], variables)
+        return client_message(rendered.encode("utf-8"), response.content_handling)
+
+
+def _convert(name: str, message: str | bytes, strategy: ContentHandling) -> bytes:
+    try:
+        return request_body(message, strategy)
+    except ContentError as error:
+        raise IntegrationBadResponse(name, f"content handling: {error}") from error
+
+
+def _params(call: Call) -> Mapping[str, Mapping[str, str]]:
+    handshake = call.handshake
+    if handshake is None:
+        return {"path": {}, "querystring": {}, "header": {}}
+    return {
+        "path": {},
+        "querystring": dict(handshake.query),
+        "header": dict(handshake.headers),
+    }
+
+
+def _with_path_parameters(uri: str, path: Mapping[str, str]) -> str:
+    for name, value in path.items():
+        uri = uri.replace("{" + name + "}", quote(value, safe=""))
+    return uri
+
+
+def _with_query(uri: str, query: list[tuple[str, str]]) -> str:
+    if not query:
+        return uri
+    parts = urlsplit(uri)
+    extra = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+    joined = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))

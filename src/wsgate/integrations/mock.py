@@ -11,11 +11,11 @@ import json
 from typing import Final
 
 from wsgate.config.model import IntegrationConfig
-from wsgate.core.backend import BackendReply, BackendRequest
+from wsgate.core.exchange import BackendReply, BackendRequest
 from wsgate.core.responses import ConnectDecision
 from wsgate.errors import IntegrationBadResponse, TemplateError
-from wsgate.integrations.backend import BackendIntegration
 from wsgate.integrations.base import Call
+from wsgate.integrations.http import HttpIntegration
 
 __all__ = ["MockIntegration"]
 
@@ -28,7 +28,7 @@ class MockIntegration:
     def __init__(self, name: str, config: IntegrationConfig, *, api_id: str) -> None:
         self.name = name
         # The template and response machinery is the HTTP integration's, minus the transport.
-        self._shape = BackendIntegration(name, config, _NoTransport(), api_id=api_id, uri="mock://")
+        self._shape = HttpIntegration(name, config, _NoTransport(), api_id=api_id, uri="mock://")
 
     async def start(self) -> None:
         """Nothing to start."""

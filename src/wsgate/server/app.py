@@ -28,11 +28,11 @@ from wsgate.core.routing import compile_expression
 from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.integrations.asgi import AsgiTransport
 from wsgate.integrations.authorizer import Authorizer, FunctionAuthorizer, HttpAuthorizer
-from wsgate.integrations.backend import BackendIntegration
 from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
-from wsgate.integrations.http import BackendTransport, HttpTransport
+from wsgate.integrations.http import HttpIntegration
 from wsgate.integrations.mock import MockIntegration
+from wsgate.integrations.transport import HttpTransport, Transport
 from wsgate.observability.accesslog import AccessLogObserver
 from wsgate.observability.metrics import MetricsObserver
 from wsgate.observability.routestats import RouteStats
@@ -222,11 +222,11 @@ class Gateway:
             built = MockIntegration(name, config, api_id=api_id)
         else:
             transport, url = self._transport(uri)
-            built = BackendIntegration(name, config, transport, api_id=api_id, uri=url)
+            built = HttpIntegration(name, config, transport, api_id=api_id, uri=url)
         self.integrations[key] = built
         return built
 
-    def _transport(self, uri: str) -> tuple[BackendTransport, str]:
+    def _transport(self, uri: str) -> tuple[Transport, str]:
         """The shared HTTP pool, or the in-process ASGI app an ``asgi:`` URI names."""
         if not uri.startswith(ASGI_PREFIX):
             if self._http is None:

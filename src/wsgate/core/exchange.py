@@ -2,7 +2,7 @@
 
 The pure core builds :class:`BackendRequest` from a route's integration settings (templates,
 request parameters, content handling) and interprets :class:`BackendReply`; the I/O layer only
-carries them (``integrations/http.py`` over the network, ``integrations/asgi.py`` in process).
+carries them (``integrations/transport.py`` over the network, ``integrations/asgi.py`` in process).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsgate.core.backend import BackendReply
+from wsgate.core.exchange import BackendReply
 
 
 @pytest.mark.parametrize(
