@@ -1,15 +1,17 @@
-"""Checks of HTTP, HTTP_PROXY and MOCK integrations: URIs, methods, templates, parameters.
+"""Checks of HTTP, HTTP_PROXY and MOCK integrations, selection expressions, and warnings.
 
 Everything a template or a mapping can get wrong is found at load time, with its place in the
-file, so that ``wsgate validate`` reports it before any message is sent.
+file, so that ``wsgate validate`` reports it before any message is sent. What loads but is most
+likely a slip (a selection expression without its ``$``) is a warning: :func:`config_warnings`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
+from wsgate.config.model import ApiConfig
 from wsgate.core.mapping import (
     MappingError,
     compile_integration_response_keys,
@@ -19,7 +21,7 @@ from wsgate.core.routing import compile_expression
 from wsgate.core.templates import compile_response_expression, compile_template
 from wsgate.errors import ConfigIssue, RoutingError, TemplateError
 
-__all__ = ["ASGI_PREFIX", "backend_issues"]
+__all__ = ["ASGI_PREFIX", "backend_issues", "config_warnings", "expression_issues"]
 
 ASGI_PREFIX: Final = "asgi:"
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -62,10 +64,7 @@ def backend_issues(
     issues += _template_issues(f"{place}.requestTemplates", integration.get("requestTemplates"))
     selection = integration.get("templateSelectionExpression")
     if isinstance(selection, str):
-        try:
-            compile_expression(selection)
-        except RoutingError as error:
-            issues.append(ConfigIssue(f"{place}.templateSelectionExpression", error.reason))
+        issues += expression_issues(f"{place}.templateSelectionExpression", selection)
     issues += _parameter_issues(place, integration.get("requestParameters"))
     issues += _response_issues(place, integration.get("integrationResponses"))
     return issues
@@ -134,8 +133,97 @@ def _response_issues(place: str, responses: object) -> list[ConfigIssue]:
             )
             selection = response.get("templateSelectionExpression")
             if isinstance(selection, str):
-                try:
-                    compile_response_expression(selection)
-                except RoutingError as error:
-                    issues.append(ConfigIssue(f"{where}.templateSelectionExpression", error.reason))
+                issues += expression_issues(
+                    f"{where}.templateSelectionExpression", selection, compile_response_expression
+                )
     return issues
+
+
+# AWS reads "$default" in a selection expression as a variable; the key is written "\$default".
+_DEFAULT_AS_VARIABLE: Final = frozenset({"$default", "${default}"})
+
+
+def expression_issues(
+    place: str,
+    expression: str,
+    compiler: Callable[[str], object] = compile_expression,
+) -> list[ConfigIssue]:
+    """The problem of a selection expression that ``compiler`` refuses, with its fix if known."""
+    try:
+        compiler(expression)
+    except RoutingError as error:
+        reason = error.reason
+        if expression in _DEFAULT_AS_VARIABLE:
+            reason = (
+                f"{expression!r} is read as a variable; "
+                "write '\\$default' for the literal $default key"
+            )
+        return [ConfigIssue(place, reason)]
+    return []
+
+
+# A selection expression starting with one of these, with no "$" anywhere, is a variable that
+# lost its "$": it evaluates to itself, the same key for every message.
+_VARIABLE_SOURCES: Final = ("request.", "context.", "stageVariables.", "integration.")
+
+
+def config_warnings(config: ApiConfig) -> list[ConfigIssue]:
+    """What loads but is most likely a mistake, each with its place; never an error.
+
+    Today: a selection expression that reads like a variable without its ``$``
+    (``request.body.action``), which is a constant and selects the same key every time.
+    """
+    warnings = []
+    for place, expression, effect in _selection_expressions(config):
+        if expression is None or "$" in expression:
+            continue
+        if expression.removeprefix("{").startswith(_VARIABLE_SOURCES):
+            consequence = f": {effect}" if effect else ""
+            warnings.append(
+                ConfigIssue(
+                    place,
+                    f"{expression!r} has no '$', so it is a constant{consequence}; "
+                    f"did you mean {'$' + expression!r}?",
+                )
+            )
+    return warnings
+
+
+def _selection_expressions(config: ApiConfig) -> Iterator[tuple[str, str | None, str]]:
+    """Every selection expression of the API: its place, its text, what a constant there does."""
+    routed = (
+        "every message goes to $default"
+        if "$default" in config.routes
+        else "no message matches a route, and there is no $default route"
+    )
+    yield "routeSelectionExpression", config.route_selection_expression, routed
+    for key, route in config.routes.items():
+        yield (
+            f"routes.{key}.routeResponseSelectionExpression",
+            route.route_response_selection_expression,
+            "",
+        )
+        for response_key, route_response in (route.route_responses or {}).items():
+            yield (
+                f"routes.{key}.routeResponses.{response_key}.modelSelectionExpression",
+                route_response.model_selection_expression,
+                "",
+            )
+    for name, integration in config.integrations.items():
+        place = f"integrations.{name}"
+        yield (
+            f"{place}.templateSelectionExpression",
+            integration.template_selection_expression,
+            "every message gets the same request template",
+        )
+        yield (
+            f"{place}.integrationResponseSelectionExpression",
+            integration.integration_response_selection_expression,
+            "",
+        )
+        for key, response in integration.integration_responses.items():
+            yield (
+                f"{place}.integrationResponses.{key}.templateSelectionExpression",
+                response.template_selection_expression,
+                "every response gets the same response template",
+            )

@@ -8,21 +8,22 @@ modules, expressions) are collected together, never one at a time.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from pydantic import ValidationError
 
 from wsgate.config.access import access_issues
 from wsgate.config.base import as_mapping
-from wsgate.config.checks import backend_issues
+from wsgate.config.checks import backend_issues, expression_issues
 from wsgate.config.model import ApiConfig
 from wsgate.config.uris import STAGE_VARIABLE, function_name_from_uri, substitute_stage_variables
 from wsgate.core.accesslog import compile_access_log_format
-from wsgate.core.routing import RESERVED_ROUTE_KEYS, compile_expression
-from wsgate.errors import ConfigError, ConfigIssue, RoutingError
+from wsgate.core.routing import RESERVED_ROUTE_KEYS
+from wsgate.errors import ConfigError, ConfigIssue
 
 __all__ = [
     "function_name_from_uri",
@@ -60,6 +61,8 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
+        if problem.startswith("found unknown escape character"):
+            problem += _ESCAPE_HINT
         raise _error(source, where, f"not valid YAML or JSON: {problem}") from error
     if not isinstance(data, dict):
         raise _error(source, "", "the file must hold a mapping at the top level")
@@ -73,6 +76,14 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
     return _resolve(config, base_dir)
 
 
+# "\$default" and "/2\d\d/" are the usual trips: in YAML's (and JSON's) double quotes a
+# backslash starts an escape.
+_ESCAPE_HINT: Final = (
+    "; inside double quotes a backslash starts an escape: use single quotes "
+    "('\\$default', '/2\\d\\d/') or double the backslash (\"\\\\$default\")"
+)
+
+
 def _error(source: str, place: str, message: str) -> ConfigError:
     return ConfigError([ConfigIssue(place, message)], source)
 
@@ -84,8 +95,46 @@ def _model_issues(error: ValidationError) -> list[ConfigIssue]:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
+        elif item["type"] == "string_type" and tuple(item["loc"][0::2]) in _TEMPLATE_PLACES:
+            message = _template_not_text(item["input"])
         issues.append(ConfigIssue(place, message[0].lower() + message[1:]))
     return issues
+
+
+# The every-other-part shape of a template's place: integrations.<name>.requestTemplates.<key>
+# and integrations.<name>.integrationResponses.<key>.responseTemplates.<key>.
+_TEMPLATE_PLACES: Final = frozenset(
+    {
+        ("integrations", "requestTemplates"),
+        ("integrations", "integrationResponses", "responseTemplates"),
+    }
+)
+_YAML_KINDS: Final = {
+    "dict": "mapping",
+    "list": "list",
+    "bool": "boolean",
+    "int": "number",
+    "float": "number",
+}
+_SHOWN_TEMPLATE_CHARS: Final = 60
+
+
+def _template_not_text(value: object) -> str:
+    """Why a template that YAML did not read as text is refused, and how to write it."""
+    if value is None:
+        return "the template is empty (YAML null); write '' for an empty template"
+    kind = _YAML_KINDS.get(type(value).__name__, type(value).__name__)
+    example = ""
+    if isinstance(value, dict | list):
+        # JSON is what such a template was meant to send, and a YAML single-quoted scalar
+        # holds it once its quotes are doubled.
+        text = json.dumps(value, ensure_ascii=False, default=str).replace("'", "''")
+        if len(text) <= _SHOWN_TEMPLATE_CHARS:
+            example = f" ('{text}')"
+    return (
+        f"the template was read as a YAML {kind}, not text; "
+        f"quote it{example} or use a block scalar (|)"
+    )
 
 
 def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
@@ -98,7 +147,7 @@ def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[Con
 
     expression = data.get("routeSelectionExpression")
     if isinstance(expression, str):
-        issues += _expression_issue("routeSelectionExpression", expression)
+        issues += expression_issues("routeSelectionExpression", expression)
 
     for key, route in routes.items():
         issues += _route_issues(str(key), as_mapping(route), integrations)
@@ -130,14 +179,6 @@ def _access_log_issues(stage: str, settings: Mapping[str, Any]) -> list[ConfigIs
     return []
 
 
-def _expression_issue(place: str, expression: str) -> list[ConfigIssue]:
-    try:
-        compile_expression(expression)
-    except RoutingError as error:
-        return [ConfigIssue(place, error.reason)]
-    return []
-
-
 def _route_issues(
     key: str, route: Mapping[str, Any], integrations: Mapping[str, Any]
 ) -> list[ConfigIssue]:
@@ -154,12 +195,14 @@ def _route_issues(
         issues.append(ConfigIssue(f"{place}.target", f"no integration named {name!r}"))
     selection = route.get("routeResponseSelectionExpression")
     if selection is not None and selection != "$default":
-        issues.append(
-            ConfigIssue(
-                f"{place}.routeResponseSelectionExpression",
-                f"{selection!r} is not supported; WebSocket APIs support only '$default'",
+        message = f"{selection!r} is not supported; WebSocket APIs support only '$default'"
+        if selection == "\\$default":
+            # Unlike the other selection expressions, AWS documents this one as plain $default.
+            message = (
+                "write '$default' without the backslash: WebSocket APIs support only '$default' "
+                "here, as is"
             )
-        )
+        issues.append(ConfigIssue(f"{place}.routeResponseSelectionExpression", message))
     responses = route.get("routeResponses")
     if isinstance(responses, dict):
         for response_key in responses:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from wsgate.config.checks import backend_issues
-from wsgate.core.templates import MAX_TEMPLATE_BYTES
+from wsgate.config.checks import backend_issues, config_warnings, expression_issues
+from wsgate.config.model import ApiConfig
+from wsgate.core.routing import compile_expression
+from wsgate.core.templates import MAX_TEMPLATE_BYTES, compile_response_expression
+from wsgate.errors import ConfigIssue
 
 PLACE = "integrations.web"
 URL = "http://backend.local/messages"
@@ -238,6 +243,14 @@ def test_bad_template_selection_expressions(expression: str, problem: str) -> No
     ]
 
 
+@pytest.mark.parametrize("expression", ["$default", "${default}"])
+def test_default_written_as_a_variable_suggests_the_escape(expression: str) -> None:
+    assert issues("HTTP", integrationUri=URL, templateSelectionExpression=expression) == [
+        f"{PLACE}.templateSelectionExpression: '{expression}' is read as a variable; "
+        "write '\\$default' for the literal $default key"
+    ]
+
+
 def test_a_selection_expression_that_is_not_a_string_is_left_to_the_model() -> None:
     assert issues("HTTP", integrationUri=URL, templateSelectionExpression=5) == []
 
@@ -436,6 +449,20 @@ def test_bad_response_template_selection_expression() -> None:
     ]
 
 
+@pytest.mark.parametrize("expression", ["$default", "${default}"])
+def test_default_written_as_a_variable_in_a_response(expression: str) -> None:
+    responses = {"$default": {"templateSelectionExpression": expression}}
+    assert issues("HTTP", integrationUri=URL, integrationResponses=responses) == [
+        f"{PLACE}.integrationResponses.$default.templateSelectionExpression: '{expression}' is "
+        "read as a variable; write '\\$default' for the literal $default key"
+    ]
+
+
+def test_escaped_default_in_a_response_is_fine() -> None:
+    responses = {"$default": {"templateSelectionExpression": "\\$default"}}
+    assert issues("HTTP", integrationUri=URL, integrationResponses=responses) == []
+
+
 def test_good_response_template_selection_expression() -> None:
     responses = {
         "$default": {
@@ -468,4 +495,198 @@ def test_every_problem_of_an_integration_in_order() -> None:
         f"{PLACE}.templateSelectionExpression",
         f"{PLACE}.requestParameters.integration.request.header.A",
         f"{PLACE}.integrationResponses.x",
+    ]
+
+
+# --- expression_issues ----------------------------------------------------------------------------
+
+DEFAULT_HINT = "is read as a variable; write '\\$default' for the literal $default key"
+
+
+@pytest.mark.parametrize(
+    ("expression", "compiler", "found"),
+    [
+        ("$request.body.action", compile_expression, []),
+        ("\\$default", compile_expression, []),
+        ("\\$default", compile_response_expression, []),
+        ("${integration.response.statuscode}", compile_response_expression, []),
+        ("$default", compile_expression, [f"x: '$default' {DEFAULT_HINT}"]),
+        ("${default}", compile_expression, [f"x: '${{default}}' {DEFAULT_HINT}"]),
+        ("$default", compile_response_expression, [f"x: '$default' {DEFAULT_HINT}"]),
+        # Only the whole key gets the hint; elsewhere $default is an unknown variable like any.
+        (
+            "$default-v2",
+            compile_expression,
+            ["x: unsupported variable $default-v2; expected $request.body.*"],
+        ),
+        (
+            "$request.body.action",
+            compile_response_expression,
+            ["x: unsupported variable $request.body.action; expected $integration.response.*"],
+        ),
+    ],
+)
+def test_expression_issues(
+    expression: str, compiler: Callable[[str], object], found: list[str]
+) -> None:
+    assert [str(issue) for issue in expression_issues("x", expression, compiler)] == found
+
+
+def test_expression_issues_compile_request_expressions_by_default() -> None:
+    assert expression_issues("x", "$request.header.a") == [
+        ConfigIssue("x", "unsupported variable $request.header.a; expected $request.body.*")
+    ]
+
+
+# --- config_warnings ------------------------------------------------------------------------------
+
+WARNING_BASE: dict[str, object] = {
+    "name": "chat",
+    "routeSelectionExpression": "$request.body.action",
+    "stages": {"prod": {}},
+    "routes": {"$default": {"target": "m"}},
+}
+
+
+def warnings(**fields: object) -> list[str]:
+    config = ApiConfig.model_validate(WARNING_BASE | fields)
+    return [str(warning) for warning in config_warnings(config)]
+
+
+def mock(**fields: object) -> dict[str, object]:
+    return {"m": {"integrationType": "MOCK", **fields}}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"routeSelectionExpression": "action"},
+        {"routeSelectionExpression": "\\$default"},
+        {"routeSelectionExpression": "${request.body.action}"},
+        {"routeSelectionExpression": "request-$request.body.action"},
+        {"routeSelectionExpression": "requests.body.action"},
+        {"routeSelectionExpression": "Request.body.action"},
+        {"routeSelectionExpression": "request"},
+        {"routeSelectionExpression": "{{request.body.action}}"},
+        {"integrations": mock(templateSelectionExpression="application/json")},
+        {"integrations": mock(templateSelectionExpression="$request.body.type")},
+        {"integrations": mock(integrationResponseSelectionExpression="$integration.response.x")},
+        {"integrations": mock(integrationResponses={"$default": {}})},
+        {"routes": {"a": {"routeResponseSelectionExpression": "$default"}}},
+        {"routes": {"a": {"routeResponses": {"$default": {"modelSelectionExpression": "m"}}}}},
+    ],
+)
+def test_no_warnings(fields: dict[str, object]) -> None:
+    assert warnings(**fields) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "suggestion"),
+    [
+        ("request.body.action", "$request.body.action"),
+        ("request.body", "$request.body"),
+        ("context.routeKey", "$context.routeKey"),
+        ("stageVariables.route", "$stageVariables.route"),
+        ("integration.response.statuscode", "$integration.response.statuscode"),
+        ("{request.body.action}", "${request.body.action}"),
+    ],
+)
+def test_route_selection_expression_without_its_dollar(expression: str, suggestion: str) -> None:
+    assert warnings(routeSelectionExpression=expression) == [
+        f"routeSelectionExpression: '{expression}' has no '$', so it is a constant: every message "
+        f"goes to $default; did you mean '{suggestion}'?"
+    ]
+
+
+def test_route_selection_expression_without_its_dollar_and_no_default_route() -> None:
+    assert warnings(routeSelectionExpression="request.body.action", routes={"a": {}}) == [
+        "routeSelectionExpression: 'request.body.action' has no '$', so it is a constant: "
+        "no message matches a route, and there is no $default route; "
+        "did you mean '$request.body.action'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "warning"),
+    [
+        (
+            {"integrations": mock(templateSelectionExpression="request.body.type")},
+            "integrations.m.templateSelectionExpression: 'request.body.type' has no '$', so it "
+            "is a constant: every message gets the same request template; "
+            "did you mean '$request.body.type'?",
+        ),
+        (
+            {
+                "integrations": mock(
+                    integrationResponses={
+                        "/2\\d\\d/": {
+                            "templateSelectionExpression": "integration.response.statuscode"
+                        }
+                    }
+                )
+            },
+            "integrations.m.integrationResponses./2\\d\\d/.templateSelectionExpression: "
+            "'integration.response.statuscode' has no '$', so it is a constant: every response "
+            "gets the same response template; did you mean '$integration.response.statuscode'?",
+        ),
+        (
+            {
+                "integrations": mock(
+                    integrationResponseSelectionExpression="integration.response.statuscode"
+                )
+            },
+            "integrations.m.integrationResponseSelectionExpression: "
+            "'integration.response.statuscode' has no '$', so it is a constant; "
+            "did you mean '$integration.response.statuscode'?",
+        ),
+        (
+            # The loader refuses anything but $default here; other doors may not.
+            {"routes": {"a": {"routeResponseSelectionExpression": "request.body.reply"}}},
+            "routes.a.routeResponseSelectionExpression: 'request.body.reply' has no '$', so it "
+            "is a constant; did you mean '$request.body.reply'?",
+        ),
+        (
+            {
+                "routes": {
+                    "a": {
+                        "routeResponses": {
+                            "$default": {"modelSelectionExpression": "request.body.model"}
+                        }
+                    }
+                }
+            },
+            "routes.a.routeResponses.$default.modelSelectionExpression: 'request.body.model' has "
+            "no '$', so it is a constant; did you mean '$request.body.model'?",
+        ),
+    ],
+)
+def test_other_selection_expressions_without_their_dollar(
+    fields: dict[str, object], warning: str
+) -> None:
+    assert warnings(**fields) == [warning]
+
+
+def test_every_warning_in_order() -> None:
+    found = warnings(
+        routeSelectionExpression="request.body.action",
+        routes={
+            "$default": {
+                "routeResponseSelectionExpression": "context.x",
+                "routeResponses": {"$default": {"modelSelectionExpression": "context.y"}},
+            }
+        },
+        integrations=mock(
+            templateSelectionExpression="request.body.a",
+            integrationResponseSelectionExpression="integration.b",
+            integrationResponses={"$default": {"templateSelectionExpression": "integration.c"}},
+        ),
+    )
+    assert [warning.partition(":")[0] for warning in found] == [
+        "routeSelectionExpression",
+        "routes.$default.routeResponseSelectionExpression",
+        "routes.$default.routeResponses.$default.modelSelectionExpression",
+        "integrations.m.templateSelectionExpression",
+        "integrations.m.integrationResponseSelectionExpression",
+        "integrations.m.integrationResponses.$default.templateSelectionExpression",
     ]

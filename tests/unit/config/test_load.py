@@ -370,6 +370,16 @@ def test_model_and_integration_checks_are_reported_together(code_dir):
             "supported; WebSocket APIs support only '$default'",
         ),
         (
+            {"routes__sendmessage__routeResponseSelectionExpression": "\\$default"},
+            "routes.sendmessage.routeResponseSelectionExpression: write '$default' without the "
+            "backslash: WebSocket APIs support only '$default' here, as is",
+        ),
+        (
+            {"routeSelectionExpression": "$default"},
+            "routeSelectionExpression: '$default' is read as a variable; write '\\$default' for "
+            "the literal $default key",
+        ),
+        (
             {"routes__sendmessage__routeResponses": {"ok": {}}},
             "routes.sendmessage.routeResponses.ok: only the '$default' route response key is "
             "supported",
@@ -627,6 +637,113 @@ def test_model_and_integration_checks_are_reported_together(code_dir):
 def test_config_errors(code_dir, changes, issue):
     issues = _issues(_data(**changes), code_dir)
     assert issues == [issue]
+
+
+# --- templates YAML did not read as text -------------------------------------------------------
+
+_MOCK = {"integrationType": "MOCK"}
+_NOT_TEXT = "not text; quote it or use a block scalar (|)"
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "message"),
+    [
+        (
+            '{"statusCode": 200}',
+            "the template was read as a YAML mapping, not text; quote it "
+            "('{\"statusCode\": 200}') or use a block scalar (|)",
+        ),
+        (
+            "\n        statusCode: 200\n        body: it's",
+            "the template was read as a YAML mapping, not text; quote it "
+            '(\'{"statusCode": 200, "body": "it\'\'s"}\') or use a block scalar (|)',
+        ),
+        (
+            '{"message": "é", "when": 2024-01-02}',
+            "the template was read as a YAML mapping, not text; quote it "
+            '(\'{"message": "é", "when": "2024-01-02"}\') or use a block scalar (|)',
+        ),
+        (
+            "[1, 2]",
+            "the template was read as a YAML list, not text; quote it ('[1, 2]') "
+            "or use a block scalar (|)",
+        ),
+        (
+            '{"message": "' + "x" * 45 + '"}',
+            "the template was read as a YAML mapping, not text; quote it "
+            '(\'{"message": "' + "x" * 45 + "\"}') or use a block scalar (|)",
+        ),
+        (
+            '{"message": "' + "x" * 46 + '"}',
+            f"the template was read as a YAML mapping, {_NOT_TEXT}",
+        ),
+        ("200", f"the template was read as a YAML number, {_NOT_TEXT}"),
+        ("1.5", f"the template was read as a YAML number, {_NOT_TEXT}"),
+        ("true", f"the template was read as a YAML boolean, {_NOT_TEXT}"),
+        ("2024-01-02", f"the template was read as a YAML date, {_NOT_TEXT}"),
+        ("", "the template is empty (YAML null); write '' for an empty template"),
+        ("~", "the template is empty (YAML null); write '' for an empty template"),
+    ],
+)
+def test_request_template_that_is_not_text(tmp_path, yaml_value, message):
+    text = (
+        "name: chat\nrouteSelectionExpression: $request.body.action\nstages: {prod: {}}\n"
+        "integrations:\n  m:\n    integrationType: MOCK\n    requestTemplates:\n"
+        f"      $default: {yaml_value}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, base_dir=tmp_path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"integrations.m.requestTemplates.$default: {message}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("integration", "issue"),
+    [
+        (
+            {**_MOCK, "integrationResponses": {"$default": {"responseTemplates": {"a": {"x": 1}}}}},
+            "integrations.m.integrationResponses.$default.responseTemplates.a: the template was "
+            "read as a YAML mapping, not text; quote it ('{\"x\": 1}') or use a block scalar (|)",
+        ),
+        (
+            {**_MOCK, "integrationResponses": {"$default": {"responseTemplates": {"a": None}}}},
+            "integrations.m.integrationResponses.$default.responseTemplates.a: the template is "
+            "empty (YAML null); write '' for an empty template",
+        ),
+        # Not a template value: the usual messages.
+        (
+            {**_MOCK, "requestTemplates": ["{}"]},
+            "integrations.m.requestTemplates: input should be a valid dictionary",
+        ),
+        (
+            {**_MOCK, "integrationResponses": {"$default": {"templateSelectionExpression": 5}}},
+            "integrations.m.integrationResponses.$default.templateSelectionExpression: input "
+            "should be a valid string",
+        ),
+    ],
+)
+def test_response_templates_and_lookalikes(tmp_path, integration, issue):
+    data = {**_data(), "routes": {}, "functions": {}, "integrations": {"m": integration}}
+    assert _issues(data, tmp_path) == [issue]
+
+
+def test_an_integration_named_like_a_template_field(tmp_path):
+    data = {
+        **_data(),
+        "routes": {},
+        "functions": {},
+        "integrations": {"requestTemplates": {**_MOCK, "description": 5}},
+    }
+    assert _issues(data, tmp_path) == [
+        "integrations.requestTemplates.description: input should be a valid string"
+    ]
+
+
+def test_metrics_need_the_admin_listener(code_dir):
+    assert _issues(_data(server={"metrics": True}), code_dir) == [
+        "server.metrics: metrics are served on the admin listener: set adminPort"
+    ]
 
 
 def test_missing_handler_module(code_dir):
@@ -889,6 +1006,17 @@ def test_model_errors_chain_the_validation_error(code_dir):
         ),
         ('{"name": "x",\n "stages": {]}', "line 2, column 13: not valid YAML or JSON: "),
         ("name: x\n\tstages: {}\n", "line 2, column 1: not valid YAML or JSON: "),
+        (
+            'routeSelectionExpression: "\\$default"\n',
+            "line 1, column 29: not valid YAML or JSON: found unknown escape character '$'; "
+            "inside double quotes a backslash starts an escape: use single quotes "
+            "('\\$default', '/2\\d\\d/') or double the backslash (\"\\\\$default\")",
+        ),
+        (
+            '{"integrationResponses": {"/2\\d\\d/": {}}}',
+            "line 1, column 31: not valid YAML or JSON: found unknown escape character 'd'; "
+            "inside double quotes a backslash starts an escape",
+        ),
     ],
 )
 def test_invalid_yaml_reports_the_line(text, issue):
