@@ -1,7 +1,12 @@
-"""The ``wsgate`` command: serve, validate, connect, post, get, delete.
+"""The ``wsgate`` command: serve, validate, cert, connect, post, get, delete, trace, logs.
 
 Thin by design: arguments become config values, then the library does the work. ``main(argv)``
 returns the exit code so tests can call it directly.
+
+Exit statuses follow one scheme, documented in each command's ``--help``: 0 is success and 2 a
+usage error (argparse's own convention: a bad flag or flag value) for every command; 1, 3 and 4
+mean what the command's epilog says, 1 being an invalid config file for ``serve`` and
+``validate``.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any
 
 from wsgate import __version__
 from wsgate.clients import management as management_client, traces as trace_client, ws as ws_client
+from wsgate.config.checks import config_warnings
 from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
-from wsgate.errors import ConfigError, ConfigIssue, TlsError
+from wsgate.errors import ConfigError, TlsError
 from wsgate.observability.logs import configure_logging
 from wsgate.registry import check_registry_url, redact_url
 
@@ -28,34 +34,65 @@ __all__ = ["build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_INVALID_CONFIG = 1
-EXIT_USAGE = 1
+EXIT_USAGE = 2  # argparse exits with 2 on its own errors; bad flag values do the same
+EXIT_CERT_FILES = 3
+
+_SERVE_EPILOG = """\
+Warnings about the config file (FILE: warning: PLACE: MESSAGE) go to stderr before the URLs.
+
+exit status:
+  0  stopped by SIGINT or SIGTERM
+  1  invalid config file: every error is listed with its place
+  2  usage error (including a bad --port, --stage or --registry)
+  130  a second SIGINT or SIGTERM: stopped without waiting for connections to close
+"""
+
+_VALIDATE_EPILOG = """\
+Errors and warnings (FILE: warning: PLACE: MESSAGE) go to stderr; warnings alone still pass.
+
+exit status:
+  0  valid
+  1  invalid config file: every error is listed with its place
+  2  usage error
+"""
+
+_CERT_EPILOG = """\
+exit status:
+  0  success
+  1  invalid --config file
+  2  usage error (including a name that is neither a host name nor an IP address)
+  3  the files in --dir cannot be created, read or written (or hold an unusable CA)
+"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with 1: 2 means "cannot connect" for the client commands."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+class _BadFlag(Exception):
+    """A flag's value that argparse's types cannot judge alone, such as an unknown stage."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="wsgate",
         description="A WebSocket API gateway compatible with Amazon API Gateway WebSocket APIs.",
+        epilog="Every command exits with 0 on success and 2 on a usage error; see its --help.",
     )
     parser.add_argument("--version", action="version", version=f"wsgate {__version__}")
-    commands = cast(
-        "argparse._SubParsersAction[argparse.ArgumentParser]",
-        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
-    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve an API described by a config file")
+    serve = commands.add_parser(
+        "serve",
+        help="serve an API described by a config file",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("file", help="the API's config file (YAML or JSON)")
     serve.add_argument("--host", help="public listener address (default: config, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="public listener port (0 picks a free one)")
-    serve.add_argument("--admin-port", type=int, help="also serve @connections on this port")
+    serve.add_argument("--port", type=_port, help="public listener port (0 picks a free one)")
+    serve.add_argument(
+        "--admin-port",
+        type=_port,
+        help="also serve @connections, traces and the dashboard on this port",
+    )
     serve.add_argument("--stage", help="serve only this stage")
     serve.add_argument(
         "--registry", help="share connections with other nodes: redis://, rediss:// or unix://"
@@ -68,12 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_serve)
 
-    validate = commands.add_parser("validate", help="check a config file and report every error")
+    validate = commands.add_parser(
+        "validate",
+        help="check a config file and report every error",
+        epilog=_VALIDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     validate.add_argument("file")
     validate.set_defaults(func=_validate)
 
     cert = commands.add_parser(
-        "cert", help="make a local CA and a certificate for wss:// and https://"
+        "cert",
+        help="make a local CA and a certificate for wss:// and https://",
+        epilog=_CERT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cert.add_argument("names", nargs="*", help="DNS names and IP addresses (default: localhost)")
     cert.add_argument("--dir", default=".wsgate/tls", help="where to write (default .wsgate/tls)")
@@ -89,9 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # a usage error (2), or --help and --version (0)
+        return int(exit_.code or 0)
     result: int = args.func(args)
     return result
+
+
+def _port(text: str) -> int:
+    """Argparse type for a TCP port, where 0 picks a free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return port
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -101,10 +160,17 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
+    _print_warnings(args.file, config)
     routes = ", ".join(config.routes) or "none"
     stages = ", ".join(config.stages)
     print(f"{args.file}: valid (API {config.name!r}, stages: {stages}, routes: {routes})")
     return EXIT_OK
+
+
+def _print_warnings(file: str, config: ApiConfig) -> None:
+    """Report what loads but is most likely a slip; warnings never change the exit status."""
+    for issue in config_warnings(config):
+        print(f"{file}: warning: {issue}", file=sys.stderr)
 
 
 def _cert(args: argparse.Namespace) -> int:
@@ -123,9 +189,14 @@ def _cert(args: argparse.Namespace) -> int:
     try:
         ca = ensure_ca(folder)
         cert, key = issue_certificate(folder, names, ca)
-    except (TlsError, OSError) as error:
-        print(f"wsgate cert: {error}", file=sys.stderr)
-        return EXIT_INVALID_CONFIG
+    except TlsError as error:
+        return _cert_failure(error, names)
+    except OSError as error:  # a folder on the way that cannot be searched
+        print(
+            f"wsgate cert: cannot access {error.filename or folder}: {error.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_CERT_FILES
     chain = cert  # the chain a server presents: the certificate, then the CA
     print(f"certificate for {', '.join(names)}")
     print(f"  CA:          {ca[0]}")
@@ -137,13 +208,35 @@ def _cert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cert_failure(error: TlsError, names: list[str]) -> int:
+    """Report a failed ``wsgate cert``: a bad name is a usage error, the rest is about files."""
+    if isinstance(error.__cause__, OSError):
+        # The file system refused ("cannot write: Permission denied"): say so, with the path.
+        action, _, reason = error.reason.partition(": ")
+        print(f"wsgate cert: {action} {error.path}: {reason}", file=sys.stderr)
+        return EXIT_CERT_FILES
+    print(f"wsgate cert: {error}", file=sys.stderr)
+    return EXIT_USAGE if error.path in names else EXIT_CERT_FILES
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
-        config = _configure(load_config(args.file), args)
+        config = load_config(args.file)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    try:
+        config = _configure(config, args)
+    except _BadFlag as error:
+        print(f"wsgate serve: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        # The file's registry, unless --registry replaced it (and was checked in its place).
         check_registry_url(config.server.registry)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
+    _print_warnings(args.file, config)
     json_lines = None if args.log_format is None else args.log_format == "json"
     configure_logging(args.log_level, json_lines=json_lines)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -153,6 +246,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
+    """Apply the flags to ``config``.
+
+    Raises:
+        _BadFlag: ``--stage`` names no stage of the API, or ``--registry`` cannot work.
+    """
     server: dict[str, Any] = {}
     if args.host is not None:
         server["host"] = args.host
@@ -161,6 +259,10 @@ def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
     if args.admin_port is not None:
         server["admin_port"] = args.admin_port
     if args.registry is not None:
+        try:
+            check_registry_url(args.registry)
+        except ConfigError as error:
+            raise _BadFlag("; ".join(f"--registry: {x.message}" for x in error.issues)) from error
         server["registry"] = args.registry
     if args.node_id is not None:
         server["node_id"] = args.node_id
@@ -168,8 +270,7 @@ def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
     if args.stage is not None:
         if args.stage not in config.stages:
             known = ", ".join(config.stages)
-            issue = ConfigIssue("--stage", f"no stage {args.stage!r} (known: {known})")
-            raise ConfigError([issue], args.file)
+            raise _BadFlag(f"--stage: no stage {args.stage!r} in {args.file} (known: {known})")
         update["stages"] = {args.stage: config.stages[args.stage]}
     return config.model_copy(update=update)
 

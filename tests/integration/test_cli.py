@@ -1,4 +1,7 @@
-"""The command line end to end: validate, serve in a real process, connect, post/get/delete."""
+"""The command line end to end: validate, cert, serve in a real process, connect, post/get/delete.
+
+Exit statuses: 0 success and 2 usage for every command, 1 an invalid config file.
+"""
 
 from __future__ import annotations
 
@@ -58,10 +61,128 @@ def test_serve_refuses_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert "no integration named 'chatfn'" in capsys.readouterr().err
 
 
-def test_a_bad_registry_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_registry_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     example = str(EXAMPLE / "wsgate.yaml")
-    assert main(["serve", example, "--port", "0", "--registry", "mysql://db"]) == 1
-    assert "server.registry" in capsys.readouterr().err
+    assert main(["serve", example, "--port", "0", "--registry", "mysql://db"]) == 2
+    assert capsys.readouterr().err.startswith("wsgate serve: error: --registry: invalid registry")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["nope"],
+        ["serve"],
+        ["serve", str(EXAMPLE / "wsgate.yaml"), "--port", "http"],
+        ["serve", str(EXAMPLE / "wsgate.yaml"), "--admin-port", "65536"],
+        ["serve", str(EXAMPLE / "wsgate.yaml"), "--log-level", "loud"],
+        ["validate"],
+        ["cert", "--dir"],
+        ["connect", "ftp://h/"],
+        ["get", "http://h/dev"],
+        ["post", "http://h/dev", "id", "data", "--timeout", "0"],
+        ["trace", "http://h"],
+        ["logs", "http://h", "--count", "0"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_an_unknown_stage_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(EXAMPLE / "wsgate.yaml"), "--stage", "nope"]) == 2
+    assert "--stage: no stage 'nope'" in capsys.readouterr().err
+
+
+def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert main(["serve", "--help"]) == 0
+    assert "1  invalid config file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["serve", "validate", "cert", "trace", "logs"])
+def test_help_documents_exit_codes(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    help_text = capsys.readouterr().out
+    assert "exit status:" in help_text
+    assert "\n  2  usage error" in help_text
+
+
+WARNED_CONFIG = """
+name: warned
+routeSelectionExpression: request.body.action
+stages: {dev: {}}
+routes:
+  $default: {target: m}
+integrations:
+  m: {integrationType: MOCK}
+"""
+WARNING = "warning: routeSelectionExpression: 'request.body.action' has no '$', so it is a constant"
+
+
+def test_validate_prints_warnings_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "warned.yaml"
+    path.write_text(WARNED_CONFIG)
+    assert main(["validate", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: valid")
+    assert err.startswith(f"{path}: {WARNING}")
+    assert len(err.splitlines()) == 1
+
+
+async def test_serve_prints_warnings_before_its_urls(tmp_path: Path) -> None:
+    path = tmp_path / "warned.yaml"
+    path.write_text(WARNED_CONFIG)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsgate",
+        "serve",
+        str(path),
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,  # one stream, to see what came first
+        env={**os.environ, "PYTHONASYNCIODEBUG": ""},
+    )
+    assert process.stdout is not None
+    try:
+        first = (await asyncio.wait_for(process.stdout.readline(), 20 * UNIT)).decode()
+        second = (await asyncio.wait_for(process.stdout.readline(), 20 * UNIT)).decode()
+    finally:
+        process.kill()
+        await process.wait()
+    assert first.startswith(f"{path}: {WARNING}")
+    assert second.startswith("wsgate ") and "serving API 'warned'" in second
+
+
+def test_cert_reports_a_folder_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    regular = tmp_path / "file"
+    regular.write_text("not a folder")
+    assert main(["cert", "--dir", str(regular / "tls")]) == 3
+    err = capsys.readouterr().err
+    assert err == f"wsgate cert: cannot write {regular / 'tls' / 'ca-key.pem'}: Not a directory\n"
+
+
+def test_cert_refuses_a_bad_name_as_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cert", "--dir", str(tmp_path), "bad name!"]) == 2
+    assert capsys.readouterr().err == "wsgate cert: bad name!: not a host name or an IP address\n"
+
+
+def test_cert_with_an_invalid_config_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_CONFIG)
+    assert main(["cert", "--dir", str(tmp_path / "tls"), "--config", str(path)]) == 1
+    assert "no integration named 'chatfn'" in capsys.readouterr().err
 
 
 def test_validate_checks_the_registry_url(
@@ -166,7 +287,7 @@ async def test_serve_connect_manage_and_stop(
     assert code == 0, (err, connection_id)
     code, out, _ = await _wsgate("get", endpoint, connection_id)
     assert code == 0
-    assert json.loads(out)["identity"]["sourceIp"] == "127.0.0.1"
+    assert json.loads(out)["Identity"]["SourceIp"] == "127.0.0.1"
     code, _, _ = await _wsgate("delete", endpoint, connection_id)
     assert code == 0
     received, _ = await asyncio.wait_for(listener.communicate(), 20 * UNIT)

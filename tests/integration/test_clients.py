@@ -1,8 +1,9 @@
 """``wsgate connect`` and ``wsgate post|get|delete`` against small stub servers.
 
 The stubs run in a daemon thread with their own event loop, so the same server answers async
-tests (which call ``run_connect``/``run_management`` directly) and sync tests (which go through
-argparse and the ``asyncio.run`` wrappers, as ``wsgate`` itself does).
+tests (which call ``run_connect`` directly), sync tests of ``run_management`` (botocore is
+synchronous) and tests that go through argparse and the ``asyncio.run`` wrappers, as ``wsgate``
+itself does.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import pytest
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
+from tests.aws_env import isolate_aws
 from tests.helpers import UNIT
 from wsgate.clients import management, ws
 from wsgate.clients.management import ManagementRequest, run_management
@@ -36,6 +39,12 @@ CONNECTION = {
     "connectedAt": "2024-05-01T12:00:00.000Z",
     "identity": {"sourceIp": "127.0.0.1", "userAgent": "wscat/6"},
     "lastActiveAt": "2024-05-01T12:00:05.000Z",
+}
+# What `wsgate get` prints for it: botocore's names and parsed times, back in ISO 8601.
+PRINTED_CONNECTION = {
+    "ConnectedAt": "2024-05-01T12:00:00.000Z",
+    "Identity": {"SourceIp": "127.0.0.1", "UserAgent": "wscat/6"},
+    "LastActiveAt": "2024-05-01T12:00:05.000Z",
 }
 
 
@@ -56,6 +65,7 @@ class ManagementCall:
     method: str
     raw_path: str
     body: bytes
+    authorization: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -101,12 +111,20 @@ def _build_app(stub: Stub) -> web.Application:
         return socket_
 
     async def connections(request: web.Request) -> web.StreamResponse:
-        stub.calls.append(ManagementCall(request.method, request.raw_path, await request.read()))
+        body = await request.read()
+        authorization = request.headers.get("Authorization")
+        stub.calls.append(ManagementCall(request.method, request.raw_path, body, authorization))
         connection_id = request.match_info["connection_id"]
         if connection_id == "gone":
             return _aws_error(410, "GoneException", None)
         if connection_id == "too-big":
             return _aws_error(413, "PayloadTooLargeException", "Message too long")
+        if connection_id == "unsigned":
+            return _aws_error(403, "MissingAuthenticationTokenException", "Forbidden")
+        if connection_id == "broken":
+            return web.Response(status=502, text="<html>\nBad gateway\n</html>")
+        if connection_id == "html" and request.method == "GET":
+            return web.Response(text="<html>not JSON</html>", content_type="text/html")
         if request.method == "GET":
             return web.json_response(CONNECTION)
         return web.Response(status=204 if request.method == "DELETE" else 200)
@@ -188,6 +206,12 @@ def stub(server: Stub) -> Stub:
     return server
 
 
+@pytest.fixture(autouse=True)
+def aws_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No AWS credentials anywhere, unless a test sets them."""
+    return isolate_aws(monkeypatch, tmp_path / "aws")
+
+
 @pytest.fixture
 def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
@@ -217,9 +241,9 @@ async def connect(options: ConnectOptions, stdin: str | TextIO = "") -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
-async def manage(request: ManagementRequest) -> Outcome:
+def manage(request: ManagementRequest) -> Outcome:
     out, err = io.StringIO(), io.StringIO()
-    code = await run_management(request, stdout=out, stderr=err)
+    code = run_management(request, stdout=out, stderr=err)
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
@@ -331,16 +355,16 @@ async def test_dropped_connection_exits_4(stub: Stub) -> None:
     assert outcome == Outcome(4, "", "closed: 1006 connection lost\n")
 
 
-async def test_refused_connection_exits_2(refused_port: int) -> None:
+async def test_refused_connection_exits_1(refused_port: int) -> None:
     outcome = await connect(ConnectOptions(f"ws://127.0.0.1:{refused_port}/", execute=("hi",)))
-    assert outcome.code == 2
+    assert outcome.code == 1
     assert outcome.err.startswith(f"error: cannot connect to ws://127.0.0.1:{refused_port}/")
 
 
-async def test_handshake_timeout_exits_2(silent_port: int) -> None:
+async def test_handshake_timeout_exits_1(silent_port: int) -> None:
     url = f"ws://127.0.0.1:{silent_port}/"
     outcome = await connect(ConnectOptions(url, execute=("hi",), timeout=0.2))
-    assert outcome == Outcome(2, "", f"error: handshake with {url} timed out after 0.2 s\n")
+    assert outcome == Outcome(1, "", f"error: handshake with {url} timed out after 0.2 s\n")
 
 
 async def test_headers_origin_and_subprotocol_are_sent(stub: Stub) -> None:
@@ -377,23 +401,25 @@ def test_main_connect_rejected(stub: Stub, capsys: pytest.CaptureFixture[str]) -
 # wsgate post|get|delete
 
 
-async def test_post_sends_raw_bytes_to_encoded_path(stub: Stub) -> None:
+def test_post_sends_raw_bytes_to_encoded_path(stub: Stub) -> None:
     payload = bytes(range(256))
     request = ManagementRequest("post", stub.endpoint, "L0SM9cOFvHcCIhw=", payload)
-    assert await manage(request) == Outcome(0, "", "")
+    assert manage(request) == Outcome(0, "", "")
     assert stub.calls == [ManagementCall("POST", "/dev/@connections/L0SM9cOFvHcCIhw%3D", payload)]
+    # No credentials anywhere: sent unsigned rather than refused before leaving.
+    assert stub.calls[0].authorization is None
 
 
-async def test_get_prints_connection_json(stub: Stub) -> None:
-    outcome = await manage(ManagementRequest("get", stub.endpoint + "/", "abc="))
+def test_get_prints_connection_json(stub: Stub) -> None:
+    outcome = manage(ManagementRequest("get", stub.endpoint + "/", "abc="))
     assert (outcome.code, outcome.err) == (0, "")
-    assert json.loads(outcome.out) == CONNECTION
-    assert outcome.out.startswith('{\n  "connectedAt"')  # pretty, in the server's order
+    assert json.loads(outcome.out) == PRINTED_CONNECTION
+    assert outcome.out.startswith('{\n  "ConnectedAt"')  # pretty, in botocore's order
     assert stub.calls[0].raw_path == "/dev/@connections/abc%3D"
 
 
-async def test_delete_succeeds_on_204(stub: Stub) -> None:
-    assert await manage(ManagementRequest("delete", stub.endpoint, "abc")) == Outcome(0, "", "")
+def test_delete_succeeds_on_204(stub: Stub) -> None:
+    assert manage(ManagementRequest("delete", stub.endpoint, "abc")) == Outcome(0, "", "")
     assert stub.calls == [ManagementCall("DELETE", "/dev/@connections/abc", b"")]
 
 
@@ -402,20 +428,52 @@ async def test_delete_succeeds_on_204(stub: Stub) -> None:
     [
         ("gone", 3, "error: 410 GoneException\n"),
         ("too-big", 4, "error: 413 PayloadTooLargeException: Message too long\n"),
+        ("broken", 4, "error: 502 Bad Gateway\n"),
     ],
 )
-async def test_errors_print_status_and_type(
-    stub: Stub, connection_id: str, code: int, err: str
-) -> None:
+def test_errors_print_status_and_type(stub: Stub, connection_id: str, code: int, err: str) -> None:
     request = ManagementRequest("post", stub.endpoint, connection_id, b"x")
-    assert await manage(request) == Outcome(code, "", err)
+    assert manage(request) == Outcome(code, "", err)
+    # Never retried, not even a 502: a second POST could deliver the message twice.
+    assert len(stub.calls) == 1
 
 
-async def test_unreachable_endpoint_exits_2(refused_port: int) -> None:
+def test_a_refused_unsigned_request_says_where_credentials_come_from(stub: Stub) -> None:
+    outcome = manage(ManagementRequest("delete", stub.endpoint, "unsigned"))
+    assert outcome.code == 4
+    error, hint = outcome.err.splitlines()
+    assert error == "error: 403 MissingAuthenticationTokenException: Forbidden"
+    assert hint.startswith("hint: the request was not signed, as no credentials were found")
+    assert "--access-key-id" in hint and "AWS_ACCESS_KEY_ID" in hint and "--profile" in hint
+
+
+def test_credentials_from_the_environment_sign(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert manage(ManagementRequest("delete", stub.endpoint, "abc")).code == 0
+    authorization = stub.calls[0].authorization
+    assert authorization is not None
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDENVIRONMENT/")
+    assert "/us-east-1/execute-api/aws4_request" in authorization
+
+
+def test_an_unreadable_answer_exits_4(stub: Stub) -> None:
+    outcome = manage(ManagementRequest("get", stub.endpoint, "html"))
+    err = f"error: {stub.endpoint} answered GetConnection without a connection\n"
+    assert outcome == Outcome(4, "", err)
+
+
+def test_unreachable_endpoint_exits_1(refused_port: int) -> None:
     endpoint = f"http://127.0.0.1:{refused_port}/dev"
-    outcome = await manage(ManagementRequest("get", endpoint, "abc"))
-    assert outcome.code == 2
+    outcome = manage(ManagementRequest("get", endpoint, "abc"))
+    assert outcome.code == 1
     assert outcome.err.startswith(f"error: cannot reach {endpoint}: ")
+
+
+def test_silent_endpoint_times_out_with_1(silent_port: int) -> None:
+    endpoint = f"http://127.0.0.1:{silent_port}/dev"
+    outcome = manage(ManagementRequest("get", endpoint, "abc", timeout=0.2))
+    assert outcome == Outcome(1, "", f"error: {endpoint} did not answer within 0.2 s\n")
 
 
 def test_main_post_reads_stdin(
@@ -446,9 +504,32 @@ def test_main_post_unreadable_file_is_usage_error(
     stub: Stub, tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = os.path.join(tmp_path, "missing")
-    assert main(["post", stub.endpoint, "id", "--file", missing]) == 1
+    assert main(["post", stub.endpoint, "id", "--file", missing]) == 2
     assert capsys.readouterr().err.startswith(f"error: cannot read {missing}: ")
     assert stub.calls == []
+
+
+def test_main_unknown_profile_is_usage_error(
+    stub: Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["get", stub.endpoint, "id", "--profile", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert stub.calls == []
+
+
+def test_main_signs_with_keys_from_flags(stub: Stub) -> None:
+    keys = ["--access-key-id", "AKIDFLAGS", "--secret-access-key", "s", "--region", "eu-west-1"]
+    assert main(["delete", stub.endpoint, "id", *keys]) == 0
+    authorization = stub.calls[0].authorization
+    assert authorization is not None
+    assert "Credential=AKIDFLAGS/" in authorization and "/eu-west-1/" in authorization
+
+
+def test_main_no_sign_request_sends_unsigned(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert main(["delete", stub.endpoint, "id", "--no-sign-request"]) == 0
+    assert stub.calls[0].authorization is None
 
 
 def test_main_get_gone(stub: Stub, capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,7 +71,7 @@ async def test_trace_of_a_failing_and_a_working_message(traced: Gateway) -> None
         async with http.get(url, params={"status": "nope"}) as reply:
             assert reply.status == 400
     assert await run_trace(_admin(traced), "AAAAAAAAAAAAAAA=", out=io.StringIO()) == 3
-    assert await run_trace("http://127.0.0.1:1", "x", out=io.StringIO()) == 2
+    assert await run_trace("http://127.0.0.1:1", "x", out=io.StringIO()) == 1
 
 
 async def test_logs_follow_live_entries_with_filters(traced: Gateway) -> None:

@@ -2,14 +2,22 @@
 
 - :mod:`wsgate.clients.ws`: ``wsgate connect``, an interactive WebSocket client in the spirit
   of wscat.
-- :mod:`wsgate.clients.management`: ``wsgate post|get|delete``, a client of the
-  ``@connections`` management API speaking the same wire protocol as boto3's
-  ``apigatewaymanagementapi``.
+- :mod:`wsgate.clients.management`: ``wsgate post|get|delete``, the ``@connections``
+  management API through botocore's own ``apigatewaymanagementapi`` client, set up (credentials,
+  region, no retries) by :mod:`wsgate.clients.aws`.
+- :mod:`wsgate.clients.traces`: ``wsgate trace`` and ``wsgate logs``, read from the admin
+  listener.
 
 Each module registers its subcommands on the caller's argparse subparsers and sets ``func`` to
-a synchronous ``(argparse.Namespace) -> int`` that runs its own event loop and returns the exit
-status; the asynchronous ``run_*`` coroutines behind them take their streams as arguments so
-tests can drive them directly.
+a synchronous ``(argparse.Namespace) -> int`` that returns the exit status. The ``run_*``
+functions behind them take their streams as arguments so tests can drive them directly: the
+asyncio ones (``run_connect``, ``run_trace``, ``run_logs``) are coroutines, while
+``run_management`` is a plain function, since botocore is synchronous and one command makes
+one request.
+
+Exit statuses share one scheme: 0 success, 1 the other end cannot be reached (or, for
+``trace``/``logs``, serves no traces there), 2 a usage error as argparse reports them, and 3
+and 4 for the answers each command singles out (see each ``--help``).
 """
 
 from __future__ import annotations

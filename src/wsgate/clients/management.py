@@ -1,45 +1,51 @@
 """``wsgate post|get|delete``: a client of the ``@connections`` management API.
 
-It speaks the wire protocol of boto3's ``apigatewaymanagementapi`` client, so it works against
-wsgate and against Amazon API Gateway alike (the latter needs SigV4, which is not done here)::
+The calls are made by botocore's own ``apigatewaymanagementapi`` client (see
+:mod:`wsgate.clients.aws`), so the URL, the quoting of the connection id, the SigV4 signature
+and the reading of errors are exactly what a Lambda function's boto3 does, against wsgate and
+against Amazon API Gateway alike::
 
-    POST   {endpoint}/@connections/{id}   raw body     -> 200
-    GET    {endpoint}/@connections/{id}                -> 200 {"connectedAt", "identity", ...}
-    DELETE {endpoint}/@connections/{id}                -> 204
+    PostToConnection   POST   {endpoint}/@connections/{id}   raw body  -> 200
+    GetConnection      GET    {endpoint}/@connections/{id}             -> 200 JSON
+    DeleteConnection   DELETE {endpoint}/@connections/{id}             -> 204
 
-Failures carry AWS's error shape name in the ``x-amzn-ErrorType`` header (``GoneException``,
-``ForbiddenException``, ...) and usually a JSON body with a ``message``.
+botocore is synchronous, and so is :func:`run_management`: one command makes one request.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import enum
 import json
 import os
 import sys
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
-import aiohttp
-import yarl
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError as BotoConnectionError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
-from wsgate.clients import USER_AGENT, positive_float
-from wsgate.errors import ManagementError
-from wsgate.types import JSONObject
+from wsgate.clients import positive_float
+from wsgate.clients.aws import AwsOptions, Signing, add_arguments, management_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
 
 __all__ = [
     "Action",
     "ExitCode",
-    "ManagementClient",
     "ManagementRequest",
     "add_parsers",
-    "connection_url",
-    "error_from_response",
+    "describe_error",
     "management_command",
     "parse_endpoint",
     "run_management",
@@ -52,111 +58,32 @@ class ExitCode(enum.IntEnum):
     """Exit statuses of ``wsgate post|get|delete``."""
 
     OK = 0
-    USAGE = 1
-    UNREACHABLE = 2
+    UNREACHABLE = 1
+    USAGE = 2
     GONE = 3
     HTTP_ERROR = 4
     # 128 + SIGINT, what shells report for a process killed by Ctrl-C.
     INTERRUPTED = 130
 
 
-# botocore's SAFE_CHARS: a path label is quoted with only the RFC 3986 unreserved marks kept.
-_LABEL_SAFE = "-._~"
-
-# How much of a non-JSON error body is worth printing.
-_MAX_TEXT_MESSAGE = 200
-
 _EPILOG = """\
 ENDPOINT is the stage URL that boto3 takes as endpoint_url, e.g. http://127.0.0.1:8080/dev.
 
+Requests are made by botocore's apigatewaymanagementapi client and signed with SigV4 like
+boto3's: with --access-key-id and --secret-access-key, else the credentials botocore finds
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile or AWS_PROFILE in ~/.aws/credentials
+and ~/.aws/config, a role). With none, or with --no-sign-request, they go unsigned, which a
+gateway whose server.managementAuthorization is NONE accepts. The region signed for is
+--region, else the configured one, else the REGION of an *.execute-api.REGION.amazonaws.com
+ENDPOINT, else us-east-1. Nothing is retried: a POST must not reach its client twice.
+
 exit status:
   0  success
-  1  usage error (including an unreadable --file)
-  2  the endpoint cannot be reached (refused, DNS, TLS, timeout)
+  1  the endpoint cannot be reached (refused, DNS, TLS, timeout)
+  2  usage error (including an unreadable --file or an unknown --profile)
   3  GoneException (410): the connection is no longer there
-  4  any other HTTP error; "error: STATUS TYPE: MESSAGE" goes to stderr
+  4  any other HTTP error; "error: STATUS CODE: MESSAGE" goes to stderr
 """
-
-
-def connection_url(endpoint: str, connection_id: str) -> yarl.URL:
-    """Return the URL of one connection, built byte for byte as botocore builds it.
-
-    The id is percent-encoded as a non-greedy path label (so ``=`` becomes ``%3D``) and
-    ``@connections`` stays literal. The result is marked encoded so that nothing re-quotes it.
-    """
-    parts = urllib.parse.urlsplit(endpoint)
-    label = urllib.parse.quote(connection_id.encode(), safe=_LABEL_SAFE)
-    # botocore's _urljoin: drop one trailing slash of the endpoint's path, keep the query.
-    path = parts.path.removesuffix("/") + f"/@connections/{label}"
-    return yarl.URL(urllib.parse.urlunsplit(parts._replace(path=path)), encoded=True)
-
-
-def error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, reason: str | None = None
-) -> ManagementError:
-    """Translate an error response into a :class:`ManagementError` as botocore reads it.
-
-    The error type comes from ``x-amzn-ErrorType`` (``Name:detail`` forms cut at the colon),
-    else from the JSON body's ``code``/``__type``, else from the HTTP reason phrase; the
-    message from the body's ``message``/``Message``, else its text.
-    """
-    document = _json_object(body)
-    error_type = next(
-        (value for key, value in headers.items() if key.lower() == "x-amzn-errortype"), None
-    )
-    for key in ("code", "Code", "__type"):
-        if error_type is None and isinstance(document.get(key), str):
-            error_type = document[key]
-    if error_type:
-        error_type = error_type.split(":", 1)[0].rsplit("#", 1)[-1]
-    else:
-        error_type = reason or _reason_phrase(status)
-    message = document.get("message", document.get("Message"))
-    if not isinstance(message, str):
-        # A proxy's HTML error page is no message; its first line says enough.
-        text = body.decode(errors="replace").strip().partition("\n")[0][:_MAX_TEXT_MESSAGE]
-        message = None if document else text or None
-    return ManagementError(status, error_type, message)
-
-
-class ManagementClient:
-    """Calls one endpoint's ``@connections`` API through an aiohttp session.
-
-    Methods raise :class:`ManagementError` for an HTTP error, and let ``aiohttp.ClientError``
-    and ``TimeoutError`` through when the endpoint cannot be reached.
-    """
-
-    def __init__(self, session: aiohttp.ClientSession, endpoint: str) -> None:
-        self._session = session
-        self._endpoint = endpoint
-
-    async def post_to_connection(self, connection_id: str, data: bytes) -> None:
-        """Send ``data`` to the client of ``connection_id``."""
-        await self._request("POST", connection_id, data)
-
-    async def get_connection(self, connection_id: str) -> JSONObject:
-        """Return what the gateway knows about ``connection_id``.
-
-        Raises:
-            ManagementError: also when a 2xx answer is not a JSON object.
-        """
-        body = await self._request("GET", connection_id)
-        document = _json_object(body)
-        if not document:
-            raise ManagementError(HTTPStatus.OK, "InvalidResponse", "expected a JSON object")
-        return document
-
-    async def delete_connection(self, connection_id: str) -> None:
-        """Close the connection ``connection_id``."""
-        await self._request("DELETE", connection_id)
-
-    async def _request(self, method: str, connection_id: str, data: bytes | None = None) -> bytes:
-        url = connection_url(self._endpoint, connection_id)
-        async with self._session.request(method, url, data=data) as response:
-            body = await response.read()
-            if not 200 <= response.status < 300:
-                raise error_from_response(response.status, response.headers, body, response.reason)
-            return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +95,10 @@ class ManagementRequest:
     connection_id: str
     data: bytes = b""
     timeout: float = 10.0
+    aws: AwsOptions = field(default_factory=AwsOptions)
 
 
-async def run_management(
+def run_management(
     request: ManagementRequest, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
     """Perform ``request``, print its result, and return the exit status.
@@ -179,44 +107,89 @@ async def run_management(
     """
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
-    timeout = aiohttp.ClientTimeout(total=request.timeout)
     try:
-        async with aiohttp.ClientSession(
-            headers={"User-Agent": USER_AGENT}, timeout=timeout
-        ) as session:
-            client = ManagementClient(session, request.endpoint)
-            if request.action == "post":
-                await client.post_to_connection(request.connection_id, request.data)
-            elif request.action == "get":
-                document = await client.get_connection(request.connection_id)
-                print(json.dumps(document, indent=2, ensure_ascii=False), file=stdout)
-            else:
-                await client.delete_connection(request.connection_id)
-    except ManagementError as exc:
-        print(f"error: {exc}", file=stderr)
-        gone = exc.status == HTTPStatus.GONE or exc.error_type == "GoneException"
-        return ExitCode.GONE if gone else ExitCode.HTTP_ERROR
-    except TimeoutError:
+        client, signing = management_client(request.endpoint, request.aws, timeout=request.timeout)
+    except BotoCoreError as error:  # an unknown profile, half a key pair in the environment
+        print(f"error: {error}", file=stderr)
+        return ExitCode.USAGE
+    try:
+        return _call(client, request, stdout, stderr)
+    except ClientError as error:
+        return _refused(error, signing, stderr)
+    except (ConnectTimeoutError, ReadTimeoutError):
         print(f"error: {request.endpoint} did not answer within {request.timeout:g} s", file=stderr)
         return ExitCode.UNREACHABLE
-    except aiohttp.ClientError as exc:
-        print(f"error: cannot reach {request.endpoint}: {exc or type(exc).__name__}", file=stderr)
+    except (BotoConnectionError, HTTPClientError) as error:
+        print(f"error: cannot reach {request.endpoint}: {error}", file=stderr)
         return ExitCode.UNREACHABLE
+    except BotoCoreError as error:  # an answer botocore cannot read, such as HTML for GET
+        print(f"error: {error}", file=stderr)
+        return ExitCode.HTTP_ERROR
+    finally:
+        client.close()
+
+
+def _call(
+    client: ApiGatewayManagementApiClient, request: ManagementRequest, out: TextIO, err: TextIO
+) -> ExitCode:
+    if request.action == "post":
+        client.post_to_connection(ConnectionId=request.connection_id, Data=request.data)
+    elif request.action == "delete":
+        client.delete_connection(ConnectionId=request.connection_id)
+    else:
+        answer = dict(client.get_connection(ConnectionId=request.connection_id))
+        answer.pop("ResponseMetadata", None)
+        if not answer:
+            # botocore reads a 200 whose body is not a JSON object as no fields at all.
+            print(
+                f"error: {request.endpoint} answered GetConnection without a connection", file=err
+            )
+            return ExitCode.HTTP_ERROR
+        print(json.dumps(answer, indent=2, ensure_ascii=False, default=_iso_time), file=out)
     return ExitCode.OK
+
+
+def _refused(error: ClientError, signing: Signing, stderr: TextIO) -> int:
+    status, code, text = describe_error(error)
+    print(f"error: {text}", file=stderr)
+    hint = signing.refusal_hint(status, code)
+    if hint is not None:
+        print(f"hint: {hint}", file=stderr)
+    gone = status == HTTPStatus.GONE or code == "GoneException"
+    return ExitCode.GONE if gone else ExitCode.HTTP_ERROR
+
+
+def describe_error(error: ClientError) -> tuple[int, str, str]:
+    """The HTTP status, the error code and ``STATUS CODE: MESSAGE`` of a refused call.
+
+    Without an error type in the answer botocore uses the status as the code and the reason
+    phrase as the message; then the phrase stands in for the code.
+    """
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    details = error.response.get("Error", {})
+    code, message = details.get("Code") or "", details.get("Message") or ""
+    if code in ("", str(status)):
+        code, message = message or _reason_phrase(status), ""
+    return status, code, f"{status} {code}: {message}" if message else f"{status} {code}"
 
 
 def management_command(args: argparse.Namespace) -> int:
     """Run ``wsgate post|get|delete`` on the process's standard streams."""
+    aws = AwsOptions.from_args(args)
+    problem = aws.usage_problem()
+    if problem is not None:
+        print(f"wsgate {args.management_action}: error: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
         data = _read_data(args) if args.management_action == "post" else b""
     except OSError as exc:
         print(f"error: cannot read {exc.filename or 'input'}: {exc.strerror}", file=sys.stderr)
         return ExitCode.USAGE
     request = ManagementRequest(
-        args.management_action, args.endpoint, args.connection_id, data, args.timeout
+        args.management_action, args.endpoint, args.connection_id, data, args.timeout, aws
     )
     try:
-        return asyncio.run(run_management(request))
+        return run_management(request)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
 
@@ -231,8 +204,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         type=positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="give up after SECONDS (default: 10)",
+        help="wait SECONDS to connect, and as long for the answer (default: 10)",
     )
+    add_arguments(common)
     for action, summary in (
         ("post", "send data to a connection (PostToConnection)"),
         ("get", "print a connection's details as JSON (GetConnection)"),
@@ -283,13 +257,11 @@ def _read_data(args: argparse.Namespace) -> bytes:
     return os.fsencode(args.data)
 
 
-def _json_object(body: bytes) -> JSONObject:
-    """Parse ``body`` as a JSON object; anything else gives an empty dict."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
+def _iso_time(value: object) -> str:
+    """JSON for the datetimes botocore parses: ISO 8601 in UTC, as API Gateway writes them."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _reason_phrase(status: int) -> str:

@@ -45,8 +45,8 @@ class ExitCode(enum.IntEnum):
     """Exit statuses of ``wsgate connect``."""
 
     OK = 0
-    USAGE = 1
-    CONNECTION_FAILED = 2
+    CONNECTION_FAILED = 1
+    USAGE = 2
     HANDSHAKE_REJECTED = 3
     ABNORMAL_CLOSE = 4
     # 128 + SIGINT, what shells report for a process killed by Ctrl-C.
@@ -78,8 +78,8 @@ output (stdout, one line per frame; a frame holding newlines spans lines except 
 
 exit status:
   0    closed normally: by this client, or by the server with 1000 or 1001
-  1    usage error
-  2    connection failed (refused, DNS, TLS, handshake timeout)
+  1    connection failed (refused, DNS, TLS, handshake timeout)
+  2    usage error
   3    handshake rejected: the server answered an HTTP status instead of 101
   4    the server closed with any other code, or the connection dropped (1006)
   130  interrupted with Ctrl-C

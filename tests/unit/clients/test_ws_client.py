@@ -138,7 +138,7 @@ def test_options_defaults() -> None:
 def test_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         parse(argv)
-    assert exited.value.code != 0
+    assert exited.value.code == 2
     assert "error:" in capsys.readouterr().err
 
 
