@@ -10,7 +10,7 @@
     │   ├── IntegrationTimeout           (also TimeoutError) no answer within timeoutInMillis
     │   ├── IntegrationUnavailable       the target could not be reached or its worker died
     │   ├── IntegrationBadResponse       the target answered with something unusable
-    │   ├── RequestRejected              the gateway refuses the request (e.g. 415), says so
+    │   ├── UnsupportedContent           no request template takes the message (AWS's 415)
     │   └── FunctionError                a local function raised; carries Lambda's error shape
     ├── RegistryError                    the connection registry failed
     │   ├── ConnectionNotFound           (also LookupError) no such live connection
@@ -47,11 +47,11 @@ __all__ = [
     "PolicyError",
     "RegistryError",
     "RegistryUnavailable",
-    "RequestRejected",
     "RoutingError",
     "SignatureError",
     "TemplateError",
     "TlsError",
+    "UnsupportedContent",
 ]
 
 from dataclasses import dataclass
@@ -131,17 +131,11 @@ class IntegrationBadResponse(IntegrationError):
         super().__init__(integration, reason)
 
 
-class RequestRejected(IntegrationError):
-    """The gateway refuses to call the integration; ``frame_message`` is what the client reads.
+class UnsupportedContent(IntegrationError):
+    """No request template takes the message and ``passthroughBehavior`` forbids passing it.
 
-    For example a message no request template accepts under ``passthroughBehavior: NEVER``
-    gets ``Unsupported Media Type`` (AWS's 415) instead of ``Internal server error``.
+    The integration is never called; the client gets AWS's 415 ``Unsupported Media Type``.
     """
-
-    def __init__(self, integration: str, reason: str, *, status: int, frame_message: str) -> None:
-        self.status = status
-        self.frame_message = frame_message
-        super().__init__(integration, reason)
 
 
 class FunctionError(IntegrationError):

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import socket
+import uuid
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
@@ -200,7 +201,13 @@ async def test_context_and_environment(basic: RunningGateway) -> None:
     async with client(basic.ws_url()) as ws:
         await ws.send(json.dumps({"action": "context"}))
         info = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    assert info["aws_request_id"] == info["requestId"]
+        await ws.send(json.dumps({"action": "context"}))
+        again = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    # Lambda's own id: a fresh version 4 UUID per invocation, never API Gateway's requestId.
+    ids = {info["aws_request_id"], again["aws_request_id"]}
+    assert len(ids) == 2
+    assert all(uuid.UUID(value).version == 4 for value in ids)
+    assert not ids & {info["requestId"], again["requestId"]}
     assert info["function_name"] == "context"
     assert info["function_version"] == "$LATEST"
     assert info["invoked_function_arn"] == "arn:aws:lambda:us-east-1:000000000000:function:context"
@@ -300,7 +307,25 @@ async def test_client_vanishing_runs_disconnect(basic: RunningGateway) -> None:
     ws.transport.abort()
     event = (await eventually(lambda: basic.events("DISCONNECT")))[0]
     assert event["requestContext"]["disconnectStatusCode"] == 1006
+    # The reason docs/decisions.md gives an abrupt drop, not an empty one.
+    assert event["requestContext"]["disconnectReason"] == "Connection closed abnormally"
     assert basic.gateway.dataplane.live == {}
+
+
+async def test_invalid_utf8_closes_1007(basic: RunningGateway) -> None:
+    from websockets.frames import Frame, Opcode
+
+    ws = await client(basic.ws_url())
+    ws.protocol.send_frame(Frame(Opcode.TEXT, b'{"action": "echo", "x": "\xff"}'))
+    ws.send_data()
+    with pytest.raises(ConnectionClosed) as caught:
+        await asyncio.wait_for(ws.recv(), 10)
+    # The code on the wire and the one $disconnect reports are the same (docs/decisions.md).
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1007
+    event = (await eventually(lambda: basic.events("DISCONNECT")))[0]
+    assert event["requestContext"]["disconnectStatusCode"] == 1007
+    assert event["requestContext"]["disconnectReason"] == "Invalid frame payload data"
+    assert basic.events("MESSAGE") == []
 
 
 async def test_idle_timeout_closes_1001(basic: RunningGateway) -> None:
@@ -356,6 +381,7 @@ async def test_client_vanishing_mid_message(basic: RunningGateway) -> None:
     ws.transport.abort()
     event = (await eventually(lambda: basic.events("DISCONNECT")))[0]
     assert event["requestContext"]["disconnectStatusCode"] == 1006
+    assert event["requestContext"]["disconnectReason"] == "Connection closed abnormally"
     assert basic.events("MESSAGE") == []
     # The gateway keeps serving.
     async with client(basic.ws_url()) as other:

@@ -34,7 +34,7 @@ MakeFunction = Callable[..., Awaitable[FunctionIntegration]]
 def request(event: Any = None, *, timeout_ms: int = 10_000) -> IntegrationRequest:
     return IntegrationRequest(
         event=event if event is not None else {"body": "hi"},
-        request_id=f"req-{uuid.uuid4()}",
+        invocation_id=str(uuid.uuid4()),
         timeout_ms=timeout_ms,
     )
 
@@ -118,7 +118,7 @@ async def test_context_and_environment(
     stream = payload.pop("log_stream_name")
     remaining = payload.pop("remaining")
     assert payload == {
-        "aws_request_id": call.request_id,
+        "aws_request_id": call.invocation_id,
         "function_name": "chat",
         "function_version": "$LATEST",
         "invoked_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:chat",
@@ -162,7 +162,7 @@ async def test_inprocess_context_and_environment(
     )
     call = request()
     payload = (await function.invoke(call)).payload
-    assert payload["aws_request_id"] == call.request_id
+    assert payload["aws_request_id"] == call.invocation_id
     assert payload["invoked_function_arn"] == "arn:aws:lambda:eu-west-1:123456789012:function:chat"
     assert 2000 < payload["remaining"] <= 3000
     assert payload["env"]["GREETING"] == "hello"  # set at start, as it was unset
@@ -276,7 +276,7 @@ async def test_worker_death_is_an_exit_error(
         await dying.invoke(call)
     assert caught.value.error_type == "Runtime.ExitError"
     assert caught.value.error_message == (
-        f"RequestId: {call.request_id} Error: Runtime exited with error: {reason}"
+        f"RequestId: {call.invocation_id} Error: Runtime exited with error: {reason}"
     )
     with pytest.raises(FunctionError):  # a fresh worker serves (and dies on) the next call
         await dying.invoke(request())

@@ -30,6 +30,7 @@ from tests.integration.apps.http import asgi_app
 from wsgate.cli import main
 from wsgate.config.load import load_config
 from wsgate.integrations.transport import DEFAULT_MAX_BODY_BYTES
+from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
 
 APPS = Path(__file__).parent / "apps" / "http"
@@ -712,6 +713,37 @@ async def test_passthrough_refused_is_unsupported_media_type(
     # The refused message never reached the backend.
     assert [r.body for r in backend.at("/echo")] == [b'{"templated": "a"}']
     assert_error_frame(frame, "Unsupported Media Type", cid)
+
+
+async def test_a_connect_no_template_takes_is_refused_with_415(
+    start_api: StartApi, backend: Backend
+) -> None:
+    api = await start_api("refusing-connect.yaml")
+    with pytest.raises(InvalidStatus) as caught:
+        async with client(api.url()):
+            pass
+    # As a REST API answers such a request; before the outcome table it was a 502.
+    assert caught.value.response.status_code == 415
+    assert backend.at("/connect") == []
+    traces = api.gateway.traces
+    assert traces is not None
+    [entry] = traces.query(TraceFilter(route="$connect"))
+    assert (entry["status"], entry["errorKind"]) == (415, "client")
+
+
+async def test_a_disconnect_that_times_out_is_reported_504(
+    start_api: StartApi, backend: Backend
+) -> None:
+    api = await start_api("slow-disconnect.yaml")
+    async with client(api.url()):
+        pass
+    await backend.one("/slow")
+    traces = api.gateway.traces
+    assert traces is not None
+    [entry] = await eventually(lambda: traces.query(TraceFilter(route="$disconnect")))
+    # A timeout is 504 in every phase (docs/decisions.md); it used to be 500 here.
+    assert (entry["status"], entry["errorKind"]) == (504, "execution")
+    backend.release.set()
 
 
 # -- integration responses ---------------------------------------------------------------------

@@ -125,6 +125,10 @@ async def test_wss_and_https_with_a_ca_from_wsgate_cert(start, tmp_path):
         f"    caFile: {folder / 'ca.pem'}\n"
     )
     gateway = await start(tls=tls)
+    # The URLs the startup banner prints name the schemes clients must use.
+    urls = gateway.urls()
+    assert urls["websocket:dev"] == f"wss://127.0.0.1:{gateway.port}/dev"
+    assert urls["management:dev:public"] == f"https://127.0.0.1:{gateway.port}/dev"
     trusted = ssl.create_default_context(cafile=str(folder / "ca.pem"))
     async with ws_client(f"wss://localhost:{gateway.port}/dev", ssl=trusted) as ws:
         await ws.send("{}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,66 @@ def test_optional_extras_are_imported_only_in_their_home(path):
         if where != home:
             used = {name for name in _imports(path) if _top(name) == extra}
             assert not used, f"{_module_name(path)} imports {sorted(used)}; only {home} may"
+
+
+def test_the_core_imports_nothing_from_config():
+    # The core takes plain values; config models stay on the other side (STYLE §1).
+    for path in sorted((_PACKAGE / "core").rglob("*.py")):
+        pulled = {dep for dep in _closure(path) if dep.relative_to(_PACKAGE).parts[0] == "config"}
+        assert not pulled, f"{_module_name(path)} pulls in {sorted(map(str, pulled))}"
+
+
+def test_importing_the_core_loads_no_config_module():
+    # What `python -c` shows a reader: import every core module, then look at sys.modules.
+    script = (
+        "import importlib, pkgutil, sys, wsgate.core as core\n"
+        "for info in pkgutil.iter_modules(core.__path__):\n"
+        "    importlib.import_module('wsgate.core.' + info.name)\n"
+        "print(sorted(name for name in sys.modules if name.startswith('wsgate.config')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _dependency_graph():
+    """Every wsgate module and the wsgate modules it imports, TYPE_CHECKING imports included."""
+    graph = {}
+    for path in _PACKAGE.rglob("*.py"):
+        found = set()
+        for name in _imports(path):
+            if _top(name) != "wsgate":
+                continue
+            target = _path_of(name) or _path_of(name.rpartition(".")[0])
+            if target is not None and target != path and target.name != "__init__.py":
+                found.add(target)
+        graph[path] = found
+    return graph
+
+
+def _cycle_from(graph, start):
+    """A cycle through ``start``, as a list of paths, or None."""
+    todo = [(start, [start])]
+    seen = set()
+    while todo:
+        node, trail = todo.pop()
+        for nxt in graph.get(node, ()):
+            if nxt == start:
+                return trail
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append((nxt, [*trail, nxt]))
+    return None
+
+
+def test_no_import_cycles():
+    graph = _dependency_graph()
+    for path in sorted(graph):
+        cycle = _cycle_from(graph, path)
+        assert cycle is None, " -> ".join(_module_name(p) for p in [*cycle, path])
+
+
+def test_the_cycle_check_finds_a_cycle():
+    a, b, c = Path("a.py"), Path("b.py"), Path("c.py")
+    assert _cycle_from({a: {b}, b: {c}, c: {a}}, a) == [a, b, c]
+    assert _cycle_from({a: {b}, b: {c}, c: set()}, a) is None

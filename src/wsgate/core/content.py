@@ -29,6 +29,7 @@ CONTENT_HANDLING_STRATEGIES: Final = ("CONVERT_TO_TEXT", "CONVERT_TO_BINARY")
 _WHITESPACE: Final = b" \t\n\r\v\f"
 
 
+# Not in errors.py's tree: a pure helper's refusal; its callers raise IntegrationBadResponse.
 class ContentError(ValueError):
     """A payload cannot be converted as its content handling asks; ``reason`` says why."""
 

@@ -16,7 +16,6 @@ from wsgate.core.jsonpath import MISSING, Segment, compile_path, evaluate_path, 
 from wsgate.types import JSONValue
 
 __all__ = [
-    "CONNECT_ONLY_SOURCES",
     "CompiledParameters",
     "CompiledResponseKeys",
     "MappedParameters",
@@ -29,8 +28,6 @@ __all__ = [
     "apply_request_parameters",
     "compile_integration_response_keys",
     "compile_request_parameters",
-    "select_integration_response",
-    "uses_connect_only_sources",
 ]
 
 Target = Literal["header", "querystring", "path"]
@@ -45,10 +42,6 @@ SourceKind = Literal[
     "static",
 ]
 
-# AWS reads these from the handshake, so they resolve on $connect only (§3.7 table).
-CONNECT_ONLY_SOURCES: Final = frozenset(
-    {"header", "multivalueheader", "querystring", "multivaluequerystring"}
-)
 _NAME_PATTERN: Final = "^[a-zA-Z0-9._$-]+$"  # §3.7, for target and source names alike
 _NAME: Final = re.compile(r"[a-zA-Z0-9._$-]+")
 _CONTEXT_NAME: Final = re.compile(r"[a-zA-Z0-9_$-]+(?:\.[a-zA-Z0-9_$-]+)*")
@@ -81,6 +74,7 @@ class Problem(NamedTuple):
     message: str
 
 
+# Not in errors.py's tree: callers turn it into ConfigError issues, with their config paths.
 class MappingError(ValueError):
     """Config entries that cannot be compiled; ``problems`` lists every one with its key."""
 
@@ -139,21 +133,6 @@ class CompiledParameters:
     mappings: tuple[ParameterMapping, ...] = ()
     # True when some entry reads a JSONPath of the body, so the message is parsed once per call.
     parses_body: bool = False
-
-    @property
-    def connect_only_keys(self) -> tuple[str, ...]:
-        """Keys whose source exists only on ``$connect`` (handshake headers and query)."""
-        return tuple(m.key for m in self.mappings if m.source in CONNECT_ONLY_SOURCES)
-
-    @property
-    def body_keys(self) -> tuple[str, ...]:
-        """Keys read from the message body, which ``$connect`` and ``$disconnect`` lack."""
-        return tuple(m.key for m in self.mappings if m.source == "body")
-
-
-def uses_connect_only_sources(compiled: CompiledParameters) -> bool:
-    """True when some entry reads handshake headers or query, present on ``$connect`` only."""
-    return bool(compiled.connect_only_keys)
 
 
 def compile_request_parameters(parameters: Mapping[str, str]) -> CompiledParameters:
@@ -372,8 +351,3 @@ def compile_integration_response_keys(keys: Iterable[str]) -> CompiledResponseKe
     if problems:
         raise MappingError(problems)
     return CompiledResponseKeys(ordered, tuple(patterns), _DEFAULT in ordered)
-
-
-def select_integration_response(keys: Iterable[str], value: str | None) -> str | None:
-    """Compile ``keys`` and match ``value`` once; compile up front when matching often."""
-    return compile_integration_response_keys(keys).match(value)

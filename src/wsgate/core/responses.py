@@ -19,8 +19,9 @@ __all__ = [
     "FORBIDDEN",
     "INTERNAL_SERVER_ERROR",
     "TOO_MANY_REQUESTS",
-    "BadRouteResponse",
+    "UNSUPPORTED_MEDIA_TYPE",
     "ConnectDecision",
+    "UnusableAnswer",
     "decide_connect",
     "error_frame",
     "is_group_name",
@@ -32,6 +33,8 @@ INTERNAL_SERVER_ERROR: Final = "Internal server error"
 ENDPOINT_TIMED_OUT: Final = "Endpoint request timed out"
 # AWS leaves the frame of a throttled message unstated (§9.2); this follows its other frames.
 TOO_MANY_REQUESTS: Final = "Too Many Requests"
+# AWS's 415 for a message no request template takes (§3.8); the frame's text is unconfirmed.
+UNSUPPORTED_MEDIA_TYPE: Final = "Unsupported Media Type"
 
 
 def error_frame(message: str, connection_id: str, request_id: str) -> str:
@@ -51,7 +54,7 @@ class ConnectDecision:
 
     status: int
     subprotocol: str | None = None
-    problem: str | None = None  # why the answer is an error, for logs only
+    problem: str | None = None  # why the handshake is refused, for logs only
     # Groups the connection joins (beyond AWS: a "groups" list in the function's answer).
     groups: tuple[str, ...] = ()
 
@@ -64,27 +67,27 @@ class ConnectDecision:
 def decide_connect(payload: JSONValue) -> ConnectDecision:
     """Turn a ``$connect`` function's return value into the handshake answer.
 
-    2xx accepts; any other status is the answer; an unusable status is a function failure (502).
-    A function that returns nothing, or an object without ``statusCode``, accepts: the AWS docs
-    make the ``$connect`` integration optional and its answer matters only when it refuses
-    (recorded in docs/decisions.md).
+    2xx accepts; any other status is the answer. A function that returns nothing, or an object
+    without ``statusCode``, accepts: the AWS docs make the ``$connect`` integration optional and
+    its answer matters only when it refuses (recorded in docs/decisions.md).
+
+    Raises:
+        UnusableAnswer: not an object, a ``statusCode`` that is no HTTP status, bad groups.
     """
     if payload is None:
         return ConnectDecision(101)
     if not isinstance(payload, dict):
-        kind = type(payload).__name__
-        return ConnectDecision(502, problem=f"function returned {kind}, expected an object")
+        raise UnusableAnswer(f"function returned {type(payload).__name__}, expected an object")
     groups = payload.get("groups", [])
     if not isinstance(groups, list) or not all(
         isinstance(g, str) and is_group_name(g) for g in groups
     ):
-        return ConnectDecision(502, problem=f"groups must be a list of group names: {groups!r}")
+        raise UnusableAnswer(f"groups must be a list of group names: {groups!r}")
     if "statusCode" not in payload:
         return ConnectDecision(101, groups=tuple(groups))
     status = _status_code(payload.get("statusCode"))
     if status is None:
-        problem = f"statusCode {payload.get('statusCode')!r} is not an HTTP status"
-        return ConnectDecision(502, problem=problem)
+        raise UnusableAnswer(f"statusCode {payload.get('statusCode')!r} is not an HTTP status")
     if not 200 <= status <= 299:
         return ConnectDecision(status, problem=f"$connect answered {status}")
     subprotocol = _subprotocol(payload.get("headers"))
@@ -119,8 +122,9 @@ def _subprotocol(headers: JSONValue) -> str | None:
     return None
 
 
-class BadRouteResponse(ValueError):
-    """A function's answer cannot become a route response."""
+# Not in errors.py's tree: the integration that asked translates it into IntegrationBadResponse.
+class UnusableAnswer(ValueError):
+    """A function's answer cannot become a handshake answer or a route response."""
 
 
 def route_response(payload: JSONValue) -> str | bytes | None:
@@ -131,20 +135,20 @@ def route_response(payload: JSONValue) -> str | bytes | None:
     decodes the body and sends a binary frame.
 
     Raises:
-        BadRouteResponse: the answer is not an object, or ``body`` is not a string.
+        UnusableAnswer: the answer is not an object, or ``body`` is not a string.
     """
     if payload is None:
         return None
     if not isinstance(payload, dict):
-        raise BadRouteResponse(f"function returned {type(payload).__name__}, expected an object")
+        raise UnusableAnswer(f"function returned {type(payload).__name__}, expected an object")
     if "body" not in payload or payload["body"] is None:
         return None
     body = payload["body"]
     if not isinstance(body, str):
-        raise BadRouteResponse(f"body is {type(body).__name__}, expected a string")
+        raise UnusableAnswer(f"body is {type(body).__name__}, expected a string")
     if payload.get("isBase64Encoded") is True:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise BadRouteResponse(f"body is not valid base64: {error}") from error
+            raise UnusableAnswer(f"body is not valid base64: {error}") from error
     return body

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from wsgate.config.model import Limits
-
 __all__ = ["CloseCause", "Closing", "FrameKind", "Session", "State", "close_for"]
 
 
@@ -44,6 +42,7 @@ class CloseCause(Enum):
     MESSAGE_TOO_BIG = "message_too_big"
     BINARY_REFUSED = "binary_refused"
     PROTOCOL_ERROR = "protocol_error"
+    INVALID_TEXT = "invalid_text"  # a text message that is not valid UTF-8
     SLOW_READER = "slow_reader"
     INTERNAL = "internal"
     NODE_LOST = "node_lost"  # the node holding the socket died; another node reports it
@@ -71,6 +70,7 @@ _SERVER_CLOSES: Final[dict[CloseCause, tuple[int, str]]] = {
     CloseCause.MESSAGE_TOO_BIG: (1009, "Message too big"),
     CloseCause.BINARY_REFUSED: (1003, "Binary frames are not supported"),
     CloseCause.PROTOCOL_ERROR: (1002, "Protocol error"),
+    CloseCause.INVALID_TEXT: (1007, "Invalid frame payload data"),
     CloseCause.SLOW_READER: (1008, "Client is not reading its messages"),
     CloseCause.INTERNAL: (1011, "Internal server error"),
     # The socket died with its node, so no frame was sent: 1006, with a reason of its own.
@@ -86,8 +86,11 @@ def close_for(
     """The close frame and ``$disconnect`` pair for a cause.
 
     A client close reports the client's own code and reason; a close frame without a code is
-    AWS's 1005 ``Client-side close frame status not set``.
+    AWS's 1005 ``Client-side close frame status not set``. 1006 is never sent in a close frame
+    (RFC 6455 §7.4.1): the engine reports it for a connection that went away without one.
     """
+    if cause is CloseCause.CLIENT and client_code == _ABNORMAL:
+        cause = CloseCause.ABNORMAL
     if cause is CloseCause.CLIENT:
         if client_code is None or client_code == _NO_STATUS:
             return Closing(cause, 1000, "", _NO_STATUS, "Client-side close frame status not set")
@@ -99,7 +102,13 @@ def close_for(
 
 
 class Session:
-    """The pure state of one connection."""
+    """The pure state of one connection.
+
+    Args:
+        idle_timeout: seconds without a message either way before it closes (§1.4).
+        max_duration: seconds after which it closes whatever its traffic (§1.4).
+        strict: refuse binary frames, as AWS does (``awsStrict``).
+    """
 
     __slots__ = (
         "_deadline_hard",
@@ -109,20 +118,20 @@ class Session:
         "connected_at_ms",
         "idle_timeout",
         "last_active_monotonic",
-        "limits",
         "state",
     )
 
-    def __init__(self, limits: Limits, *, strict: bool, now: float, now_ms: int) -> None:
-        self.limits = limits
+    def __init__(
+        self, *, idle_timeout: float, max_duration: float, strict: bool, now: float, now_ms: int
+    ) -> None:
         self._strict = strict
         self.state = State.CONNECTING
         self.connected_at_ms = now_ms
         # Wall time is derived from the monotonic clock: one clock read per touch, not two.
         self._wall_offset_ms = now_ms - now * 1000
         self.last_active_monotonic = now
-        self.idle_timeout = limits.idle_timeout_seconds
-        self._deadline_hard = now + limits.max_connection_seconds
+        self.idle_timeout = idle_timeout
+        self._deadline_hard = now + max_duration
         self.closing: Closing | None = None
 
     def open(self) -> None:

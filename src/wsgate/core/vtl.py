@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 
+# Not in errors.py's tree: raised inside airspeed, and turned into TemplateError by core.templates.
 class RenderFailure(Exception):
     """A template function refused its input; the message is meant for the API owner."""
 
@@ -263,6 +264,7 @@ def position(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
+# Not in errors.py's tree: core.templates turns it into TemplateError with line and column.
 class TemplateProblem(Exception):
     """A compile-time problem at ``offset`` in the template text."""
 

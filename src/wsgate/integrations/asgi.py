@@ -288,6 +288,7 @@ class _Exchange:
         return IntegrationBadResponse(integration, reason, self._status)
 
 
+# Not in errors.py's tree: private control flow, turned into IntegrationBadResponse here.
 class _BodyTooLarge(Exception):
     """Raised from send() to stop an app whose body passed the limit."""
 

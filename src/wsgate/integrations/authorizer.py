@@ -13,6 +13,7 @@ from wsgate.core.exchange import BackendRequest
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import IntegrationRequest
 from wsgate.integrations.function import FunctionIntegration
+from wsgate.integrations.lambda_context import new_invocation_id
 from wsgate.integrations.transport import Transport
 from wsgate.types import JSONObject, JSONValue
 
@@ -40,7 +41,8 @@ class FunctionAuthorizer:
 
     async def authorize(self, event: JSONObject, request_id: str, timeout_ms: int) -> JSONValue:
         """Invoke the function with the event (see :class:`Authorizer`)."""
-        result = await self._function.invoke(IntegrationRequest(event, request_id, timeout_ms))
+        invocation = IntegrationRequest(event, new_invocation_id(), timeout_ms)
+        result = await self._function.invoke(invocation)
         return result.payload
 
 

@@ -22,13 +22,14 @@ class IntegrationRequest(NamedTuple):
 
     Attributes:
         event: the Lambda proxy event (AWS_PROXY) built by ``core.events``.
-        request_id: the gateway's request id, reused as the Lambda ``aws_request_id``.
+        invocation_id: Lambda's ``aws_request_id``, fresh for every invocation (never the
+            gateway's ``requestContext.requestId``).
         timeout_ms: the integration timeout (``timeoutInMillis``); past it the call fails with
             :class:`~wsgate.errors.IntegrationTimeout`.
     """
 
     event: JSONObject
-    request_id: str
+    invocation_id: str
     timeout_ms: int
 
 

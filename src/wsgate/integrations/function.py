@@ -34,15 +34,11 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from wsgate.core.events import build_connect_event, build_disconnect_event, build_message_event
-from wsgate.core.responses import (
-    BadRouteResponse,
-    ConnectDecision,
-    decide_connect,
-    route_response,
-)
+from wsgate.core.responses import ConnectDecision, UnusableAnswer, decide_connect, route_response
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
 from wsgate.integrations.inprocess import InProcessRunner
+from wsgate.integrations.lambda_context import new_invocation_id
 from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.reload import CodeWatcher
 from wsgate.types import JSONObject
@@ -100,9 +96,9 @@ class FunctionIntegration:
         await self._runner.stop()
 
     def invoke(self, request: IntegrationRequest) -> Coroutine[Any, Any, IntegrationResult]:
-        """Invoke the function once (see :meth:`wsgate.integrations.base.Integration.invoke`).
+        """Invoke the function once with a ready event (an authorizer's, say).
 
-        Returns the runner's coroutine itself: no extra frame on the data plane's hot path.
+        Returns the runner's coroutine itself: no extra frame on the caller's path.
         """
         return self._runner.invoke(request)
 
@@ -111,7 +107,10 @@ class FunctionIntegration:
         assert call.handshake is not None
         event = build_connect_event(call.facts, call.handshake, call.request_id, call.now_ms)
         result = await self._runner.invoke(self._request(event, call))
-        return decide_connect(result.payload)
+        try:
+            return decide_connect(result.payload)
+        except UnusableAnswer as error:
+            raise IntegrationBadResponse(self.name, str(error)) from error
 
     async def message(self, call: Call) -> str | bytes | None:
         """Run the function with the MESSAGE event; its ``body`` is the route response."""
@@ -130,12 +129,13 @@ class FunctionIntegration:
         )
         if call.trace is not None:
             call.trace.append({"step": "function call", "function": self.function_name})
-        result = await self._runner.invoke(IntegrationRequest(event, request_id, call.timeout_ms))
+        invocation = IntegrationRequest(event, new_invocation_id(), call.timeout_ms)
+        result = await self._runner.invoke(invocation)
         if not call.reply_wanted:
             return None  # without a route response AWS never reads the answer (§5.2)
         try:
             return route_response(result.payload)
-        except BadRouteResponse as error:
+        except UnusableAnswer as error:
             raise IntegrationBadResponse(self.name, str(error)) from error
 
     async def disconnect(self, call: Call) -> None:
@@ -147,7 +147,7 @@ class FunctionIntegration:
 
     @staticmethod
     def _request(event: JSONObject, call: Call) -> IntegrationRequest:
-        return IntegrationRequest(event, call.request_id, call.timeout_ms)
+        return IntegrationRequest(event, new_invocation_id(), call.timeout_ms)
 
     def _on_change(self, changed: list[str]) -> None:
         logger.info("reloading function %s: %s changed", self.function_name, changed[0])

@@ -46,7 +46,7 @@ from wsgate.core.templates import (
     select_response_template,
     select_template,
 )
-from wsgate.errors import IntegrationBadResponse, RequestRejected, TemplateError
+from wsgate.errors import IntegrationBadResponse, TemplateError, UnsupportedContent
 from wsgate.integrations.base import Call
 from wsgate.integrations.transport import Transport
 from wsgate.types import JSONObject
@@ -133,7 +133,8 @@ class HttpIntegration:
         listed = reply.header(_GROUPS_HEADER) or ""
         groups = tuple(name.strip() for name in listed.split(",") if name.strip())
         if not all(is_group_name(name) for name in groups):
-            return ConnectDecision(502, problem=f"{_GROUPS_HEADER}: bad group names {listed!r}")
+            reason = f"{_GROUPS_HEADER}: bad group names {listed!r}"
+            raise IntegrationBadResponse(self.name, reason, status=reply.status)
         return ConnectDecision(101, subprotocol=reply.header(_PROTOCOL_HEADER), groups=groups)
 
     async def message(self, call: Call) -> str | bytes | None:
@@ -247,11 +248,9 @@ class HttpIntegration:
         key = select_template(self._templates, self._selection, text)
         if key is None:
             if not passthrough_allowed(self._config.passthrough_behavior, bool(self._templates)):
-                raise RequestRejected(
+                raise UnsupportedContent(
                     self.name,
                     "no request template matches and passthroughBehavior forbids passthrough",
-                    status=415,
-                    frame_message="Unsupported Media Type",
                 )
             return _convert(self.name, message, strategy)
         variables = TemplateInput(

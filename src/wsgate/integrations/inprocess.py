@@ -156,7 +156,7 @@ class InProcessRunner:
         limit = min(function_limit, request.timeout_ms / 1000)
         now = time.monotonic()
         deadline = now + limit
-        context = LambdaContext(self._info, request.request_id, now + function_limit)
+        context = LambdaContext(self._info, request.invocation_id, now + function_limit)
         try:
             if not self._is_async:
                 async with asyncio.timeout(limit):
@@ -173,7 +173,7 @@ class InProcessRunner:
                 try:
                     finished, result = run_first_step(handler(request.event, context))
                 except (Exception, SystemExit) as exc:
-                    raise self._error(exc, request.request_id) from exc
+                    raise self._error(exc, request.invocation_id) from exc
                 if not finished:
                     assert isinstance(result, Pending)
                     result = await self._finish_async(result, context, deadline)
@@ -185,7 +185,7 @@ class InProcessRunner:
 
     def _timeout_error(self, request: IntegrationRequest, exc: TimeoutError) -> Exception:
         if self._timeout <= request.timeout_ms / 1000:
-            message = timeout_error_message(datetime.now(UTC), request.request_id, self._timeout)
+            message = timeout_error_message(datetime.now(UTC), request.invocation_id, self._timeout)
             return FunctionError(self.name, TIMEOUT_ERROR, message)
         return IntegrationTimeout(self.name, f"no answer within {request.timeout_ms} ms")
 

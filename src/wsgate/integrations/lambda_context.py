@@ -9,6 +9,7 @@ contract. The names and messages follow the Python runtime interface client
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ __all__ = [
     "function_error",
     "load_json",
     "make_error_payload",
+    "new_invocation_id",
     "timeout_error_message",
 ]
 
@@ -171,6 +173,30 @@ class LambdaContext:
             f"function_name={self.function_name!r}, "
             f"invoked_function_arn={self.invoked_function_arn!r})"
         )
+
+
+def new_invocation_id() -> str:
+    """A fresh random UUID (version 4): Lambda's ``aws_request_id`` for one invocation.
+
+    Lambda gives every invocation an id of its own, unrelated to API Gateway's
+    ``requestContext.requestId``. Drawn in batches: one system call per 256 invocations.
+    """
+    if not _spare_invocation_ids:
+        _spare_invocation_ids.extend(_format_uuids(os.urandom(16 * _UUID_BATCH).hex()))
+    return _spare_invocation_ids.pop()
+
+
+def _format_uuids(digits: str) -> list[str]:
+    # RFC 9562 version 4: the version nibble is 4, the variant's top bits are 10.
+    return [
+        f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{_VARIANT[d[16]]}{d[17:20]}-{d[20:32]}"
+        for d in (digits[i : i + 32] for i in range(0, len(digits), 32))
+    ]
+
+
+_UUID_BATCH = 256
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_spare_invocation_ids: list[str] = []
 
 
 def build_log_stream_name(now: datetime, instance_id: str) -> str:

@@ -234,11 +234,11 @@ class ProcessRunner:
         """Run one invocation on a free worker (see :mod:`wsgate.integrations.function`)."""
         if self._closed:
             raise IntegrationUnavailable(self.name, "the function is stopped")
-        frame = encode_frame(INVOKE, dump_json([request.request_id, request.event]))
+        frame = encode_frame(INVOKE, dump_json([request.invocation_id, request.event]))
         try:
             async with asyncio.timeout(request.timeout_ms / 1000):
                 worker = self._idle.pop() if self._idle else await self._acquire()
-                kind, body = await worker.send(request.request_id, frame, self.timeout)
+                kind, body = await worker.send(request.invocation_id, frame, self.timeout)
         except TimeoutError as exc:
             reason = f"no answer within {request.timeout_ms} ms"
             raise IntegrationTimeout(self.name, reason) from exc

@@ -65,6 +65,7 @@ Handler = Callable[[Any, LambdaContext], Any]
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+# Not in errors.py's tree: it lives and dies in the worker process; the gateway sees its payload.
 class HandlerFault(Exception):
     """The runtime itself refuses the handler (Lambda's ``FaultException``)."""
 

@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["ConnectionEvent", "ErrorKind", "ManagementCall", "Observer", "RequestRecord"]
+from wsgate.core.outcomes import ErrorKind
 
-# AWS's metric families (§9.5): ClientError is refused before the integration runs,
-# ExecutionError failed to call it (timeout, unreachable), IntegrationError is its own failure.
-ErrorKind = Literal["client", "execution", "integration"]
+__all__ = ["ConnectionEvent", "ErrorKind", "ManagementCall", "Observer", "RequestRecord"]
 
 
 @dataclass(frozen=True, slots=True)

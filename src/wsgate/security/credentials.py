@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, cast
+from typing import Final
 
 from wsgate.errors import ConfigError, ConfigIssue
 
@@ -21,7 +21,6 @@ __all__ = ["CredentialStore", "Credentials"]
 _INI_KEYS: Final = frozenset(
     {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "principal"}
 )
-_CONFIG_KEYS: Final = ("accessKeyId", "secretAccessKey", "principal", "sessionToken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,54 +101,6 @@ class CredentialStore:
                 section.get("principal", profile),
                 section.get("aws_session_token"),
                 ("aws_access_key_id", "aws_secret_access_key", "principal"),
-                issues,
-            )
-            if item is not None:
-                found.append(item)
-        return cls._checked(found, issues, source)
-
-    @classmethod
-    def from_config(
-        cls, entries: Iterable[Mapping[str, object]], path: str = "credentials", source: str = ""
-    ) -> CredentialStore:
-        """Build a store from config entries ``{accessKeyId, secretAccessKey, principal,
-        sessionToken?}``; ``path`` is where the list sits in the config, for error messages.
-
-        Raises:
-            ConfigError: an entry is not a mapping, lacks a field, has an unknown one, or
-                repeats another entry's access key.
-        """
-        issues: list[ConfigIssue] = []
-        found: list[Credentials] = []
-        for index, entry in enumerate(entries):
-            where = f"{path}[{index}]"
-            if not isinstance(entry, Mapping):
-                issues.append(ConfigIssue(where, "must be a mapping"))
-                continue
-            issues.extend(
-                ConfigIssue(f"{where}.{key}", "unknown key")
-                for key in entry
-                if key not in _CONFIG_KEYS
-            )
-            values = [entry.get(key) for key in _CONFIG_KEYS]
-            wrong = [
-                ConfigIssue(f"{where}.{key}", "must be a string")
-                for key, value in zip(_CONFIG_KEYS, values, strict=True)
-                if value is not None and not isinstance(value, str)
-            ]
-            if wrong:
-                issues.extend(wrong)
-                continue
-            access_key_id, secret_access_key, principal, session_token = cast(
-                "list[str | None]", values
-            )
-            item = _credentials(
-                where,
-                access_key_id,
-                secret_access_key,
-                principal,
-                session_token,
-                _CONFIG_KEYS,
                 issues,
             )
             if item is not None:

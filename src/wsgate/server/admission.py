@@ -35,25 +35,30 @@ from wsgate.core.authorizer import (
     method_arn,
 )
 from wsgate.core.events import ConnectionFacts, Handshake, template_context
+from wsgate.core.outcomes import Result
 from wsgate.core.routing import CONNECT
 from wsgate.core.throttle import KeyedLimiter, Quota, TokenBucket
 from wsgate.errors import IntegrationError, ManagementError, SignatureError
 from wsgate.integrations.authorizer import Authorizer
 from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.sigv4 import error_response, verify
-from wsgate.server.connection import new_id
+from wsgate.server.stamps import new_id
 
 __all__ = ["Admitted", "Gatekeeper", "Refusal"]
 
 _API_KEY_HEADER: Final = "x-api-key"
-# The authorizer's refusals by status, as metrics and traces name them.
-_VERDICTS: Final = {401: "unauthorized", 403: "deny"}
+# The authorizer's refusals by status: what they come to, and how metrics and traces name them.
+_AUTHORIZER_REFUSALS: Final = {
+    401: (Result.UNAUTHORIZED, "unauthorized"),
+    403: (Result.FORBIDDEN, "deny"),
+}
+_AUTHORIZER_FAILURE: Final = (Result.AUTHORIZER_FAILED, "error")
 
 
 class Refusal(NamedTuple):
     """Why a handshake or a message is refused, and what the client gets."""
 
-    status: int
+    result: Result  # the status and the client's answer follow from it (core.outcomes)
     reason: str  # for logs and traces; the client sees the status (and ``body``, if any)
     body: bytes | None = None
     headers: Mapping[str, str] | None = None
@@ -163,8 +168,8 @@ class Gatekeeper:
         elif kind == "CUSTOM":
             outcome = await self._authorize(facts, handshake)
             if not outcome.allowed or outcome.result is None:
-                verdict = _VERDICTS.get(outcome.status, "error")
-                return Refusal(outcome.status, outcome.reason, authorization=verdict)
+                refused, verdict = _AUTHORIZER_REFUSALS.get(outcome.status, _AUTHORIZER_FAILURE)
+                return Refusal(refused, outcome.reason, authorization=verdict)
             result = outcome.result
             facts = dataclasses.replace(facts, authorizer=authorizer_context_for_event(result))
             principal, usage_key = result.principal_id, result.usage_identifier_key
@@ -182,11 +187,12 @@ class Gatekeeper:
         origin = request.headers.get("Origin")
         if self._origins is not None and origin is not None:
             if not any(pattern.fullmatch(origin) for pattern in self._origins):
-                return Refusal(403, f"origin {origin!r} is not allowed")
+                return Refusal(Result.FORBIDDEN, f"origin {origin!r} is not allowed")
         if guard.max_connections is not None and open_count >= guard.max_connections:
-            return Refusal(429, f"the stage already holds {guard.max_connections} connections")
+            reason = f"the stage already holds {guard.max_connections} connections"
+            return Refusal(Result.THROTTLED, reason)
         if guard.new_connections is not None and not guard.new_connections.take(time.monotonic()):
-            return Refusal(429, "new connections arrive faster than the stage allows")
+            return Refusal(Result.THROTTLED, "new connections arrive faster than the stage allows")
         return None
 
     def _verify(self, request: web.Request, body: bytes) -> dict[str, str] | Refusal:
@@ -194,9 +200,10 @@ class Gatekeeper:
         try:
             signer = self._signer(request, body)
         except SignatureError as error:
-            status, headers, payload = error_response(error)
+            # Every SigV4 refusal is AWS's 403, with its error type in the body and header.
+            _, headers, payload = error_response(error)
             reason = f"{error.error_type}: {error.message}"
-            return Refusal(status, reason, payload, headers, authorization="deny")
+            return Refusal(Result.FORBIDDEN, reason, payload, headers, authorization="deny")
         return {
             "accessKey": signer.access_key_id,
             "userArn": signer.principal,
@@ -264,10 +271,11 @@ class Gatekeeper:
         if refusal is not None:
             return refusal
         if bucket is not None and not bucket.take(now):
-            return Refusal(429, "this connection sends faster than the stage allows")
+            return Refusal(Result.THROTTLED, "this connection sends faster than the stage allows")
         principals = guard.principals
         if principals is not None and principal is not None and not principals.take(principal, now):
-            return Refusal(429, f"principal {principal!r} sends faster than the stage allows")
+            reason = f"principal {principal!r} sends faster than the stage allows"
+            return Refusal(Result.THROTTLED, reason)
         return None
 
     def connection_bucket(self, stage: str) -> TokenBucket | None:
@@ -281,10 +289,10 @@ class Gatekeeper:
         route = self._routes.get(route_key)
         if route is not None and route.api_key_required and api_key is None:
             # AWS answers a missing or unknown key with 403 Forbidden (§6.5).
-            return Refusal(403, f"route {route_key!r} requires a valid API key")
+            return Refusal(Result.FORBIDDEN, f"route {route_key!r} requires a valid API key")
         bucket = guard.routes.get(route_key)
         if bucket is not None and not bucket.take(now):
-            return Refusal(429, f"route {route_key!r} is over its throttling limit")
+            return Refusal(Result.THROTTLED, f"route {route_key!r} is over its throttling limit")
         plan_name = self._key_plans.get(api_key) if api_key is not None else None
         if plan_name is not None:
             return _or_none(self._plans[plan_name].take(api_key or "", now, now_ms))
@@ -322,7 +330,7 @@ class Gatekeeper:
 
 
 def _or_none(reason: str | None) -> Refusal | None:
-    return Refusal(429, reason) if reason is not None else None
+    return Refusal(Result.THROTTLED, reason) if reason is not None else None
 
 
 def _keyed(throttle: ThrottleConfig | None) -> KeyedLimiter[str] | None:

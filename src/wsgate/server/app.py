@@ -12,28 +12,20 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
-from wsgate.config.access import function_authorizer
-from wsgate.config.checks import ASGI_PREFIX
-from wsgate.config.load import function_name_from_uri, substitute_stage_variables
-from wsgate.config.model import ApiConfig, FunctionConfig, OpenTelemetryConfig, StageConfig
+from wsgate.config.model import ApiConfig, OpenTelemetryConfig
 from wsgate.core.accesslog import compile_access_log_format
-from wsgate.core.routing import compile_expression
+from wsgate.core.addressing import match_management_path
 from wsgate.errors import ConfigError, ConfigIssue
-from wsgate.integrations.asgi import AsgiTransport
-from wsgate.integrations.authorizer import Authorizer, FunctionAuthorizer, HttpAuthorizer
-from wsgate.integrations.base import Integration
-from wsgate.integrations.function import FunctionIntegration
-from wsgate.integrations.http import HttpIntegration
-from wsgate.integrations.mock import MockIntegration
-from wsgate.integrations.transport import HttpTransport, Transport
+from wsgate.integrations.catalog import IntegrationCatalog
 from wsgate.observability.accesslog import AccessLogObserver
+from wsgate.observability.hooks import Observer
 from wsgate.observability.metrics import MetricsObserver
 from wsgate.observability.routestats import RouteStats
 from wsgate.observability.tracing import TraceStore
@@ -43,11 +35,12 @@ from wsgate.security.certs import server_ssl_context
 from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.server.admission import Gatekeeper
 from wsgate.server.cluster import Cluster, ClusterTiming
-from wsgate.server.connection import RouteTarget, StageRuntime
+from wsgate.server.connection import Traffic
 from wsgate.server.dashboard import Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.listener import GuardedSite, RequestDeadline
-from wsgate.server.management import ConnectionsApi, match_management_path
+from wsgate.server.management import ConnectionsApi
+from wsgate.server.stage import build_stages
 from wsgate.server.traces import TRACE_PATHS, serve_traces
 
 if TYPE_CHECKING:
@@ -79,30 +72,47 @@ class Gateway:
         base_dir: str | Path | None = None,
     ) -> None:
         self.config = config
-        self._reload = reload
+        server = config.server
         # Several APIs may share one Redis: each keeps to its own keys.
         self.registry = registry or registry_from_url(
-            config.server.registry, prefix=f"wsgate:{config.api_id}:"
+            server.registry, prefix=f"wsgate:{config.api_id}:"
         )
-        self._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
-        self._http: HttpTransport | None = None
-        self._asgi: dict[str, AsgiTransport] = {}
-        self.integrations = self._build_integrations()
-        self._tracer = tracer = _open_telemetry(config.server.open_telemetry)
-        node_id = config.server.node_id or f"{socket.gethostname()}:{os.getpid()}"
-        gate = self._build_gate() if _needs_gate(config) else None
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.integrations = IntegrationCatalog(config, reload=reload, base_dir=folder)
+        self._tracer = tracer = _open_telemetry(server.open_telemetry)
+        node_id = server.node_id or f"{socket.gethostname()}:{os.getpid()}"
+        gate = _build_gate(config, self.integrations) if _needs_gate(config) else None
+        traffic = Traffic()
+        self.metrics = MetricsObserver() if server.metrics else None
+        if self.metrics is not None:
+            self.metrics.watch_traffic(traffic)
+        self._access_logs = _build_access_logs(config)
+        # Traces and the dashboard are read on the admin listener; without one they would
+        # only cost time.
+        admin = server.admin_port is not None
+        self.traces = (
+            TraceStore(server.trace_buffer_size, sample_rate=server.trace_sample_rate)
+            if admin and server.trace_buffer_size > 0
+            else None
+        )
+        self.route_stats = RouteStats() if admin else None
+        observers: list[Observer] = [*self._access_logs]
+        for observer in (self.metrics, self.traces, self.route_stats):
+            if observer is not None:
+                observers.append(observer)
         self.dataplane = DataPlane(
             api_id=config.api_id or "",
-            stages=self._build_stages(),
+            stages=build_stages(config, self.integrations),
             registry=self.registry,
             node_id=node_id,
-            domain_name=config.server.domain_name,
+            domain_name=server.domain_name,
+            observers=observers,
+            traffic=traffic,
             tracer=tracer,
             gate=gate,
+            groups_key=config.groups_from_authorizer,
         )
-        signed = gate if config.server.management_authorization == "AWS_IAM" else None
-        self.dataplane.groups_key = config.groups_from_authorizer
-        timing = config.server.cluster
+        timing = server.cluster
         self.cluster = Cluster(
             self.dataplane,
             self.registry,
@@ -113,130 +123,20 @@ class Gateway:
                 request_timeout_seconds=timing.request_timeout_seconds,
             ),
         )
-        self.management = ConnectionsApi(self.dataplane, self.cluster, tracer, signed=signed)
-        self.metrics = MetricsObserver() if config.server.metrics else None
-        self._access_logs = self._build_access_logs()
-        self.dataplane.observers.extend(self._access_logs)
-        if self.metrics is not None:
-            self.dataplane.observers.append(self.metrics)
-            self.metrics.watch_traffic(self.dataplane.traffic)
-        server = config.server
-        # Traces are read on the admin listener; without one they would only cost time.
-        self.traces = (
-            TraceStore(server.trace_buffer_size, sample_rate=server.trace_sample_rate)
-            if server.admin_port is not None and server.trace_buffer_size > 0
-            else None
+        self.management = ConnectionsApi(
+            self.dataplane,
+            self.cluster,
+            tracer,
+            signed=gate if server.management_authorization == "AWS_IAM" else None,
+            traces=self.traces,
         )
-        if self.traces is not None:
-            self.dataplane.observers.append(self.traces)
-            self.management.traces = self.traces
-        # The dashboard and its charts live on the admin listener too.
-        self.route_stats: RouteStats | None = None
-        self.dashboard: Dashboard | None = None
-        if server.admin_port is not None:
-            self.route_stats = RouteStats()
-            self.dataplane.observers.append(self.route_stats)
-            self.dashboard = Dashboard(self.dataplane, self.route_stats)
-        self._deadline = RequestDeadline(config.server.listener.handshake_timeout_seconds)
+        self.dashboard = (
+            Dashboard(self.dataplane, self.route_stats) if self.route_stats is not None else None
+        )
+        self._deadline = RequestDeadline(server.listener.handshake_timeout_seconds)
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
-
-    # -- assembly ----------------------------------------------------------------------------
-
-    def _build_integrations(self) -> dict[str, Integration]:
-        """One runtime per local function, shared by every integration that names it."""
-        config = self.config
-        return {
-            name: FunctionIntegration(
-                name,
-                name,
-                function,
-                region=config.region,
-                account_id=config.account_id,
-                reload=self._reload,
-            )
-            for name, function in _with_ca_bundle(config).items()
-        }
-
-    def _build_gate(self) -> Gatekeeper:
-        """Authorizers, signing keys, API keys and throttles (data plane and @connections)."""
-        config = self.config
-        authorizers: dict[str, Authorizer] = {}
-        for name, authorizer in config.authorizers.items():
-            uri = authorizer.authorizer_uri
-            if function_authorizer(uri):
-                function = self.integrations[function_name_from_uri(uri, {})]
-                assert isinstance(function, FunctionIntegration)
-                authorizers[name] = FunctionAuthorizer(function)
-            else:
-                transport, url = self._transport(uri)
-                authorizers[name] = HttpAuthorizer(name, url, transport)
-        return Gatekeeper(config, authorizers, _credentials(config))
-
-    def _build_access_logs(self) -> list[AccessLogObserver]:
-        """One access log per stage that asks for one (``accessLogSettings``)."""
-        logs = []
-        for stage_name, stage in self.config.stages.items():
-            settings = stage.access_log_settings
-            if settings is not None:
-                log_format = compile_access_log_format(settings.format)
-                logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
-        return logs
-
-    def _build_stages(self) -> dict[str, StageRuntime]:
-        config = self.config
-        expression = compile_expression(config.route_selection_expression)
-        stages = {}
-        for stage_name, stage in config.stages.items():
-            routes: dict[str, RouteTarget | None] = {}
-            for route_key, route in config.routes.items():
-                integration_name = route.integration_name
-                if integration_name is None:
-                    routes[route_key] = None
-                    continue
-                integration = config.integrations[integration_name]
-                routes[route_key] = RouteTarget(
-                    route_key=route_key,
-                    integration_name=integration_name,
-                    integration=self._integration(integration_name, stage.stage_variables),
-                    timeout_ms=integration.timeout_in_millis,
-                    two_way=route.two_way,
-                )
-            stages[stage_name] = StageRuntime(stage_name, stage, expression, routes)
-        return stages
-
-    def _integration(self, name: str, stage_variables: Mapping[str, str]) -> Integration:
-        """The integration a route calls on one stage (stage variables resolved)."""
-        config = self.config.integrations[name]
-        uri = substitute_stage_variables(config.integration_uri or "", stage_variables)
-        kind = config.integration_type
-        if kind == "AWS_PROXY":
-            return self.integrations[function_name_from_uri(uri, stage_variables)]
-        key = f"{name}@{uri}"
-        if key in self.integrations:
-            return self.integrations[key]
-        api_id = self.config.api_id or ""
-        built: Integration
-        if kind == "MOCK":
-            built = MockIntegration(name, config, api_id=api_id)
-        else:
-            transport, url = self._transport(uri)
-            built = HttpIntegration(name, config, transport, api_id=api_id, uri=url)
-        self.integrations[key] = built
-        return built
-
-    def _transport(self, uri: str) -> tuple[Transport, str]:
-        """The shared HTTP pool, or the in-process ASGI app an ``asgi:`` URI names."""
-        if not uri.startswith(ASGI_PREFIX):
-            if self._http is None:
-                self._http = HttpTransport()
-            return self._http, uri
-        # asgi:package.module:app/some/path -> the app, and the URL it sees.
-        target, slash, path = uri.partition("/")
-        if target not in self._asgi:
-            self._asgi[target] = AsgiTransport.from_uri(target, code_dir=str(self._base_dir))
-        return self._asgi[target], f"http://asgi.local{slash}{path}"
 
     # -- HTTP entry points ---------------------------------------------------------------------
 
@@ -281,15 +181,12 @@ class Gateway:
         }
         return web.json_response(body, status=200 if accepting else 503)
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    # -- start and stop --------------------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         """Start integrations and listeners (port 0 picks a free port; see ``listeners``)."""
         server = self.config.server
-        for transport in self._asgi.values():
-            await transport.start()
-        for integration in self.integrations.values():
-            await integration.start()
+        await self.integrations.start()
         # Join the cluster before taking connections: other nodes must be able to reach them.
         await self.cluster.start()
         await self._listen(
@@ -340,11 +237,14 @@ class Gateway:
         urls = {}
         for listener in self.listeners:
             base = f"{listener.host}:{listener.port}"
+            # Only the public listener speaks TLS (server.tls).
+            secure = listener.role == "public" and self.config.server.tls is not None
+            ws, http = ("wss", "https") if secure else ("ws", "http")
             for stage in self.config.stages:
                 if listener.role == "public":
-                    urls[f"websocket:{stage}"] = f"ws://{base}/{stage}"
+                    urls[f"websocket:{stage}"] = f"{ws}://{base}/{stage}"
                 if listener.role == "admin" or self.config.server.management_on_public:
-                    urls[f"management:{stage}:{listener.role}"] = f"http://{base}/{stage}"
+                    urls[f"management:{stage}:{listener.role}"] = f"{http}://{base}/{stage}"
         return urls
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -358,10 +258,7 @@ class Gateway:
         await self.cluster.stop()
         for runner in self._runners:
             await runner.cleanup()
-        for integration in self.integrations.values():
-            await integration.stop()
-        for transport in [*self._asgi.values(), *([self._http] if self._http else [])]:
-            await transport.close()
+        await self.integrations.stop()
         for access_log in self._access_logs:
             access_log.close()
         if self._tracer is not None:
@@ -393,22 +290,21 @@ def _needs_gate(config: ApiConfig) -> bool:
     )
 
 
-def _with_ca_bundle(config: ApiConfig) -> dict[str, FunctionConfig]:
-    """Functions that trust the gateway's CA, as handlers calling back over https:// need."""
-    tls = config.server.tls
-    if tls is None or tls.ca_file is None:
-        return dict(config.functions)
-    return {
-        name: function.model_copy(
-            update={"environment": {"AWS_CA_BUNDLE": tls.ca_file, **function.environment}}
-        )
-        for name, function in config.functions.items()
-    }
+def _build_gate(config: ApiConfig, integrations: IntegrationCatalog) -> Gatekeeper:
+    """Authorizers, signing keys, API keys and throttles (data plane and @connections)."""
+    authorizers = {name: integrations.authorizer(name) for name in config.authorizers}
+    return Gatekeeper(config, authorizers, _credentials(config))
 
 
-def _throttled(stage: StageConfig) -> bool:
-    limits = (stage.default_route_settings, stage.route_settings, stage.protection.model_fields_set)
-    return any(limits)
+def _build_access_logs(config: ApiConfig) -> list[AccessLogObserver]:
+    """One access log per stage that asks for one (``accessLogSettings``)."""
+    logs = []
+    for stage_name, stage in config.stages.items():
+        settings = stage.access_log_settings
+        if settings is not None:
+            log_format = compile_access_log_format(settings.format)
+            logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
+    return logs
 
 
 def _credentials(config: ApiConfig) -> CredentialStore | None:

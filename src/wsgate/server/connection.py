@@ -1,72 +1,18 @@
-"""What the data plane keeps per stage and per connection, and the ids it hands out."""
+"""What the data plane keeps per open connection, and how ``GetConnection`` describes it."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-from wsgate.config.model import StageConfig
-from wsgate.core import ids
 from wsgate.core.events import ConnectionFacts, format_iso_time
-from wsgate.core.routing import Expression
 from wsgate.core.session import Session
 from wsgate.core.throttle import TokenBucket
-from wsgate.integrations.base import Integration
+from wsgate.server.stage import StageRuntime
 from wsgate.server.websocket import GatewayWebSocket
 
-__all__ = [
-    "LiveConnection",
-    "RouteTarget",
-    "StageRuntime",
-    "Traffic",
-    "describe_connection",
-    "new_id",
-    "now_ms",
-]
-
-
-def new_id() -> str:
-    """A fresh, unguessable AWS-shaped id (connection, request or message).
-
-    Connection ids address sockets, so they come from the OS's random source; drawing and
-    encoding them in batches spares a system call and an encoding pass per message.
-    """
-    if not _spare_ids:
-        _spare_ids.extend(ids.format_ids(os.urandom(ids.BATCH_CHUNK * _ID_BATCH)))
-    return _spare_ids.pop()
-
-
-_ID_BATCH: Final = 256
-_spare_ids: list[str] = []
-
-
-def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class RouteTarget:
-    """A route bound to its integration for one stage."""
-
-    route_key: str
-    integration_name: str
-    integration: Integration
-    timeout_ms: int
-    two_way: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StageRuntime:
-    """A stage ready to serve: its routes resolved, its expression compiled."""
-
-    name: str
-    config: StageConfig
-    expression: Expression
-    routes: dict[str, RouteTarget | None]  # None: the route exists without an integration
+__all__ = ["LiveConnection", "Traffic", "describe_connection"]
 
 
 @dataclass(eq=False, slots=True)

@@ -21,8 +21,9 @@ from typing import Final
 from aiohttp import web
 
 from wsgate.observability.routestats import RouteStats
-from wsgate.server.connection import LiveConnection, describe_connection, now_ms
+from wsgate.server.connection import LiveConnection, describe_connection
 from wsgate.server.dataplane import DataPlane
+from wsgate.server.stamps import now_ms
 
 __all__ = ["DASHBOARD_PATH", "Dashboard", "is_dashboard_path", "load_static_files"]
 

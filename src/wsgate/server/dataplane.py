@@ -10,55 +10,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
-from wsgate.core.events import (
-    ConnectionFacts,
-    Handshake,
-)
-from wsgate.core.responses import (
-    ENDPOINT_TIMED_OUT,
-    FORBIDDEN,
-    INTERNAL_SERVER_ERROR,
-    TOO_MANY_REQUESTS,
-    error_frame,
-)
+from wsgate.core.events import ConnectionFacts, Handshake
+from wsgate.core.outcomes import Phase, Result, Socket, decide
 from wsgate.core.routing import RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.eager import Pending, run_first_step
-from wsgate.errors import (
-    ConnectionNotFound,
-    IntegrationError,
-    IntegrationTimeout,
-    IntegrationUnavailable,
-    RequestRejected,
-)
+from wsgate.errors import ConnectionNotFound
 from wsgate.integrations.base import Call
-from wsgate.observability.hooks import ErrorKind, Observer
+from wsgate.observability.hooks import Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.admission import Admitted, Gatekeeper, Refusal
-from wsgate.server.connection import (
-    LiveConnection,
-    RouteTarget,
-    StageRuntime,
-    Traffic,
-    describe_connection,
-    new_id,
-    now_ms,
-)
-from wsgate.server.handshake import (
-    authorizer_groups,
-    connection_facts,
-    read_handshake,
-)
-from wsgate.server.lifecycle import refuse_handshake, run_connect, run_disconnect
+from wsgate.server.connection import LiveConnection, Traffic, describe_connection
+from wsgate.server.handshake import authorizer_groups, connection_facts, read_handshake
+from wsgate.server.invocation import invoke, refuse_handshake, run_connect, run_disconnect
 from wsgate.server.registration import Registration
 from wsgate.server.reporting import Reporter, frame_step
+from wsgate.server.stage import RouteTarget, StageRuntime
+from wsgate.server.stamps import new_id, now_ms
 from wsgate.server.websocket import GatewayWebSocket
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
@@ -71,17 +46,25 @@ logger = logging.getLogger(__name__)
 # Engine close codes that mean "the client broke the protocol" rather than "too big".
 _ENGINE_CAUSES: Final = {
     WSCloseCode.MESSAGE_TOO_BIG: CloseCause.MESSAGE_TOO_BIG,
-    WSCloseCode.INVALID_TEXT: CloseCause.PROTOCOL_ERROR,
+    WSCloseCode.INVALID_TEXT: CloseCause.INVALID_TEXT,
     WSCloseCode.PROTOCOL_ERROR: CloseCause.PROTOCOL_ERROR,
 }
 # A message whose route key matches no route, without a $default route.
-_NO_ROUTE: Final = Refusal(403, "no route matched and there is no $default route")
+_NO_ROUTE: Final = Refusal(Result.FORBIDDEN, "no route matched and there is no $default route")
 # Gateway-side wait for the client's close reply before dropping the socket.
 _CLOSE_TIMEOUT: Final = 5.0
 
 
 class DataPlane:
-    """Serves WebSocket clients for every stage of one API."""
+    """Serves WebSocket clients for every stage of one API.
+
+    Args:
+        observers: access logs, metrics, traces; with none, no record is ever built.
+        traffic: the message counters this node's metrics read.
+        gate: authorization, API keys and throttles; None when the API has none of them.
+        groups_key: the authorizer context key whose value lists groups to join
+            (``groupsFromAuthorizer``).
+    """
 
     def __init__(
         self,
@@ -91,23 +74,23 @@ class DataPlane:
         registry: ConnectionRegistry,
         node_id: str,
         domain_name: str | None,
+        observers: Sequence[Observer] = (),
+        traffic: Traffic | None = None,
         tracer: RequestTracer | None = None,
         gate: Gatekeeper | None = None,
+        groups_key: str | None = None,
     ) -> None:
         self.api_id = api_id
-        # Authorization, API keys and throttles; None when the API has none of them.
         self.gate = gate
-        # The authorizer context key whose value lists groups to join (groupsFromAuthorizer).
-        self.groups_key: str | None = None
+        self.groups_key = groups_key
         self.stages = stages
         self.node_id = node_id
         self.domain_name = domain_name
         self.live: dict[str, LiveConnection] = {}
-        self.traffic = Traffic()
+        self.traffic = traffic or Traffic()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._accepting = True
-        # Access logs, metrics, traces; with none, no record is ever built.
-        self.observers: list[Observer] = []
+        self.observers = tuple(observers)
         self._report = Reporter(self.observers, tracer)
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
@@ -125,7 +108,13 @@ class DataPlane:
             return _json_response(400, {"message": "Bad Request: not a WebSocket handshake"})
         now, wall_ms = time.monotonic(), now_ms()
         facts = connection_facts(request, stage, wall_ms, self.api_id, self.domain_name)
-        session = Session(limits, strict=stage.config.aws_strict, now=now, now_ms=wall_ms)
+        session = Session(
+            idle_timeout=limits.idle_timeout_seconds,
+            max_duration=limits.max_connection_seconds,
+            strict=stage.config.aws_strict,
+            now=now,
+            now_ms=wall_ms,
+        )
         handshake = read_handshake(request)
         admitted: Admitted | None = None
         if self.gate is not None:
@@ -133,13 +122,13 @@ class DataPlane:
             if isinstance(gate, web.Response):
                 return gate
             admitted, facts = gate, gate.facts
-        decision = await run_connect(self._report, stage, facts, handshake, admitted)
-        if not decision.accepted:
-            return web.Response(status=decision.status)
+        outcome = await run_connect(self._report, stage, facts, handshake, admitted)
+        if outcome.socket is not Socket.OPENS:
+            return web.Response(status=outcome.status)
         ws = GatewayWebSocket(
             frame_limit=limits.frame_size_bytes,
             message_limit=limits.message_size_bytes,
-            protocols=(decision.subprotocol,) if decision.subprotocol else (),
+            protocols=(outcome.subprotocol,) if outcome.subprotocol else (),
             autoping=True,
             compress=False,
             timeout=_CLOSE_TIMEOUT,
@@ -158,7 +147,7 @@ class DataPlane:
         if admitted is not None and self.gate is not None:
             conn.api_key, conn.principal = admitted.api_key, admitted.principal
             conn.bucket = self.gate.connection_bucket(stage.name)
-        conn.groups = set(decision.groups) | authorizer_groups(self.groups_key, facts)
+        conn.groups = set(outcome.groups) | authorizer_groups(self.groups_key, facts)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -306,32 +295,31 @@ class DataPlane:
 
     async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
         """Answer a message that goes nowhere (no route, a throttle, no API key), as AWS does."""
-        request_id = new_id()
-        message = TOO_MANY_REQUESTS if refusal.status == 429 else FORBIDDEN
-        self._send(conn, error_frame(message, conn.facts.connection_id, request_id))
+        started = time.monotonic()
+        facts = conn.facts
+        call = Call(facts, match.route_key or "", new_id(), now_ms(), 0)
+        outcome = decide(
+            Phase.MESSAGE,
+            refusal.result,
+            problem=refusal.reason,
+            connection_id=facts.connection_id,
+            request_id=call.request_id,
+        )
+        assert outcome.frame is not None  # every refusal answers with an error frame
+        sent = self._send(conn, outcome.frame)
         self._report.request(
-            conn.facts,
-            request_id,
-            match.route_key,
-            None,
-            time.monotonic(),
-            now_ms(),
-            refusal.status,
-            refusal.reason,
-            "client",
-            match=match,
-            sent=True,
+            call, outcome, integration=None, started=started, match=match, sent=sent
         )
         log_event(
             logger,
             logging.INFO,
             f"message refused: {refusal.reason}",
-            requestId=request_id,
-            connectionId=conn.facts.connection_id,
+            requestId=call.request_id,
+            connectionId=facts.connection_id,
             routeKey=match.route_key,
             selection=match.selection_value,
             outcome=match.outcome.value,
-            status=refusal.status,
+            status=outcome.status,
         )
 
     async def _dispatch(
@@ -339,63 +327,34 @@ class DataPlane:
     ) -> None:
         facts = conn.facts
         request_id = new_id()
-        two_way = target.two_way
         # The hot path skips even the call when nobody collects spans.
-        span = (
-            None
-            if self._report.tracer is None
-            else self._report.begin(facts, target.route_key, request_id)
-        )
+        report = self._report
+        span = None if report.tracer is None else report.begin(facts, target.route_key, request_id)
         call = Call(
             facts,
             target.route_key,
             request_id,
             now_ms(),
             target.timeout_ms,
-            two_way,
+            target.two_way,
             body,
             new_id(),
             trace=[] if self.observers else None,
             propagate=span.headers if span is not None else (),
         )
         started = time.monotonic()
-        status = 200
-        problem: str | None = None
-        kind: ErrorKind | None = None
-        frame: str | bytes | None = None
-        try:
-            outgoing = await target.integration.message(call)
-            if two_way:
-                frame = outgoing
-        except IntegrationTimeout as error:
-            status, problem, kind = 504, str(error), "execution"
-            frame = error_frame(ENDPOINT_TIMED_OUT, facts.connection_id, request_id)
-        except RequestRejected as error:  # e.g. 415: the integration was never called
-            status, problem, kind = error.status, str(error), "client"
-            frame = error_frame(error.frame_message, facts.connection_id, request_id)
-        except IntegrationError as error:
-            status, problem = 500, str(error)
-            kind = "execution" if isinstance(error, IntegrationUnavailable) else "integration"
-            frame = error_frame(INTERNAL_SERVER_ERROR, facts.connection_id, request_id)
+        outcome = await invoke(Phase.MESSAGE, target, call)
+        frame = outcome.frame
         delivered = frame is not None and self._send(conn, frame)
-        sent = delivered and problem is None
         if call.trace is not None:
-            call.trace.append(frame_step(frame, delivered, two_way))
-        self._report.request(
-            facts,
-            request_id,
-            target.route_key,
-            target,
-            started,
-            call.now_ms,
-            status,
-            problem,
-            kind,
-            message_id=call.message_id,
-            message_bytes=len(body),
+            call.trace.append(frame_step(frame, delivered, target.two_way))
+        report.request(
+            call,
+            outcome,
+            integration=target.integration_name,
+            started=started,
             match=match,
-            sent=sent,
-            details=call.trace,
+            sent=delivered and outcome.error_kind is None,
             span=span,
         )
 

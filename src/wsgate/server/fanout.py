@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from wsgate.core.addressing import ManagementPath
 from wsgate.core.events import format_iso_time
 from wsgate.core.ids import is_valid_id
 from wsgate.core.responses import is_group_name
 from wsgate.errors import ManagementError
 from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRecord
-from wsgate.server.connection import now_ms
+from wsgate.server.stamps import now_ms
 
 if TYPE_CHECKING:
     from wsgate.server.cluster import Cluster, DeliveryReport
-    from wsgate.server.management import ManagementPath
 
 __all__ = ["MAX_POST_BYTES", "answer", "as_frame", "read_body"]
 

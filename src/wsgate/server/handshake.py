@@ -12,7 +12,8 @@ from aiohttp import web
 from wsgate.core import ids
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import is_group_name
-from wsgate.server.connection import StageRuntime, new_id
+from wsgate.server.stage import StageRuntime
+from wsgate.server.stamps import new_id
 
 __all__ = ["authorizer_groups", "connection_facts", "read_handshake", "status_body"]
 

@@ -13,14 +13,12 @@ connections at once with a delivery report, and a paged listing of the connectio
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from wsgate.core.addressing import ManagementPath
 from wsgate.core.ids import is_valid_id
 from wsgate.errors import ConnectionNotFound, ManagementError, NodeUnreachable, RegistryUnavailable
 from wsgate.observability.hooks import ManagementCall
@@ -29,23 +27,15 @@ from wsgate.observability.tracing import TraceStore
 from wsgate.server import fanout
 from wsgate.server.admission import Gatekeeper
 from wsgate.server.cluster import Cluster
-from wsgate.server.connection import new_id, now_ms
 from wsgate.server.dataplane import DataPlane
+from wsgate.server.stamps import new_id, now_ms
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
     from wsgate.observability.otel import RequestTracer
 
-__all__ = ["ConnectionsApi", "ManagementPath", "match_management_path"]
+__all__ = ["ConnectionsApi"]
 
 logger = logging.getLogger(__name__)
-
-_CONNECTIONS: Final = re.compile(
-    r"^(?P<prefix>.*?)/(?:@|%40)connections(?:/(?P<id>[^/]*))?/?$", re.I
-)
-_GROUPS: Final = re.compile(
-    r"^(?P<prefix>.*?)/(?:@|%40)groups/(?P<group>[^/]+)(?:/(?P<id>[^/]+))?/?$"
-)
-_BROADCAST: Final = re.compile(r"^(?P<prefix>.*?)/(?:@|%40)broadcast/?$")
 
 # One table from errors to the wire: status and error shape name (AWS's where AWS has one).
 _ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
@@ -59,43 +49,6 @@ _MESSAGES: Final[dict[type[Exception], str]] = {
     "on this node: {}",
 }
 
-PathKind = Literal["connection", "connections", "group", "member", "broadcast"]
-
-
-@dataclass(frozen=True, slots=True)
-class ManagementPath:
-    """What a management request addresses."""
-
-    prefix: str  # everything before /@connections (ends with the stage)
-    kind: PathKind
-    connection_id: str = ""  # percent-decoded
-    group: str = ""
-
-    @property
-    def stage(self) -> str:
-        """The stage named by the path (its last segment before the ``@``)."""
-        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
-
-
-def match_management_path(raw_path: str) -> ManagementPath | None:
-    """What a raw request path addresses, or None when it is not a management path."""
-    path = raw_path.split("?", 1)[0]
-    match = _CONNECTIONS.match(path)
-    if match is not None:
-        if match["id"] is None:
-            return ManagementPath(match["prefix"], "connections")
-        return ManagementPath(match["prefix"], "connection", unquote(match["id"]))
-    match = _GROUPS.match(path)
-    if match is not None:
-        group = unquote(match["group"])
-        if match["id"] is None:
-            return ManagementPath(match["prefix"], "group", group=group)
-        return ManagementPath(match["prefix"], "member", unquote(match["id"]), group)
-    match = _BROADCAST.match(path)
-    if match is not None:
-        return ManagementPath(match["prefix"], "broadcast")
-    return None
-
 
 class ConnectionsApi:
     """Answers management requests for one node."""
@@ -107,6 +60,7 @@ class ConnectionsApi:
         tracer: RequestTracer | None = None,
         *,
         signed: Gatekeeper | None = None,
+        traces: TraceStore | None = None,
     ) -> None:
         self._dataplane = dataplane
         self._cluster = cluster
@@ -114,7 +68,7 @@ class ConnectionsApi:
         # With a gatekeeper here, every call must be SigV4-signed (managementAuthorization).
         self._signed = signed
         # Recent calls are traced beside the data plane's requests (admin listener only).
-        self.traces: TraceStore | None = None
+        self.traces = traces
 
     async def handle(self, request: web.Request, path: ManagementPath) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wsgate.core.events import ConnectionFacts
-from wsgate.core.routing import CONNECT, DISCONNECT, RouteMatch
+from wsgate.core.outcomes import Outcome, Phase, phase_of
+from wsgate.core.routing import RouteMatch
 from wsgate.core.session import Closing
-from wsgate.observability.hooks import ConnectionEvent, ErrorKind, Observer, RequestRecord
+from wsgate.integrations.base import Call
+from wsgate.observability.hooks import ConnectionEvent, Observer, RequestRecord
 from wsgate.observability.logs import log_event
-from wsgate.server.connection import LiveConnection, RouteTarget, now_ms
+from wsgate.server.connection import LiveConnection
+from wsgate.server.stamps import now_ms
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
     from wsgate.observability.otel import RequestSpan, RequestTracer
@@ -25,17 +28,18 @@ __all__ = ["Reporter", "frame_step"]
 
 logger = logging.getLogger(__name__)
 
-_EVENT_TYPES: Final[dict[str, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
-    CONNECT: "CONNECT",
-    DISCONNECT: "DISCONNECT",
+_EVENT_TYPES: Final[dict[Phase, Literal["CONNECT", "MESSAGE", "DISCONNECT"]]] = {
+    Phase.CONNECT: "CONNECT",
+    Phase.MESSAGE: "MESSAGE",
+    Phase.DISCONNECT: "DISCONNECT",
 }
 
 
 class Reporter:
     """Logs each finished request, hands observers its record and ends its span."""
 
-    def __init__(self, observers: list[Observer], tracer: RequestTracer | None = None) -> None:
-        self.observers = observers  # shared with the data plane: subscribers may come later
+    def __init__(self, observers: Sequence[Observer], tracer: RequestTracer | None = None) -> None:
+        self.observers = tuple(observers)
         self.tracer = tracer
 
     def begin(
@@ -56,7 +60,7 @@ class Reporter:
                 "wsgate.connection_id": facts.connection_id,
                 "wsgate.request_id": request_id,
                 "wsgate.route_key": route_key,
-                "wsgate.event_type": _EVENT_TYPES.get(route_key or "", "MESSAGE"),
+                "wsgate.event_type": _EVENT_TYPES[phase_of(route_key or "")],
                 "client.address": facts.source_ip,
                 "user_agent.original": facts.user_agent,
             },
@@ -65,41 +69,42 @@ class Reporter:
 
     def request(
         self,
-        facts: ConnectionFacts,
-        request_id: str,
-        route_key: str | None,
-        target: RouteTarget | None,
-        started: float,
-        request_ms: int,
-        status: int,
-        problem: str | None,
-        kind: ErrorKind | None,
+        call: Call,
+        outcome: Outcome,
         *,
-        message_id: str | None = None,
-        message_bytes: int = 0,
-        closing: Closing | None = None,
+        integration: str | None,
+        started: float,
         match: RouteMatch | None = None,
         sent: bool = False,
-        details: list[dict[str, Any]] | None = None,
         span: RequestSpan | None = None,
         authorization: str | None = None,
     ) -> None:
-        """Log a finished request, end its span and, when anyone observes, hand them its record."""
-        if target is not None:
-            _log_request(facts, request_id, target, started, status, problem)
+        """Log a finished request, end its span and, when anyone observes, hand them its record.
+
+        Args:
+            call: the request (``integration`` None: refused before any integration ran).
+            started: when it began, on the monotonic clock.
+            match: how its route was selected (messages).
+            sent: a reply went back to the client.
+            authorization: what the authorizer or SigV4 decided (``$connect``).
+        """
+        facts = call.facts
+        route_key = call.route_key or None
+        if integration is not None:
+            _log_request(call, integration, started, outcome)
         if self.tracer is not None:
-            span = span or self.begin(facts, route_key, request_id)
+            span = span or self.begin(facts, route_key, call.request_id)
             assert span is not None
-            extra = {"wsgate.integration": target.integration_name} if target is not None else {}
-            span.end(status, problem, kind, extra)
+            extra = {"wsgate.integration": integration} if integration is not None else {}
+            span.end(outcome.status, outcome.problem, outcome.error_kind, extra)
         if not self.observers:  # the hot path builds no record
             return
         latency_ms = (time.monotonic() - started) * 1000
-        event_type = _EVENT_TYPES.get(route_key or "", "MESSAGE")
+        disconnect = outcome.phase is Phase.DISCONNECT
         record = RequestRecord(
-            request_id=request_id,
+            request_id=call.request_id,
             connection_id=facts.connection_id,
-            event_type=event_type,
+            event_type=_EVENT_TYPES[outcome.phase],
             route_key=route_key,
             stage=facts.stage,
             api_id=facts.api_id,
@@ -107,21 +112,21 @@ class Reporter:
             source_ip=facts.source_ip,
             user_agent=facts.user_agent,
             connected_at_ms=facts.connected_at,
-            request_time_ms=request_ms,
-            status=status,
+            request_time_ms=call.now_ms,
+            status=outcome.status,
             latency_ms=latency_ms,
-            integration=target.integration_name if target is not None else None,
-            integration_latency_ms=latency_ms if target is not None else None,
-            error=problem,
-            error_kind=kind,
-            message_id=message_id,
-            message_bytes=message_bytes,
-            disconnect_status_code=closing.disconnect_status_code if closing else None,
-            disconnect_reason=closing.disconnect_reason if closing else None,
+            integration=integration,
+            integration_latency_ms=latency_ms if integration is not None else None,
+            error=outcome.problem,
+            error_kind=outcome.error_kind,
+            message_id=call.message_id,
+            message_bytes=len(call.body) if call.body is not None else 0,
+            disconnect_status_code=call.disconnect_status if disconnect else None,
+            disconnect_reason=call.disconnect_reason if disconnect else None,
             selection=match.selection_value if match is not None else None,
             outcome=match.outcome.value if match is not None else None,
             reply_sent=sent,
-            details=tuple(details or ()),
+            details=tuple(call.trace or ()),
             authorization=authorization,
             authorizer=facts.authorizer,
             caller=facts.caller,
@@ -145,14 +150,8 @@ class Reporter:
             observer.on_connection(event)
 
 
-def _log_request(
-    facts: ConnectionFacts,
-    request_id: str,
-    target: RouteTarget,
-    started: float,
-    status: int,
-    problem: str | None,
-) -> None:
+def _log_request(call: Call, integration: str, started: float, outcome: Outcome) -> None:
+    problem = outcome.problem
     level = logging.INFO if problem is None else logging.WARNING
     if not logger.isEnabledFor(level):  # the hot path skips building the record
         return
@@ -160,11 +159,11 @@ def _log_request(
         logger,
         level,
         "request" if problem is None else f"request failed: {problem}",
-        requestId=request_id,
-        connectionId=facts.connection_id,
-        routeKey=target.route_key,
-        integration=target.integration_name,
-        status=status,
+        requestId=call.request_id,
+        connectionId=call.facts.connection_id,
+        routeKey=call.route_key,
+        integration=integration,
+        status=outcome.status,
         latencyMs=round((time.monotonic() - started) * 1000, 3),
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from wsgate.config.model import Limits
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 
 
@@ -96,6 +95,25 @@ from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, 
             Closing(CloseCause.PROTOCOL_ERROR, 1002, "Protocol error", 1002, "Protocol error"),
         ),
         (
+            CloseCause.INVALID_TEXT,
+            None,
+            "",
+            Closing(
+                CloseCause.INVALID_TEXT,
+                1007,
+                "Invalid frame payload data",
+                1007,
+                "Invalid frame payload data",
+            ),
+        ),
+        (
+            # The engine's 1006 for a drop without a close frame is no client close.
+            CloseCause.CLIENT,
+            1006,
+            "",
+            Closing(CloseCause.ABNORMAL, 1006, "", 1006, "Connection closed abnormally"),
+        ),
+        (
             CloseCause.SLOW_READER,
             None,
             "",
@@ -150,13 +168,18 @@ def test_every_cause_has_a_close(cause):
     assert len(closing.close_reason.encode()) <= 123
 
 
-_LIMITS = Limits(idle_timeout_seconds=10, max_connection_seconds=100)
 _START = 1000.0
 _START_MS = 1_707_503_007_396
 
 
-def _session(*, strict=False, limits=_LIMITS):
-    return Session(limits, strict=strict, now=_START, now_ms=_START_MS)
+def _session(*, strict=False, idle_timeout=10, max_duration=100):
+    return Session(
+        idle_timeout=idle_timeout,
+        max_duration=max_duration,
+        strict=strict,
+        now=_START,
+        now_ms=_START_MS,
+    )
 
 
 def test_new_session():
@@ -164,7 +187,6 @@ def test_new_session():
     assert session.state is State.CONNECTING
     assert not session.addressable
     assert session.closing is None
-    assert session.limits is _LIMITS
     assert session.connected_at_ms == session.last_active_at_ms == _START_MS
     assert session.last_active_monotonic == _START
     assert session.idle_timeout == 10
@@ -172,8 +194,8 @@ def test_new_session():
     assert session.expiry(_START) is None
 
 
-def test_default_limits_are_aws():
-    session = _session(limits=Limits())
+def test_aws_limits():
+    session = _session(idle_timeout=600, max_duration=7200)
     assert session.deadline() == _START + 600
     assert session.expiry(_START + 599.999) is None
     assert session.expiry(_START + 600) is CloseCause.IDLE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import uuid
 
 import pytest
 
@@ -23,6 +24,7 @@ from wsgate.integrations.lambda_context import (
     function_error,
     load_json,
     make_error_payload,
+    new_invocation_id,
     timeout_error_message,
 )
 
@@ -269,3 +271,13 @@ def test_load_json(data: bytes, expected: object) -> None:
 def test_load_json_rejects_garbage() -> None:
     with pytest.raises(ValueError):
         load_json(b"{not json")
+
+
+def test_invocation_ids_are_fresh_version_4_uuids():
+    drawn = [new_invocation_id() for _ in range(600)]  # more than one batch
+    assert len(set(drawn)) == len(drawn)
+    for value in drawn:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

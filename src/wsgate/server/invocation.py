@@ -1,0 +1,149 @@
+"""Calling a route's integration: one path for ``$connect``, messages and ``$disconnect``.
+
+:func:`invoke` calls the integration and turns whatever happened into an
+:class:`~wsgate.core.outcomes.Outcome` through the table in :mod:`wsgate.core.outcomes`;
+nothing else in the data plane catches an integration's errors or picks a status. The
+functions below run the two ends of a connection (and a handshake refused before ``$connect``)
+on that path and report each request once: log line, observers, span.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Final
+
+from aiohttp import web
+
+from wsgate.core.events import ConnectionFacts, Handshake
+from wsgate.core.outcomes import Outcome, Phase, Result, decide, result_of
+from wsgate.core.routing import CONNECT, DISCONNECT
+from wsgate.core.session import Closing
+from wsgate.errors import IntegrationError
+from wsgate.integrations.base import Call
+from wsgate.observability.logs import log_event
+from wsgate.server.admission import Admitted, Refusal
+from wsgate.server.handshake import status_body
+from wsgate.server.reporting import Reporter
+from wsgate.server.stage import RouteTarget, StageRuntime
+from wsgate.server.stamps import new_id, now_ms
+
+__all__ = ["invoke", "refuse_handshake", "run_connect", "run_disconnect"]
+
+logger = logging.getLogger(__name__)
+
+# A stage without a $connect integration accepts every handshake (§1.2).
+_ACCEPTED: Final = decide(Phase.CONNECT, Result.ANSWERED)
+
+
+async def invoke(phase: Phase, target: RouteTarget, call: Call) -> Outcome:
+    """Call the route's integration once; what it answered, or how it failed, as an outcome."""
+    integration = target.integration
+    try:
+        if phase is Phase.MESSAGE:
+            return decide(phase, Result.ANSWERED, reply=await integration.message(call))
+        if phase is Phase.CONNECT:
+            answer = await integration.connect(call)
+            if answer.accepted:
+                groups = answer.groups
+                return decide(phase, Result.ANSWERED, subprotocol=answer.subprotocol, groups=groups)
+            return decide(phase, Result.DECLINED, status=answer.status, problem=answer.problem)
+        await integration.disconnect(call)
+        return decide(phase, Result.ANSWERED)
+    except IntegrationError as error:
+        facts = call.facts
+        return decide(
+            phase,
+            result_of(error),
+            problem=str(error),
+            connection_id=facts.connection_id,
+            request_id=call.request_id,
+        )
+
+
+async def run_connect(
+    report: Reporter,
+    stage: StageRuntime,
+    facts: ConnectionFacts,
+    handshake: Handshake,
+    admitted: Admitted | None,
+) -> Outcome:
+    """Call the ``$connect`` integration; its outcome answers the handshake."""
+    target = stage.routes.get(CONNECT)
+    if target is None:
+        return _ACCEPTED
+    request_id = new_id()
+    span = report.begin(facts, CONNECT, request_id, handshake.headers)
+    trace: list[dict[str, Any]] | None = [] if report.observers else None
+    if trace is not None and admitted is not None and admitted.decision:
+        trace.append({"step": "authorization", "why": admitted.decision})
+    call = Call(
+        facts,
+        CONNECT,
+        request_id,
+        facts.connected_at,
+        target.timeout_ms,
+        handshake=handshake,
+        trace=trace,
+        propagate=span.headers if span is not None else (),
+    )
+    started = time.monotonic()
+    outcome = await invoke(Phase.CONNECT, target, call)
+    report.request(
+        call,
+        outcome,
+        integration=target.integration_name,
+        started=started,
+        span=span,
+        authorization=admitted.authorization if admitted is not None else None,
+    )
+    return outcome
+
+
+async def run_disconnect(
+    report: Reporter, facts: ConnectionFacts, stage: StageRuntime, closing: Closing
+) -> None:
+    """Call the ``$disconnect`` integration; nothing can reach the client, so it is reported."""
+    target = stage.routes.get(DISCONNECT)
+    if target is None:
+        return
+    request_id = new_id()
+    span = report.begin(facts, DISCONNECT, request_id)
+    call = Call(
+        facts,
+        DISCONNECT,
+        request_id,
+        now_ms(),
+        target.timeout_ms,
+        disconnect_status=closing.disconnect_status_code,
+        disconnect_reason=closing.disconnect_reason,
+        trace=[] if report.observers else None,
+        propagate=span.headers if span is not None else (),
+    )
+    started = time.monotonic()
+    outcome = await invoke(Phase.DISCONNECT, target, call)
+    report.request(call, outcome, integration=target.integration_name, started=started, span=span)
+
+
+def refuse_handshake(
+    report: Reporter, facts: ConnectionFacts, refusal: Refusal, started: float
+) -> web.Response:
+    """Report a handshake the gate refused before ``$connect``, and answer the client."""
+    outcome = decide(Phase.CONNECT, refusal.result, problem=refusal.reason)
+    step = {"step": "admission", "status": outcome.status, "why": refusal.reason}
+    call = Call(facts, CONNECT, new_id(), facts.connected_at, 0, trace=[step])
+    report.request(
+        call, outcome, integration=None, started=started, authorization=refusal.authorization
+    )
+    log_event(
+        logger,
+        logging.INFO,
+        f"connection refused: {refusal.reason}",
+        connectionId=facts.connection_id,
+        stage=facts.stage,
+        sourceIp=facts.source_ip,
+        status=outcome.status,
+    )
+    body = refusal.body if refusal.body is not None else status_body(outcome.status)
+    headers = refusal.headers or {"Content-Type": "application/json"}
+    return web.Response(status=outcome.status, body=body, headers=headers)
