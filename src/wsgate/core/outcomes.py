@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from wsgate.core.responses import (
     ENDPOINT_TIMED_OUT,
@@ -42,6 +42,7 @@ __all__ = [
     "Socket",
     "decide",
     "phase_of",
+    "replied",
     "result_of",
 ]
 
@@ -139,9 +140,11 @@ RULES: Final[Mapping[tuple[Phase, Result], Rule]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A finished request: what is reported, and what the client gets.
+
+    A named tuple rather than a frozen dataclass: one is built per message, and a tuple is
+    built several times faster.
 
     Attributes:
         phase, result: the row of :data:`RULES` it came from.
@@ -203,6 +206,22 @@ def decide(
         subprotocol,
         groups,
     )
+
+
+_REPLIED: Final = RULES[(Phase.MESSAGE, Result.ANSWERED)]
+_MESSAGE, _ANSWERED = Phase.MESSAGE, Result.ANSWERED
+_REPLIED_STATUS, _REPLIED_SOCKET = _REPLIED.status, _REPLIED.socket
+_new_tuple: Final = tuple.__new__
+
+
+def replied(reply: str | bytes | None) -> Outcome:
+    """``decide(Phase.MESSAGE, Result.ANSWERED, reply=reply)``, for the hot path.
+
+    Every message that succeeds comes here: its row is read once at import, and the tuple is
+    built without ``Outcome.__new__``'s argument handling (half the time).
+    """
+    fields = (_MESSAGE, _ANSWERED, _REPLIED_STATUS, None, None, reply, _REPLIED_SOCKET, None, ())
+    return _new_tuple(Outcome, fields)
 
 
 def _declined_status(status: int | None) -> int:

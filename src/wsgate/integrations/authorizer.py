@@ -13,7 +13,6 @@ from wsgate.core.exchange import BackendRequest
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import IntegrationRequest
 from wsgate.integrations.function import FunctionIntegration
-from wsgate.integrations.lambda_context import new_invocation_id
 from wsgate.integrations.transport import Transport
 from wsgate.types import JSONObject, JSONValue
 
@@ -41,8 +40,7 @@ class FunctionAuthorizer:
 
     async def authorize(self, event: JSONObject, request_id: str, timeout_ms: int) -> JSONValue:
         """Invoke the function with the event (see :class:`Authorizer`)."""
-        invocation = IntegrationRequest(event, new_invocation_id(), timeout_ms)
-        result = await self._function.invoke(invocation)
+        result = await self._function.invoke(IntegrationRequest(event, None, timeout_ms))
         return result.payload
 
 

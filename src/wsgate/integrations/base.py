@@ -23,13 +23,13 @@ class IntegrationRequest(NamedTuple):
     Attributes:
         event: the Lambda proxy event (AWS_PROXY) built by ``core.events``.
         invocation_id: Lambda's ``aws_request_id``, fresh for every invocation (never the
-            gateway's ``requestContext.requestId``).
+            gateway's ``requestContext.requestId``); None: the runner draws one when needed.
         timeout_ms: the integration timeout (``timeoutInMillis``); past it the call fails with
             :class:`~wsgate.errors.IntegrationTimeout`.
     """
 
     event: JSONObject
-    invocation_id: str
+    invocation_id: str | None
     timeout_ms: int
 
 

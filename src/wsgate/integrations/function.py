@@ -38,7 +38,6 @@ from wsgate.core.responses import ConnectDecision, UnusableAnswer, decide_connec
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
 from wsgate.integrations.inprocess import InProcessRunner
-from wsgate.integrations.lambda_context import new_invocation_id
 from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.reload import CodeWatcher
 from wsgate.types import JSONObject
@@ -129,8 +128,7 @@ class FunctionIntegration:
         )
         if call.trace is not None:
             call.trace.append({"step": "function call", "function": self.function_name})
-        invocation = IntegrationRequest(event, new_invocation_id(), call.timeout_ms)
-        result = await self._runner.invoke(invocation)
+        result = await self._runner.invoke(IntegrationRequest(event, None, call.timeout_ms))
         if not call.reply_wanted:
             return None  # without a route response AWS never reads the answer (§5.2)
         try:
@@ -147,7 +145,7 @@ class FunctionIntegration:
 
     @staticmethod
     def _request(event: JSONObject, call: Call) -> IntegrationRequest:
-        return IntegrationRequest(event, new_invocation_id(), call.timeout_ms)
+        return IntegrationRequest(event, None, call.timeout_ms)
 
     def _on_change(self, changed: list[str]) -> None:
         logger.info("reloading function %s: %s changed", self.function_name, changed[0])

@@ -173,7 +173,7 @@ class InProcessRunner:
                 try:
                     finished, result = run_first_step(handler(request.event, context))
                 except (Exception, SystemExit) as exc:
-                    raise self._error(exc, request.invocation_id) from exc
+                    raise self._error(exc, context.aws_request_id) from exc
                 if not finished:
                     assert isinstance(result, Pending)
                     result = await self._finish_async(result, context, deadline)
@@ -181,11 +181,12 @@ class InProcessRunner:
             finally:
                 self._release_slot()
         except TimeoutError as exc:
-            raise self._timeout_error(request, exc) from exc
+            raise self._timeout_error(request, context) from exc
 
-    def _timeout_error(self, request: IntegrationRequest, exc: TimeoutError) -> Exception:
+    def _timeout_error(self, request: IntegrationRequest, context: LambdaContext) -> Exception:
         if self._timeout <= request.timeout_ms / 1000:
-            message = timeout_error_message(datetime.now(UTC), request.invocation_id, self._timeout)
+            now = datetime.now(UTC)
+            message = timeout_error_message(now, context.aws_request_id, self._timeout)
             return FunctionError(self.name, TIMEOUT_ERROR, message)
         return IntegrationTimeout(self.name, f"no answer within {request.timeout_ms} ms")
 

@@ -111,9 +111,9 @@ class LambdaContext:
     """
 
     __slots__ = (
+        "_aws_request_id",
         "_clock",
         "_deadline",
-        "aws_request_id",
         "client_context",
         "function_name",
         "function_version",
@@ -128,11 +128,13 @@ class LambdaContext:
     def __init__(
         self,
         info: FunctionInfo,
-        aws_request_id: str,
+        aws_request_id: str | None,
         deadline: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.aws_request_id = aws_request_id
+        # None: drawn when first read (most handlers never read it, and the data plane's
+        # fast path should not pay for a UUID per message).
+        self._aws_request_id = aws_request_id
         self.function_name = info.function_name
         self.function_version = info.function_version
         self.invoked_function_arn = info.invoked_function_arn
@@ -157,6 +159,13 @@ class LambdaContext:
         """Build a context from a :meth:`FunctionInfo.to_dict` mapping, started at ``now``."""
         info = FunctionInfo.from_dict(data)
         return cls(info, aws_request_id, now + info.timeout, clock)
+
+    @property
+    def aws_request_id(self) -> str:
+        """Lambda's id for this invocation: a random UUID of its own."""
+        if self._aws_request_id is None:
+            self._aws_request_id = new_invocation_id()
+        return self._aws_request_id
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before Lambda would stop this invocation (never negative)."""

@@ -35,6 +35,7 @@ from wsgate.integrations.lambda_context import (
     exit_error_message,
     function_error,
     load_json,
+    new_invocation_id,
     timeout_error_message,
 )
 from wsgate.integrations.worker import INIT, INVOKE, READY, RESULT, encode_frame
@@ -234,11 +235,12 @@ class ProcessRunner:
         """Run one invocation on a free worker (see :mod:`wsgate.integrations.function`)."""
         if self._closed:
             raise IntegrationUnavailable(self.name, "the function is stopped")
-        frame = encode_frame(INVOKE, dump_json([request.invocation_id, request.event]))
+        invocation_id = request.invocation_id or new_invocation_id()
+        frame = encode_frame(INVOKE, dump_json([invocation_id, request.event]))
         try:
             async with asyncio.timeout(request.timeout_ms / 1000):
                 worker = self._idle.pop() if self._idle else await self._acquire()
-                kind, body = await worker.send(request.invocation_id, frame, self.timeout)
+                kind, body = await worker.send(invocation_id, frame, self.timeout)
         except TimeoutError as exc:
             reason = f"no answer within {request.timeout_ms} ms"
             raise IntegrationTimeout(self.name, reason) from exc

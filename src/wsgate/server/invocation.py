@@ -16,7 +16,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from wsgate.core.events import ConnectionFacts, Handshake
-from wsgate.core.outcomes import Outcome, Phase, Result, decide, result_of
+from wsgate.core.outcomes import Outcome, Phase, Result, decide, replied, result_of
 from wsgate.core.routing import CONNECT, DISCONNECT
 from wsgate.core.session import Closing
 from wsgate.errors import IntegrationError
@@ -32,6 +32,7 @@ __all__ = ["invoke", "refuse_handshake", "run_connect", "run_disconnect"]
 
 logger = logging.getLogger(__name__)
 
+_MESSAGE: Final = Phase.MESSAGE  # read once: invoke runs for every message
 # A stage without a $connect integration accepts every handshake (§1.2).
 _ACCEPTED: Final = decide(Phase.CONNECT, Result.ANSWERED)
 
@@ -40,8 +41,8 @@ async def invoke(phase: Phase, target: RouteTarget, call: Call) -> Outcome:
     """Call the route's integration once; what it answered, or how it failed, as an outcome."""
     integration = target.integration
     try:
-        if phase is Phase.MESSAGE:
-            return decide(phase, Result.ANSWERED, reply=await integration.message(call))
+        if phase is _MESSAGE:
+            return replied(await integration.message(call))
         if phase is Phase.CONNECT:
             answer = await integration.connect(call)
             if answer.accepted:

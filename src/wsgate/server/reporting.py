@@ -42,6 +42,11 @@ class Reporter:
         self.observers = tuple(observers)
         self.tracer = tracer
 
+    @property
+    def silent(self) -> bool:
+        """True when a successful request would leave no trace: no observer, no span, no log."""
+        return not self.observers and self.tracer is None and not logger.isEnabledFor(logging.INFO)
+
     def begin(
         self,
         facts: ConnectionFacts,

@@ -14,6 +14,7 @@ from wsgate.core.outcomes import (
     Socket,
     decide,
     phase_of,
+    replied,
     result_of,
 )
 from wsgate.errors import (
@@ -176,3 +177,8 @@ def test_docs_decisions_shows_the_table():
         assert status == (str(rule.status) if rule.status is not None else "its status")
         assert family == (rule.error_kind or "\N{EN DASH}")
         assert socket == rule.socket.value
+
+
+@pytest.mark.parametrize("reply", [None, "hi", b"\x00"])
+def test_replied_is_the_answered_message_row(reply):
+    assert replied(reply) == decide(M, R.ANSWERED, reply=reply)

@@ -281,3 +281,11 @@ def test_invocation_ids_are_fresh_version_4_uuids():
         assert str(parsed) == value
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_a_context_without_an_id_draws_one_when_read():
+    context = LambdaContext(INFO, None, deadline=10.0)
+    first = context.aws_request_id
+    assert uuid.UUID(first).version == 4
+    assert context.aws_request_id == first  # one id for the whole invocation
+    assert LambdaContext(INFO, None, deadline=10.0).aws_request_id != first
