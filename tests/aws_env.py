@@ -29,7 +29,8 @@ _VARIABLES = (
 
 
 def isolate_aws(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
-    """Clear the AWS variables and point the shared files into ``folder`` (not created).
+    """Clear the AWS variables and point the shared files and the local wsgate key into
+    ``folder`` (not created).
 
     Returns:
         ``folder``, where a test may write ``credentials`` and ``config`` files.
@@ -39,4 +40,6 @@ def isolate_aws(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # No local wsgate key either, until a gateway started by the test makes one there.
+    monkeypatch.setenv("WSGATE_HOME", str(folder / "wsgate"))
     return folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,24 @@ from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
 
 APPS = Path(__file__).parent / "integration" / "apps"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wsgate_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The local access key and admin token live here for the session, never in ~/.wsgate.
+
+    Set in the environment, so gateways started in subprocesses share them with the tests.
+    """
+    home = tmp_path_factory.mktemp("wsgate-home")
+    previous = os.environ.get("WSGATE_HOME")
+    os.environ["WSGATE_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if previous is None:
+            os.environ.pop("WSGATE_HOME", None)
+        else:
+            os.environ["WSGATE_HOME"] = previous
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar, overload
 
 import pytest
 
+from wsgate.security.local import LocalSecrets, load_local_secrets
 from wsgate.server.app import Gateway
 
 T = TypeVar("T")
@@ -93,18 +94,48 @@ def ws_client(url: str, **kwargs: Any) -> Any:
 
 
 def management_client(endpoint: str) -> Any:
-    """The unmodified boto3 client, pointed at the gateway like a Lambda handler would."""
+    """The unmodified boto3 client, pointed at the gateway like a Lambda handler would: signed
+    with the local access key that the gateway hands its functions."""
     import boto3
     from botocore.config import Config
 
+    key = local_secrets()
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=Config(retries={"total_max_attempts": 1}),
     )
+
+
+def local_secrets() -> LocalSecrets:
+    """The local access key and admin token of the test session (see conftest's wsgate_home)."""
+    secrets = load_local_secrets()
+    assert secrets is not None
+    return secrets
+
+
+def admin_headers() -> dict[str, str]:
+    """What the admin listener asks of a caller: its token."""
+    return {"Authorization": f"Bearer {local_secrets().admin_token}"}
+
+
+def signed_headers(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """SigV4 headers for a raw ``@connections`` request, signed with the local key, as boto3
+    would sign it (service execute-api, region us-east-1)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key = local_secrets()
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    credentials = Credentials(key.access_key_id, key.secret_access_key)
+    SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
 
 
 def missing_tool(reason: str) -> NoReturn:
@@ -116,3 +147,49 @@ def missing_tool(reason: str) -> NoReturn:
     if os.environ.get("WSGATE_REQUIRE_TOOLS"):
         pytest.fail(f"{reason} (required: WSGATE_REQUIRE_TOOLS is set)")
     pytest.skip(reason)
+
+
+class SignedHttp:
+    """An aiohttp session whose requests are SigV4-signed with the local key, as boto3 signs
+    them; the URL goes out exactly as written (``%3D`` stays ``%3D``)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | str = b"",
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import json as json_module
+
+        from yarl import URL
+
+        body = data.encode() if isinstance(data, str) else data
+        headers = dict(headers or {})
+        if json is not None:
+            body = json_module.dumps(json).encode()
+            headers.setdefault("Content-Type", "application/json")
+        signed = signed_headers(method, url, body, headers)
+        target = URL(url, encoded=True)
+        return self._session.request(method, target, data=body, headers=signed, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", url, **kwargs)

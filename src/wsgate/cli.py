@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgate import __version__
 from wsgate.clients import management as management_client, traces as trace_client, ws as ws_client
@@ -29,6 +29,10 @@ from wsgate.config.model import ApiConfig
 from wsgate.errors import ConfigError, TlsError
 from wsgate.observability.logs import configure_logging
 from wsgate.registry import check_registry_url, redact_url
+from wsgate.security.local import LOCAL_PROFILE
+
+if TYPE_CHECKING:
+    from wsgate.server.app import Gateway
 
 __all__ = ["build_parser", "main"]
 
@@ -241,7 +245,11 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, json_lines=json_lines)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         base_dir = Path(args.file).resolve().parent
-        runner.run(_run_gateway(config, reload=args.reload, base_dir=base_dir))
+        try:
+            runner.run(_run_gateway(config, reload=args.reload, base_dir=base_dir))
+        except ConfigError as error:  # e.g. the local secrets folder cannot be written
+            print(error, file=sys.stderr)
+            return EXIT_INVALID_CONFIG
     return EXIT_OK
 
 
@@ -302,15 +310,41 @@ async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> No
         print(f"  {label} {url}   ({rest})", flush=True)
     registry = redact_url(config.server.registry)
     print(f"  registry   {registry}  (node {gateway.cluster.node_id})", flush=True)
+    local = gateway.local
+    if config.server.management_authorization == "AWS_IAM":
+        print(
+            f"  signing    @connections needs SigV4; local functions and `wsgate post` sign with "
+            f"{local.access_key_id} ({local.credentials_file}, profile {LOCAL_PROFILE})",
+            flush=True,
+        )
+    else:
+        print(
+            "wsgate: warning: managementAuthorization is NONE: anyone who reaches "
+            f"{_management_listeners(gateway)} can list, post to and close every connection",
+            file=sys.stderr,
+            flush=True,
+        )
     admin = next((x for x in gateway.listeners if x.role == "admin"), None)
     if admin is not None and gateway.traces is not None:
         print(f"  traces     wsgate logs http://{admin.host}:{admin.port}", flush=True)
     if admin is not None and gateway.dashboard is not None:
         url = f"http://{admin.host}:{admin.port}{DASHBOARD_PATH}"
+        if gateway.admin_access.require_token:
+            url += f"?token={local.admin_token}"
         print(f"  dashboard  {url}", flush=True)
     await stop.wait()
     print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
     await gateway.stop()
+
+
+def _management_listeners(gateway: Gateway) -> str:
+    """The listeners that serve ``@connections``, for the warning about an open API."""
+    serving = [
+        f"{listener.host}:{listener.port}"
+        for listener in gateway.listeners
+        if listener.role == "admin" or gateway.config.server.management_on_public
+    ]
+    return " and ".join(serving) or "no listener"
 
 
 def _tune_garbage_collector() -> None:

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
-from tests.helpers import RunningGateway, eventually, ws_client
+from tests.helpers import RunningGateway, SignedHttp, admin_headers, eventually, ws_client
 from wsgate.config.load import load_config, parse_config
 from wsgate.observability.tracing import TraceFilter
 from wsgate.server.app import Gateway
@@ -163,7 +163,7 @@ async def test_metrics_count_decisions_and_throttles(access):
         replies = [await ask(ws, "limited") for _ in range(4)]
     assert replies[-1]["message"] == "Too Many Requests"
     (admin,) = [each.port for each in access.gateway.listeners if each.role == "admin"]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=admin_headers()) as http:
         async with http.get(f"http://127.0.0.1:{admin}/metrics") as reply:
             text = await reply.text()
     api = access.gateway.config.api_id
@@ -304,7 +304,8 @@ async def test_header_api_keys_plans_and_principal_rates(keys, caplog):
 async def test_connections_join_the_group_their_authorizer_names(access):
     async with ws_client(access.ws_url(query="token=allow-nia")) as ws:
         (connection_id,) = await eventually(lambda: list(access.gateway.dataplane.live))
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as session:
+            http = SignedHttp(session)
             url = f"{access.endpoint()}/@groups/acme"
             async with http.get(url) as reply:
                 items = (await reply.json())["items"]

@@ -173,7 +173,12 @@ async def test_wrong_keys_exit_4(signed, capsys, keys, error_type):
 
 
 @pytest.mark.parametrize("flags", [(), ("--no-sign-request",)])
-async def test_unsigned_calls_exit_4_with_a_hint(signed, capsys, flags):
+async def test_unsigned_calls_exit_4_with_a_hint(signed, capsys, flags, tmp_path, monkeypatch):
+    # No local key either: a machine where no gateway ever ran. (The in-process function put
+    # the key it was given into this process's environment, as in-process isolation does.)
+    monkeypatch.setenv("WSGATE_HOME", str(tmp_path / "empty"))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     async with ws_client(signed.ws_url()):
         connection_id = next(iter(signed.gateway.dataplane.live))
         code, _, err = await wsgate(capsys, "get", signed.endpoint(), connection_id, *flags)
@@ -185,7 +190,10 @@ async def test_unsigned_calls_exit_4_with_a_hint(signed, capsys, flags):
         assert "AWS_ACCESS_KEY_ID" in hint and "--profile" in hint
 
 
-async def test_unsigned_calls_work_on_an_open_gateway(basic, capsys):
+async def test_the_local_key_signs_for_a_gateway_on_this_machine(basic, capsys):
+    # No flags, no AWS credentials anywhere: the gateway's default wants SigV4, and the CLI
+    # finds the local key that every local gateway accepts.
+    assert basic.gateway.config.server.management_authorization == "AWS_IAM"
     async with ws_client(basic.ws_url()) as ws:
         connection_id = next(iter(basic.gateway.dataplane.live))
         endpoint = basic.endpoint()

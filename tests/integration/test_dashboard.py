@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from tests.helpers import UNIT, RunningGateway, eventually, missing_tool, ws_client as client
+from tests.helpers import (
+    UNIT,
+    RunningGateway,
+    admin_headers,
+    eventually,
+    local_secrets,
+    missing_tool,
+    ws_client as client,
+)
 from wsgate.observability.routestats import NO_ROUTE, RouteStats
 from wsgate.server.app import Gateway
 from wsgate.server.dashboard import _principal
@@ -35,7 +43,7 @@ def gateway(basic_admin: Gateway) -> Gateway:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=admin_headers()) as session:
         yield session
 
 
@@ -301,7 +309,9 @@ class Page:
 
 async def test_dashboard_in_a_browser(gateway: Gateway, browser: Any) -> None:
     page = Page(browser)
-    await page.call(lambda: browser.get(f"{admin_url(gateway)}/"))  # redirected to the page
+    # The link the banner prints: its token becomes a cookie, and the page loses the token.
+    link = f"{admin_url(gateway)}/?token={local_secrets().admin_token}"
+    await page.call(lambda: browser.get(link))
     assert await page.call(lambda: browser.current_url.endswith("/_wsgate/dashboard"))
     await page.until(lambda d: d.find_element("id", "flow-status").text == "live")
 

@@ -13,7 +13,14 @@ from botocore.exceptions import ClientError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import RunningGateway, eventually, management_client, ws_client as client
+from tests.helpers import (
+    RunningGateway,
+    SignedHttp,
+    admin_headers,
+    eventually,
+    management_client,
+    ws_client as client,
+)
 
 
 async def open_connection(
@@ -106,7 +113,8 @@ async def test_raw_http_paths_and_methods(basic: RunningGateway) -> None:
     ws, connection_id = await open_connection(basic)
     encoded = quote(connection_id, safe="-._~")
     base = f"http://127.0.0.1:{basic.port}"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession() as session:
+        http = SignedHttp(session)
         # %40connections and a path prefix before the stage both work.
         async with http.post(f"{base}/prefix/dev/%40connections/{encoded}", data=b"raw") as reply:
             assert reply.status == 200
@@ -189,7 +197,7 @@ async def test_admin_listener_alone(tmp_path, monkeypatch) -> None:
                 private.post_to_connection, ConnectionId=connection_id, Data=b"a"
             )
             assert await asyncio.wait_for(ws.recv(), 10) == "a"
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession(headers=admin_headers()) as http:
                 async with http.get(f"http://127.0.0.1:{admin}/dev") as reply:
                     assert reply.status == 404  # the admin listener serves no WebSocket
         urls = gateway.urls()

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import APPS
-from tests.helpers import eventually, ws_client as client
+from tests.helpers import admin_headers, eventually, ws_client as client
 from wsgate.config.load import load_config
 from wsgate.config.model import AccessLogSettings
 from wsgate.server.app import Gateway
@@ -59,7 +59,7 @@ async def test_access_log_and_metrics_after_a_scenario(observed: Gateway, tmp_pa
     await eventually(lambda: not observed.dataplane.live)
     await asyncio.sleep(0)
     admin = next(x.port for x in observed.listeners if x.role == "admin")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=admin_headers()) as http:
         async with http.get(f"http://127.0.0.1:{admin}/metrics") as reply:
             assert reply.status == 200
             text = await reply.text()

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.helpers import UNIT, eventually, ws_client
+from tests.helpers import UNIT, SignedHttp, eventually, ws_client
 from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
 
@@ -160,7 +160,8 @@ async def test_a_management_call_continues_the_callers_trace(tmp_path, servers):
     try:
         async with aiohttp.ClientSession() as session:
             url = f"http://127.0.0.1:{gateway.port}/dev/@connections/AAAAAAAAAAAAAAA="
-            async with session.post(url, data=b"hi", headers={"traceparent": caller}) as reply:
+            http = SignedHttp(session)
+            async with http.post(url, data=b"hi", headers={"traceparent": caller}) as reply:
                 assert reply.status == 410
     finally:
         await gateway.stop(timeout=5 * UNIT)

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.helpers import eventually, ws_client as client
+from tests.helpers import SignedHttp, admin_headers, eventually, ws_client as client
 from wsgate.clients.traces import format_entry, run_logs, run_trace
 from wsgate.config.load import parse_config
 from wsgate.observability.tracing import TraceFilter
@@ -62,7 +62,7 @@ async def test_trace_of_a_failing_and_a_working_message(traced: Gateway) -> None
     assert json.loads(trace["details"][-1]["text"]) == failed
     assert "handler failed on purpose" in trace["error"]
     assert trace["integration"] == "fail"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=admin_headers()) as http:
         url = f"{_admin(traced)}/_wsgate/traces"
         async with http.get(url, params={"route": "$default"}) as reply:
             items = (await reply.json())["items"]
@@ -160,7 +160,8 @@ async def test_management_calls_are_traced(traced: Gateway) -> None:
     async with client(f"ws://127.0.0.1:{traced.port}/dev") as ws:
         connection_id = next(iter(traced.dataplane.live))
         endpoint = f"http://127.0.0.1:{traced.port}/dev"
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as session:
+            http = SignedHttp(session)
             async with http.post(f"{endpoint}/@connections/{connection_id}", data=b"hi") as reply:
                 assert reply.status == 200
                 posted = reply.headers["x-amzn-RequestId"]

@@ -1,15 +1,19 @@
 """botocore's ``apigatewaymanagementapi`` client, set up the way the AWS CLI sets up its own.
 
 Credentials and region come from botocore's usual chain (flags, environment, ``AWS_PROFILE``,
-the shared files, a role) unless flags name them. A command that finds no credentials at all
-sends its requests unsigned instead of failing, since a gateway whose
-``server.managementAuthorization`` is ``NONE`` needs none; :class:`Signing` remembers which
-case applied so that a 403 can say where the credentials came from, or that there were none.
+the shared files, a role) unless flags name them; for a gateway on this machine (a loopback
+endpoint) the local wsgate key, which every local gateway accepts, comes before the files.
+A command that finds no credentials at all sends its requests unsigned instead of failing, since
+a gateway whose ``server.managementAuthorization`` is ``NONE`` needs none; :class:`Signing`
+remembers which case applied so that a 403 can say where the credentials came from, or that
+there were none.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, cast
@@ -20,6 +24,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from wsgate.clients import USER_AGENT
+from wsgate.security.local import LOCAL_PROFILE, LocalSecrets, load_local_secrets
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
@@ -158,10 +163,13 @@ def management_client(
             environment, or another credential setting botocore refuses.
     """
     session = botocore.session.Session(profile=options.profile)
+    local = _local_key(endpoint, options)
     if options.access_key_id is not None and options.secret_access_key is not None:
         session.set_credentials(
             options.access_key_id, options.secret_access_key, options.session_token
         )
+    elif local is not None:
+        session.set_credentials(local.access_key_id, local.secret_access_key)
     region = (
         options.region
         or session.get_config_variable("region")
@@ -176,12 +184,40 @@ def management_client(
         user_agent_extra=USER_AGENT,
     )
     signing = _signing(session, options, region)
+    if local is not None and signing.access_key_id == local.access_key_id:
+        source = f"the local wsgate key ({local.credentials_file}, profile {LOCAL_PROFILE})"
+        signing = Signing(local.access_key_id, source, region)
     if signing.access_key_id is None:
         config = config.merge(Config(signature_version=UNSIGNED))
     client = session.create_client(
         "apigatewaymanagementapi", endpoint_url=endpoint, region_name=region, config=config
     )
     return cast("ApiGatewayManagementApiClient", client), signing
+
+
+def _local_key(endpoint: str, options: AwsOptions) -> LocalSecrets | None:
+    """The local key, for a gateway on this machine when nothing names other credentials.
+
+    Flags and the environment (``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``) say what the caller
+    wants; failing them, every local gateway accepts the local key (security/local.py), which
+    beats whatever ``~/.aws`` holds for AWS itself. Anywhere else botocore's chain decides.
+    """
+    if not options.sign or options.access_key_id is not None or options.profile is not None:
+        return None
+    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
+        return None
+    if not _is_loopback((urlsplit(endpoint).hostname or "").lower()):
+        return None
+    return load_local_secrets(create=False)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _signing(session: botocore.session.Session, options: AwsOptions, region: str) -> Signing:

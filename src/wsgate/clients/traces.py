@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import enum
 import json
+import os
 import sys
 import urllib.parse
 from http import HTTPStatus
@@ -23,6 +24,7 @@ from typing import Any, Final, TextIO
 import aiohttp
 
 from wsgate.clients import positive_int
+from wsgate.security.local import load_local_secrets
 
 __all__ = ["ExitCode", "add_parsers", "format_entry", "run_logs", "run_trace"]
 
@@ -72,6 +74,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     trace.add_argument("admin", help="the admin listener, e.g. http://127.0.0.1:9001")
     trace.add_argument("request_id", metavar="REQUEST_ID")
     trace.add_argument("--json", action="store_true", help="print the raw trace")
+    _add_token_argument(trace)
     trace.set_defaults(func=_trace_command)
 
     logs = subparsers.add_parser(
@@ -90,7 +93,26 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     logs.add_argument("--count", type=positive_int, help="exit after this many entries")
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_token_argument(logs)
     logs.set_defaults(func=_logs_command)
+
+
+def _add_token_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        help="the admin listener's token (default: $WSGATE_ADMIN_TOKEN, else the local one in "
+        "$WSGATE_HOME/admin-token, ~/.wsgate/admin-token)",
+    )
+
+
+def admin_headers(token: str | None = None) -> dict[str, str]:
+    """The Authorization header for the admin listener: ``token``, the environment's, or the
+    local one; none when there is none (a listener that needs no token)."""
+    token = token or os.environ.get("WSGATE_ADMIN_TOKEN")
+    if not token:
+        local = load_local_secrets(create=False)
+        token = local.admin_token if local is not None else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def format_entry(entry: dict[str, Any]) -> str:
@@ -108,18 +130,25 @@ def format_entry(entry: dict[str, Any]) -> str:
 
 
 def _trace_command(args: argparse.Namespace) -> int:
-    return asyncio.run(run_trace(args.admin, args.request_id, as_json=args.json))
+    headers = admin_headers(args.token)
+    return asyncio.run(run_trace(args.admin, args.request_id, as_json=args.json, headers=headers))
 
 
 async def run_trace(
-    admin: str, request_id: str, *, as_json: bool = False, out: TextIO | None = None
+    admin: str,
+    request_id: str,
+    *,
+    as_json: bool = False,
+    out: TextIO | None = None,
+    headers: dict[str, str] | None = None,
 ) -> int:
     """Print one request's trace; return the exit status (see :class:`ExitCode`)."""
     out = out or sys.stdout
+    headers = headers if headers is not None else admin_headers()
     base = admin.rstrip("/")
     url = f"{base}/_wsgate/traces/{urllib.parse.quote(request_id, safe='')}"
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=headers) as session:
             status, body = await _get_json(session, url)
             if status == HTTPStatus.OK and isinstance(body, dict):
                 _print_trace(body, as_json, out)
@@ -151,8 +180,11 @@ def _logs_command(args: argparse.Namespace) -> int:
         "backlog": args.backlog,
     }
     params = {key: str(value) for key, value in query.items() if value is not None}
+    headers = admin_headers(args.token)
     try:
-        return asyncio.run(run_logs(args.admin, params, count=args.count, as_json=args.json))
+        return asyncio.run(
+            run_logs(args.admin, params, count=args.count, as_json=args.json, headers=headers)
+        )
     except KeyboardInterrupt:
         return ExitCode.OK
 
@@ -164,14 +196,16 @@ async def run_logs(
     count: int | None = None,
     as_json: bool = False,
     out: TextIO | None = None,
+    headers: dict[str, str] | None = None,
 ) -> int:
     """Follow the gateway's entries until interrupted (or ``count`` arrived)."""
     out = out or sys.stdout
+    headers = headers if headers is not None else admin_headers()
     base = admin.rstrip("/")
     seen = 0
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
             async with session.get(f"{base}/_wsgate/logs", params=params) as reply:
                 if reply.status != HTTPStatus.OK or reply.content_type != "application/x-ndjson":
                     body = _parse_json(await reply.read())
@@ -194,6 +228,10 @@ async def run_logs(
 async def _explain(session: aiohttp.ClientSession, admin: str, status: int, body: Any) -> str:
     """Say why ``admin`` answered ``status`` instead of traces, and how to get them."""
     answer = f"{admin} answered {_message(status, body)}"
+    if status == HTTPStatus.UNAUTHORIZED:
+        return f"{admin} wants the admin token: give --token TOKEN or set WSGATE_ADMIN_TOKEN"
+    if status == HTTPStatus.MISDIRECTED_REQUEST:
+        return f"{answer}: add the name you used to server.adminHosts, or use 127.0.0.1"
     if status == HTTPStatus.NOT_FOUND and await _is_admin_listener(session, admin.rstrip("/")):
         return f"{answer}: this admin listener keeps no traces. {_TRACES_OFF}"
     if status == HTTPStatus.FORBIDDEN:

@@ -57,9 +57,6 @@ def access_issues(data: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
                 place = f"stages.{stage_name}.routeSettings.{route_key}"
                 issues.append(ConfigIssue(place, "no route with this key"))
     server = as_mapping(data.get("server"))
-    if server.get("managementAuthorization") == "AWS_IAM" and data.get("iam") is None:
-        message = "AWS_IAM needs access keys: add an iam section"
-        issues.append(ConfigIssue("server.managementAuthorization", message))
     issues += _file_issues(data, base_dir)
     origins = as_mapping(server.get("listener")).get("allowedOrigins")
     for index, origin in enumerate(origins if isinstance(origins, list) else []):

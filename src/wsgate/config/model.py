@@ -279,9 +279,12 @@ class ServerConfig(Model):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    # A separate listener for the @connections API (and later the dashboard); None = none.
+    # A separate listener for the @connections API, traces and the dashboard; None = none.
     admin_host: str = "127.0.0.1"
     admin_port: int | None = Field(None, ge=0, le=65535)
+    # Host names the admin listener answers besides loopback ones and adminHost: any other
+    # Host header is refused, so a web page cannot reach it by DNS rebinding.
+    admin_hosts: list[str] = Field(default_factory=list)
     # Serve @connections on the public listener too, as AWS does.
     management_on_public: bool = True
     # The domainName put in events; default: the Host header the client used.
@@ -294,8 +297,9 @@ class ServerConfig(Model):
     trace_sample_rate: float = Field(1.0, ge=0, le=1)
     # OpenTelemetry spans (the otel extra); None: none.
     open_telemetry: OpenTelemetryConfig | None = None
-    # NONE, or AWS_IAM: every @connections call must be SigV4-signed with a key in `iam`.
-    management_authorization: Literal["NONE", "AWS_IAM"] = "NONE"
+    # AWS_IAM, as on AWS: every @connections call must be SigV4-signed, with a key in `iam` or
+    # the gateway's local key (security/local.py). NONE opens it to anyone who reaches it.
+    management_authorization: Literal["NONE", "AWS_IAM"] = "AWS_IAM"
     listener: ListenerProtection = Field(default_factory=ListenerProtection)
     # wss:// and https:// on the public listener.
     tls: TlsConfig | None = None

@@ -7,6 +7,7 @@ URI (stage variables can make one integration reach a different URL on each stag
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from wsgate.integrations.function import FunctionIntegration
 from wsgate.integrations.http import HttpIntegration
 from wsgate.integrations.mock import MockIntegration
 from wsgate.integrations.transport import HttpTransport, Transport
+from wsgate.security.credentials import Credentials
 
 __all__ = ["IntegrationCatalog"]
 
@@ -34,11 +36,20 @@ class IntegrationCatalog:
         base_dir: where ``asgi:`` modules are imported from (the config file's folder).
     """
 
-    def __init__(self, config: ApiConfig, *, reload: bool = False, base_dir: Path) -> None:
+    def __init__(
+        self,
+        config: ApiConfig,
+        *,
+        reload: bool = False,
+        base_dir: Path,
+        local_key: Credentials | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
         self._config = config
         self._base_dir = base_dir
         self._http: HttpTransport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
+        functions = _prepared(config, local_key, environ)
         self._functions = {
             name: FunctionIntegration(
                 name,
@@ -48,8 +59,11 @@ class IntegrationCatalog:
                 account_id=config.account_id,
                 reload=reload,
             )
-            for name, function in _with_ca_bundle(config).items()
+            for name, function in functions.items()
         }
+        # What boto3 in each function signs @connections calls with: the gateway accepts them.
+        found = (_credentials_of(function, environ) for function in functions.values())
+        self.function_credentials = tuple(dict.fromkeys(c for c in found if c is not None))
         self._built: dict[str, Integration] = {}
 
     def for_route(self, name: str, stage_variables: Mapping[str, str]) -> Integration:
@@ -109,14 +123,42 @@ class IntegrationCatalog:
         return [*self._functions.values(), *self._built.values()]
 
 
-def _with_ca_bundle(config: ApiConfig) -> dict[str, FunctionConfig]:
-    """Functions that trust the gateway's CA, as handlers calling back over https:// need."""
+def _prepared(
+    config: ApiConfig, local_key: Credentials | None, environ: Mapping[str, str]
+) -> dict[str, FunctionConfig]:
+    """Functions ready to call the gateway back: its CA trusted, an access key it accepts.
+
+    A function's own ``AWS_ACCESS_KEY_ID`` wins, then the gateway's (real credentials pass
+    through, as the gateway can check them), then the local key.
+    """
     tls = config.server.tls
-    if tls is None or tls.ca_file is None:
-        return dict(config.functions)
-    return {
-        name: function.model_copy(
-            update={"environment": {"AWS_CA_BUNDLE": tls.ca_file, **function.environment}}
-        )
-        for name, function in config.functions.items()
-    }
+    prepared = {}
+    for name, function in config.functions.items():
+        extra: dict[str, str] = {}
+        if tls is not None and tls.ca_file is not None:
+            extra["AWS_CA_BUNDLE"] = tls.ca_file
+        own = "AWS_ACCESS_KEY_ID" in function.environment
+        if local_key is not None and not own and not _has_key(environ):
+            extra["AWS_ACCESS_KEY_ID"] = local_key.access_key_id
+            extra["AWS_SECRET_ACCESS_KEY"] = local_key.secret_access_key
+        environment = {**extra, **function.environment}
+        prepared[name] = function.model_copy(update={"environment": environment})
+    return prepared
+
+
+def _has_key(environment: Mapping[str, str]) -> bool:
+    return bool(environment.get("AWS_ACCESS_KEY_ID") and environment.get("AWS_SECRET_ACCESS_KEY"))
+
+
+def _credentials_of(function: FunctionConfig, environ: Mapping[str, str]) -> Credentials | None:
+    """The access key a function's SDK finds in its environment, if any."""
+    source = function.environment if _has_key(function.environment) else environ
+    if not _has_key(source):
+        return None
+    key_id = source["AWS_ACCESS_KEY_ID"]
+    return Credentials(
+        key_id,
+        source["AWS_SECRET_ACCESS_KEY"],
+        f"arn:aws:iam::000000000000:user/{key_id}",  # who signed, as traces show it
+        source.get("AWS_SESSION_TOKEN") or None,
+    )

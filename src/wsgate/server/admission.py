@@ -38,7 +38,7 @@ from wsgate.core.events import ConnectionFacts, Handshake, template_context
 from wsgate.core.outcomes import Result
 from wsgate.core.routing import CONNECT
 from wsgate.core.throttle import KeyedLimiter, Quota, TokenBucket
-from wsgate.errors import IntegrationError, ManagementError, SignatureError
+from wsgate.errors import IntegrationError, SignatureError
 from wsgate.integrations.authorizer import Authorizer
 from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.sigv4 import error_response, verify
@@ -297,19 +297,6 @@ class Gatekeeper:
         if plan_name is not None:
             return _or_none(self._plans[plan_name].take(api_key or "", now, now_ms))
         return None
-
-    # -- the management API ----------------------------------------------------------------------
-
-    def verify_management(self, request: web.Request, body: bytes) -> None:
-        """Check that a ``@connections`` call is signed by a known key.
-
-        Raises:
-            ManagementError: AWS's 403 for a missing, malformed, stale or wrong signature.
-        """
-        try:
-            self._signer(request, body)
-        except SignatureError as error:
-            raise ManagementError(error.status, error.error_type, error.message) from error
 
     def _signer(self, request: web.Request, body: bytes) -> Credentials:
         """Who signed a request (SigV4 for execute-api in this API's region).

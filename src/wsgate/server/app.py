@@ -8,6 +8,7 @@ serves the management API apart from the public one.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -33,10 +34,12 @@ from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.security.certs import server_ssl_context
 from wsgate.security.credentials import Credentials, CredentialStore
+from wsgate.security.local import LocalSecrets, load_local_secrets
+from wsgate.server.adminaccess import HEALTH_PATH, AdminAccess
 from wsgate.server.admission import Gatekeeper
 from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import Traffic
-from wsgate.server.dashboard import Dashboard, is_dashboard_path
+from wsgate.server.dashboard import DASHBOARD_PATH, Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.listener import GuardedSite, RequestDeadline
 from wsgate.server.management import ConnectionsApi
@@ -70,15 +73,20 @@ class Gateway:
         reload: bool = False,
         registry: ConnectionRegistry | None = None,
         base_dir: str | Path | None = None,
+        local: LocalSecrets | None = None,
     ) -> None:
         self.config = config
         server = config.server
+        # This machine's access key and admin token ($WSGATE_HOME), made on first use.
+        self.local = local = local or _local_secrets()
         # Several APIs may share one Redis: each keeps to its own keys.
         self.registry = registry or registry_from_url(
             server.registry, prefix=f"wsgate:{config.api_id}:"
         )
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
-        self.integrations = IntegrationCatalog(config, reload=reload, base_dir=folder)
+        self.integrations = IntegrationCatalog(
+            config, reload=reload, base_dir=folder, local_key=local.credentials
+        )
         self._tracer = tracer = _open_telemetry(server.open_telemetry)
         node_id = server.node_id or f"{socket.gethostname()}:{os.getpid()}"
         gate = _build_gate(config, self.integrations) if _needs_gate(config) else None
@@ -127,8 +135,21 @@ class Gateway:
             self.dataplane,
             self.cluster,
             tracer,
-            signed=gate if server.management_authorization == "AWS_IAM" else None,
+            signers=(
+                _management_keys(config, local, self.integrations.function_credentials)
+                if server.management_authorization == "AWS_IAM"
+                else None
+            ),
+            region=config.region,
             traces=self.traces,
+        )
+        self.admin_access = AdminAccess(
+            host=server.admin_host,
+            hosts=server.admin_hosts,
+            token=local.admin_token,
+            require_token=(
+                server.management_authorization == "AWS_IAM" or not _is_loopback(server.admin_host)
+            ),
         )
         self.dashboard = (
             Dashboard(self.dataplane, self.route_stats) if self.route_stats is not None else None
@@ -156,8 +177,22 @@ class Gateway:
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
         self._deadline.arrived(request)
-        if request.path == "/_wsgate/health":
+        access = self.admin_access
+        refusal = access.refusal(request)
+        if refusal is not None:
+            return refusal
+        if request.path == HEALTH_PATH:  # load balancers ask without a token
             return self._health()
+        shown = access.carries_token(request)
+        management = match_management_path(request.raw_path)
+        if management is not None:
+            # A token stands in for a signature; without either, only an open API answers.
+            if access.require_token and not shown and not self.management.signed:
+                return access.token_refusal()
+            return await self.management.handle(request, management, trusted=shown)
+        if access.require_token and not shown:
+            login = access.login(request, DASHBOARD_PATH) if self.dashboard is not None else None
+            return login or access.token_refusal()
         if request.path == "/metrics" and self.metrics is not None:
             body, content_type = self.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": content_type})
@@ -165,10 +200,7 @@ class Gateway:
             return await serve_traces(request, self.traces)
         if self.dashboard is not None and is_dashboard_path(request.path):
             return await self.dashboard.handle(request)
-        management = match_management_path(request.raw_path)
-        if management is None:
-            return web.json_response({"message": "Not Found"}, status=404)
-        return await self.management.handle(request, management)
+        return web.json_response({"message": "Not Found"}, status=404)
 
     def _health(self) -> web.Response:
         """For load balancers: 200 while this node takes connections, 503 once it drains."""
@@ -322,6 +354,39 @@ def _credentials(config: ApiConfig) -> CredentialStore | None:
         return CredentialStore(keys)
     except ValueError as error:  # the same key in the config and in the file
         raise ConfigError([ConfigIssue("iam", str(error))]) from error
+
+
+def _management_keys(
+    config: ApiConfig, local: LocalSecrets, functions: tuple[Credentials, ...]
+) -> CredentialStore:
+    """The keys ``@connections`` signatures are checked against: the config's, the local key,
+    and whatever the local functions were given (which the gateway holds anyway)."""
+    configured = _credentials(config)
+    chosen = {key.access_key_id: key for key in configured or ()}
+    for key in (local.credentials, *functions):
+        known = chosen.setdefault(key.access_key_id, key)
+        if (known.secret_access_key, known.session_token) != (
+            key.secret_access_key,
+            key.session_token,
+        ):
+            message = f"access key {key.access_key_id} is given two different secrets"
+            raise ConfigError([ConfigIssue("iam", message)])
+    return CredentialStore(chosen.values())
+
+
+def _local_secrets() -> LocalSecrets:
+    secrets = load_local_secrets()
+    assert secrets is not None  # made when absent
+    return secrets
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _open_telemetry(settings: OpenTelemetryConfig | None) -> RequestTracer | None:

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
 from wsgate.core.addressing import ManagementPath
 from wsgate.core.ids import is_valid_id
-from wsgate.errors import ConnectionNotFound, ManagementError, NodeUnreachable, RegistryUnavailable
+from wsgate.errors import (
+    ConnectionNotFound,
+    ManagementError,
+    NodeUnreachable,
+    RegistryUnavailable,
+    SignatureError,
+)
 from wsgate.observability.hooks import ManagementCall
 from wsgate.observability.logs import log_event
 from wsgate.observability.tracing import TraceStore
+from wsgate.security.credentials import CredentialStore
+from wsgate.security.sigv4 import verify
 from wsgate.server import fanout
-from wsgate.server.admission import Gatekeeper
 from wsgate.server.cluster import Cluster
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.stamps import new_id, now_ms
@@ -59,19 +67,27 @@ class ConnectionsApi:
         cluster: Cluster,
         tracer: RequestTracer | None = None,
         *,
-        signed: Gatekeeper | None = None,
+        signers: CredentialStore | None = None,
+        region: str = "us-east-1",
         traces: TraceStore | None = None,
     ) -> None:
         self._dataplane = dataplane
         self._cluster = cluster
         self._tracer = tracer
-        # With a gatekeeper here, every call must be SigV4-signed (managementAuthorization).
-        self._signed = signed
+        # With keys here, every call must be SigV4-signed by one (managementAuthorization).
+        self._signers = signers
+        self._region = region
         # Recent calls are traced beside the data plane's requests (admin listener only).
         self.traces = traces
 
-    async def handle(self, request: web.Request, path: ManagementPath) -> web.Response:
-        """Answer one request; every failure becomes AWS's status and error type."""
+    async def handle(
+        self, request: web.Request, path: ManagementPath, *, trusted: bool = False
+    ) -> web.Response:
+        """Answer one request; every failure becomes AWS's status and error type.
+
+        ``trusted``: the caller proved who it is otherwise (the admin listener's token), so no
+        signature is asked for.
+        """
         request_id = new_id()
         started = time.monotonic()
         connection_id = path.connection_id
@@ -87,7 +103,7 @@ class ConnectionsApi:
         )
         problem: str | None = None
         try:
-            response = await self._checked(request, path)
+            response = await self._checked(request, path, trusted)
         except ManagementError as error:
             response = _error_response(error.status, error.error_type, error.message)
             problem = error.message or error.error_type
@@ -126,11 +142,13 @@ class ConnectionsApi:
         )
         return response
 
-    async def _checked(self, request: web.Request, path: ManagementPath) -> web.Response:
+    async def _checked(
+        self, request: web.Request, path: ManagementPath, trusted: bool
+    ) -> web.Response:
         body: bytes | None = None
-        if self._signed is not None:
+        if self._signers is not None and not trusted:
             body = await fanout.read_body(request)  # the signature covers the body
-            self._signed.verify_management(request, body)
+            self._verify(request, body)
         stage = path.stage
         if not stage or stage not in self._dataplane.stages:
             # AWS's answer for a wrong stage in endpoint_url (§11.2).
@@ -138,6 +156,31 @@ class ConnectionsApi:
         if path.kind == "connection":
             return await self._connection(request, stage, path.connection_id, body)
         return await fanout.answer(self._cluster, request, path, body)
+
+    @property
+    def signed(self) -> bool:
+        """True when calls must be SigV4-signed (``managementAuthorization: AWS_IAM``)."""
+        return self._signers is not None
+
+    def _verify(self, request: web.Request, body: bytes) -> None:
+        """Check the call's SigV4 signature for ``execute-api`` (§6.4, §7.3).
+
+        Raises:
+            ManagementError: AWS's 403 for a missing, malformed, stale or wrong signature.
+        """
+        assert self._signers is not None
+        try:
+            verify(
+                request.method,
+                request.raw_path,
+                request.headers,
+                body,
+                self._signers,
+                self._region,
+                datetime.now(UTC),
+            )
+        except SignatureError as error:
+            raise ManagementError(error.status, error.error_type, error.message) from error
 
     async def _connection(
         self, request: web.Request, stage: str, connection_id: str, body: bytes | None
