@@ -7,16 +7,21 @@ boto3 over https:// with a CA made by ``wsgate cert``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import io
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import boto3
 import pytest
+from aiohttp.web_protocol import RequestHandler
 from botocore.config import Config
 from websockets.exceptions import InvalidStatus
 
@@ -35,6 +40,8 @@ integrations:
   echo: {integrationType: MOCK, requestTemplates: {$default: '{"statusCode": 200}'},
          integrationResponses: {$default: {responseTemplates: {$default: 'echo'}}}}
 server:
+  # The listener is under test here, not signatures: boto3 below signs with a made-up key.
+  managementAuthorization: NONE
   listener:
     handshakeTimeoutSeconds: %(deadline)s
     maxHeaderBytes: 2048
@@ -113,18 +120,22 @@ async def test_only_allowed_origins_may_open_a_socket(start, origin, allowed):
     assert json.loads(caught.value.response.body) == {"message": "Forbidden"}
 
 
-async def test_wss_and_https_with_a_ca_from_wsgate_cert(start, tmp_path):
-    folder = tmp_path / "tls"
+def make_tls(folder: Path) -> str:
+    """A certificate from ``wsgate cert`` in ``folder``, as the config's ``server.tls``."""
     with redirect_stdout(io.StringIO()) as out:
         assert main(["cert", "--dir", str(folder), "localhost", "127.0.0.1"]) == 0
     assert "AWS_CA_BUNDLE=" in out.getvalue()
-    tls = (
+    return (
         "  tls:\n"
         f"    certFile: {folder / 'server-chain.pem'}\n"
         f"    keyFile: {folder / 'server-key.pem'}\n"
         f"    caFile: {folder / 'ca.pem'}\n"
     )
-    gateway = await start(tls=tls)
+
+
+async def test_wss_and_https_with_a_ca_from_wsgate_cert(start, tmp_path):
+    folder = tmp_path / "tls"
+    gateway = await start(tls=make_tls(folder))
     # The URLs the startup banner prints name the schemes clients must use.
     urls = gateway.urls()
     assert urls["websocket:dev"] == f"wss://127.0.0.1:{gateway.port}/dev"
@@ -187,3 +198,102 @@ server:
             assert await asyncio.wait_for(ws.recv(), 20 * UNIT) == "called back"
     finally:
         await gateway.stop(timeout=5)
+
+
+def live_request_handlers() -> int:
+    """How many server-side connection objects exist in this process."""
+    gc.collect()
+    return sum(isinstance(thing, RequestHandler) for thing in gc.get_objects())
+
+
+async def test_kept_alive_connections_are_forgotten_once_closed(start):
+    gateway = await start(deadline=0.2 * UNIT)
+    before = live_request_handlers()
+    url = f"http://127.0.0.1:{gateway.port}/nostage"
+    opened: list[object] = []
+
+    async def on_open(*_: object) -> None:
+        opened.append(None)
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_create_end.append(on_open)
+    pools = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), trace_configs=[tracing])
+        for _ in range(5)
+    ]
+    try:
+        for http in pools:  # each pool opens its one connection in time
+            async with http.get(url) as reply:
+                assert reply.status == 403
+        # boto3's pooled connections are reused long after their deadline.
+        await asyncio.sleep(0.4 * UNIT)
+        for _ in range(40):
+            for http in pools:
+                async with http.get(url) as reply:
+                    assert reply.status == 403
+        assert len(opened) == len(pools)  # kept alive, one each
+    finally:
+        for http in pools:
+            await http.close()
+    # Once closed, nothing of them is kept (formerly: each connection's handler, ~2 KB, forever).
+    await eventually(lambda: live_request_handlers() <= before)
+
+
+def client_hello() -> bytes:
+    """The first flight of a real TLS client."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize("sent", ["nothing", "half a ClientHello"])
+async def test_a_tls_handshake_must_finish_within_the_deadline(start, tmp_path, sent):
+    deadline = 0.5 * UNIT
+    gateway = await start(deadline=deadline, tls=make_tls(tmp_path / "tls"))
+    hello = client_hello()
+    payload = hello[: len(hello) // 2] if sent != "nothing" else b""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    started = time.monotonic()
+    writer.write(payload)
+    await writer.drain()
+    try:
+        # Before, the server waited 60 s (asyncio's default) for the handshake.
+        assert await asyncio.wait_for(reader.read(), deadline + 3 * UNIT) == b""
+    except ConnectionResetError:
+        pass  # closed too, less politely
+    elapsed = time.monotonic() - started
+    writer.close()
+    await writer.wait_closed()
+    assert deadline * 0.8 <= elapsed
+
+
+async def test_a_tls_client_silent_after_its_handshake_is_dropped(start, tmp_path):
+    folder = tmp_path / "tls"
+    deadline = 0.5 * UNIT
+    gateway = await start(deadline=deadline, tls=make_tls(folder))
+    trusted = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", gateway.port, ssl=trusted, server_hostname="localhost"
+    )
+    assert await asyncio.wait_for(reader.read(), deadline + 3 * UNIT) == b""
+    writer.close()
+    with contextlib.suppress(ssl.SSLError, ConnectionError):
+        await writer.wait_closed()
+    # One that sent its upgrade in time keeps its socket past the deadline.
+    async with ws_client(f"wss://localhost:{gateway.port}/dev", ssl=trusted) as ws:
+        await asyncio.sleep(2 * deadline)
+        await ws.send("{}")
+        assert await ws.recv() == "echo"
+
+
+async def test_connections_that_leave_without_a_request_are_forgotten(start):
+    gateway = await start(deadline=0.2 * UNIT)
+    before = live_request_handlers()
+    for _ in range(5):
+        _, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.close()
+        await writer.wait_closed()
+    # Held until their deadline (and a look once more, as for a TLS handshake), then let go.
+    await eventually(lambda: live_request_handlers() <= before)

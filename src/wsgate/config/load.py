@@ -56,14 +56,16 @@ def load_config(path: str | Path) -> ApiConfig:
 def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiConfig:
     """Parse YAML (or JSON, a subset of YAML) text into a validated config."""
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         if problem.startswith("found unknown escape character"):
             problem += _ESCAPE_HINT
-        raise _error(source, where, f"not valid YAML or JSON: {problem}") from error
+        if not isinstance(error, _Refused):
+            problem = f"not valid YAML or JSON: {problem}"
+        raise _error(source, where, problem) from error
     if not isinstance(data, dict):
         raise _error(source, "", "the file must hold a mapping at the top level")
     issues = _cross_reference_issues(data, base_dir)
@@ -82,6 +84,84 @@ _ESCAPE_HINT: Final = (
     "; inside double quotes a backslash starts an escape: use single quotes "
     "('\\$default', '/2\\d\\d/') or double the backslash (\"\\\\$default\")"
 )
+
+
+# Every alias is the node it names, so a few lines can stand for billions of values ("billion
+# laughs": nine anchors of nine aliases each). Loading shares them, but whatever later walks
+# or stringifies the data pays for every copy: aliases may add this many nodes in all.
+_MAX_ALIASED_NODES: Final = 100_000
+# Far deeper than any config; shallow enough that nothing recursing over the data (PyYAML's
+# composer first) runs out of stack. Flow collections nest without indentation, so JSON too.
+_MAX_DEPTH: Final = 100
+
+
+class _Refused(yaml.YAMLError):
+    """Well-formed YAML that would cost too much to use; marked as PyYAML's own errors are."""
+
+    def __init__(self, problem: str, event: yaml.Event) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = event.start_mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep nesting and aliases that expand too far.
+
+    While composing, it counts every node as expanded (an alias as the size of the node it
+    names, which is complete by then), so a refusal comes at the offending alias, before any
+    expansion happens.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._expanded = 0  # nodes composed so far, each alias counted as its expansion
+        self._aliased = 0  # of which reached through aliases
+        self._sizes: dict[int, int] = {}  # id of an anchored node -> its expanded size
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            return self._compose_alias(event, parent, index)
+        if self._depth == _MAX_DEPTH:
+            message = f"nested more than {_MAX_DEPTH} levels deep"
+            raise _Refused(message, event)
+        before = self._expanded
+        self._depth += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        self._expanded += 1
+        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+            self._sizes[id(node)] = self._expanded - before
+        return node
+
+    def _compose_alias(
+        self, event: yaml.AliasEvent, parent: yaml.Node | None, index: int
+    ) -> yaml.Node | None:
+        node = super().compose_node(parent, index)  # the anchored node (or undefined alias)
+        size = self._sizes.get(id(node))
+        if size is None:
+            # Its anchor is still open: the data would contain itself, and every walk over it
+            # (validation, JSON, str) would loop or fail.
+            message = f"alias *{event.anchor} refers to a collection that contains it"
+            raise _Refused(message, event)
+        self._expanded += size
+        self._aliased += size
+        if self._aliased > _MAX_ALIASED_NODES:
+            message = (
+                f"aliases expand to more than {_MAX_ALIASED_NODES} values in all "
+                f"(*{event.anchor} adds {size}); repeat less through anchors and aliases"
+            )
+            raise _Refused(message, event)
+        return node
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _error(source: str, place: str, message: str) -> ConfigError:

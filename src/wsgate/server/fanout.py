@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -26,7 +27,7 @@ from wsgate.core.events import format_iso_time
 from wsgate.core.ids import is_valid_id
 from wsgate.core.responses import is_group_name
 from wsgate.errors import ManagementError
-from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRecord
+from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRecord, decode_cursor
 from wsgate.server.stamps import now_ms
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ async def answer(
         return _report(await cluster.broadcast(stage, data))
     group = path.group
     if kind in ("group", "member") and not is_group_name(group):
-        message = "group names are 1-128 letters, digits and _ - . : @ /"
-        raise ManagementError(400, "BadRequestException", message)
+        raise ManagementError(400, "BadRequestException", f"group names are {_GROUP_NAMES}")
     if kind == "group" and method == "POST":
         data = as_frame(body if body is not None else await read_body(request))
         return _report(await cluster.send_group(stage, group, data))
@@ -128,24 +128,61 @@ def _targets(body: bytes) -> tuple[list[str], str | bytes]:
 
 
 def _query(request: web.Request, stage: str, group: str | None) -> ConnectionQuery:
+    """The listing a query string asks for; any malformed parameter is a 400 naming it."""
     params = request.query
-    try:
-        limit = min(int(params.get("limit", "100")), _MAX_PAGE)
-        min_age = float(params.get("minAgeSeconds", "0"))
-    except ValueError as error:
-        raise ManagementError(
-            400, "BadRequestException", "limit and minAgeSeconds are numbers"
-        ) from error
-    if limit < 1:
-        raise ManagementError(400, "BadRequestException", "limit must be at least 1")
+    named_group = params.get("group")
+    if named_group is not None and not is_group_name(named_group):
+        raise _bad_parameter("group", f"must be a group name: {_GROUP_NAMES}")
+    min_age = _min_age(params.get("minAgeSeconds", "0"))
+    cursor = params.get("cursor")
+    if cursor is not None:
+        _check_cursor(cursor)
     return ConnectionQuery(
         stage=stage,
-        group=group or params.get("group"),
+        group=group or named_group,
         principal=params.get("principal"),
         connected_before_ms=now_ms() - int(min_age * 1000) if min_age > 0 else None,
-        limit=limit,
-        cursor=params.get("cursor"),
+        limit=_limit(params.get("limit", "100")),
+        cursor=cursor,
     )
+
+
+def _limit(text: str) -> int:
+    # ASCII digits only: int() would also take "1_0", " 5" and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MAX_PAGE:
+        raise _bad_parameter("limit", f"must be a whole number from 1 to {_MAX_PAGE}")
+    return int(text)
+
+
+def _min_age(text: str) -> float:
+    # Plain decimals only: float() would also take inf, nan, -1 and 1e400 (inf again).
+    seconds = float(text) if _DECIMAL.fullmatch(text) else -1.0
+    if not 0 <= seconds <= _MAX_AGE_SECONDS:
+        raise _bad_parameter(
+            "minAgeSeconds", f"must be a number of seconds from 0 to {_MAX_AGE_SECONDS}"
+        )
+    return seconds
+
+
+def _check_cursor(cursor: str) -> None:
+    """Refuse what no listing handed out before a registry sees it: the time in a cursor becomes
+    a Redis score, which takes only numbers a double holds."""
+    try:
+        connected_at_ms, _ = decode_cursor(cursor)
+    except ValueError:
+        connected_at_ms = -1
+    if not 0 <= connected_at_ms <= _MAX_CURSOR_MS:
+        raise _bad_parameter("cursor", "must be the nextCursor of an earlier page")
+
+
+def _bad_parameter(name: str, rule: str) -> ManagementError:
+    return ManagementError(400, "BadRequestException", f"{name} {rule}")
+
+
+_DECIMAL: Final = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
+_MAX_AGE_SECONDS: Final = 10**9  # about 32 years: a bound that keeps the arithmetic exact
+_MAX_CURSOR_MS: Final = 2**53  # the largest time a score (a double) holds exactly
+_GROUP_NAMES: Final = "1-128 letters, digits and _ - . : @ /"
 
 
 def _page(page: ConnectionPage) -> web.Response:

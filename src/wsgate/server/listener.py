@@ -1,8 +1,9 @@
 """Listening sockets that protect themselves: a deadline for the request, bounded headers, TLS.
 
 aiohttp waits as long as a client likes for the first request on a connection, so a client
-that opens sockets and sends nothing (or a header a byte at a time) would hold them forever.
-:class:`GuardedSite` closes a connection whose first request has not arrived in time.
+that opens sockets and sends nothing (or a header, or a TLS ClientHello, a byte at a time)
+would hold them. :class:`GuardedSite` closes a connection whose first request has not arrived
+within the deadline of its TCP accept, its TLS handshake included.
 """
 
 from __future__ import annotations
@@ -10,36 +11,52 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from typing import Final
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 __all__ = ["GuardedSite", "RequestDeadline"]
 
+# asyncio times a TLS handshake with a timer of its own, set to the deadline too but started a
+# loop turn after ours: at our deadline a handshake may be under way and still finish before
+# asyncio gives up on it. Such a connection is looked at once more, this much later.
+_HANDSHAKE_GRACE_SECONDS: Final = 1.0
+
 
 class RequestDeadline:
-    """Remembers which connections sent a request; closes the others at the deadline."""
+    """Closes the connections whose first request has not arrived ``seconds`` after accept."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        # Each connection is in here from its first request until its deadline passes.
-        self._arrived: set[RequestHandler] = set()
+        # Only connections still waiting for their first request, with their deadline: one
+        # leaves at its first request or its deadline, whichever comes first, and never returns
+        # (later requests on a kept-alive connection find nothing to do).
+        self._waiting: dict[RequestHandler, asyncio.TimerHandle] = {}
 
     def arrived(self, request: web.BaseRequest) -> None:
         """Note that a request arrived on its connection (called by the handlers)."""
-        self._arrived.add(request.protocol)
+        timer = self._waiting.pop(request.protocol, None)
+        if timer is not None:
+            timer.cancel()
 
     def watch(self, protocol: RequestHandler) -> None:
         """Start the deadline of a new connection."""
-        asyncio.get_running_loop().call_later(self.seconds, self._expire, protocol)
+        loop = asyncio.get_running_loop()
+        self._waiting[protocol] = loop.call_later(self.seconds, self._expire, protocol, False)
 
-    def _expire(self, protocol: RequestHandler) -> None:
-        if protocol in self._arrived:
-            self._arrived.discard(protocol)
-            return
+    def _expire(self, protocol: RequestHandler, final: bool) -> None:
         transport = protocol.transport
+        if transport is None and not final:
+            # No transport: its TLS handshake is under way (or it failed, or the client left).
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(_HANDSHAKE_GRACE_SECONDS, self._expire, protocol, True)
+            self._waiting[protocol] = timer
+            return
+        del self._waiting[protocol]
         if transport is not None:
-            transport.close()
+            # Not close(): over TLS that waits (30 s) for the client's close_notify.
+            transport.abort()
 
 
 class GuardedSite(web.SockSite):
@@ -56,7 +73,7 @@ class GuardedSite(web.SockSite):
         self._deadline = deadline
 
     async def start(self) -> None:
-        """Listen; as SockSite does, with each new connection's deadline started."""
+        """Listen as SockSite does, starting each connection's deadline as it is accepted."""
         await web.BaseSite.start(self)
         server = self._runner.server
         assert server is not None
@@ -67,6 +84,15 @@ class GuardedSite(web.SockSite):
             deadline.watch(protocol)
             return protocol
 
-        self._server = await asyncio.get_running_loop().create_server(
-            guarded, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+        loop = asyncio.get_running_loop()
+        if self._ssl_context is None:
+            self._server = await loop.create_server(guarded, sock=self._sock, backlog=self._backlog)
+            return
+        # The handshake is timed from the same accept as the deadline (asyncio's default: 60 s).
+        self._server = await loop.create_server(
+            guarded,
+            sock=self._sock,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            ssl_handshake_timeout=deadline.seconds,
         )
