@@ -33,7 +33,7 @@ class FrameKind(Enum):
 class CloseCause(Enum):
     """Why a connection ended; each maps to a close code and a ``$disconnect`` reason."""
 
-    CLIENT = "client"  # the client sent a close frame
+    CLIENT = "client"  # the client sent a close frame (with a code it may send, else 1002)
     ABNORMAL = "abnormal"  # the TCP connection went away without a close frame
     DELETED = "deleted"  # DELETE @connections/{id}
     IDLE = "idle"
@@ -80,21 +80,31 @@ _NO_STATUS: Final = 1005
 _ABNORMAL: Final = 1006
 
 
+def _is_receivable(code: int) -> bool:
+    """True for a close code a peer may send (RFC 6455 §7.4 and the IANA registry).
+
+    1004 is reserved; 1005, 1006 and 1015 stand for the absence of a frame or a TLS failure
+    and are never sent; 1016-2999 are unassigned; 3000-4999 are for libraries and apps.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
 def close_for(
     cause: CloseCause, client_code: int | None = None, client_reason: str = ""
 ) -> Closing:
     """The close frame and ``$disconnect`` pair for a cause.
 
-    A client close reports the client's own code and reason; a close frame without a code is
-    AWS's 1005 ``Client-side close frame status not set``. 1006 is never sent in a close frame
-    (RFC 6455 §7.4.1): the engine reports it for a connection that went away without one.
+    A client close is answered with the client's own code (RFC 6455 §5.5.1) and reports its
+    code and reason; a close frame without a code is AWS's 1005 ``Client-side close frame status
+    not set``, answered with 1000. A code no peer may send, 1005 and 1006 included, fails the
+    connection with 1002 (§7.4.1).
     """
-    if cause is CloseCause.CLIENT and client_code == _ABNORMAL:
-        cause = CloseCause.ABNORMAL
     if cause is CloseCause.CLIENT:
-        if client_code is None or client_code == _NO_STATUS:
+        if client_code is None:
             return Closing(cause, 1000, "", _NO_STATUS, "Client-side close frame status not set")
-        return Closing(cause, client_code, "", client_code, client_reason)
+        if _is_receivable(client_code):
+            return Closing(cause, client_code, "", client_code, client_reason)
+        cause = CloseCause.PROTOCOL_ERROR
     if cause is CloseCause.ABNORMAL:
         return Closing(cause, _ABNORMAL, "", _ABNORMAL, "Connection closed abnormally")
     code, reason = _SERVER_CLOSES[cause]

@@ -1,13 +1,16 @@
-"""Reading an upgrade request: the connection's facts, the handshake, refusal bodies, groups."""
+"""Reading an upgrade request: its validity, the connection's facts, the handshake, groups."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import time
 from http import HTTPStatus
+from typing import Final
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from wsgate.core import ids
 from wsgate.core.events import ConnectionFacts, Handshake
@@ -15,7 +18,48 @@ from wsgate.core.responses import is_group_name
 from wsgate.server.stage import StageRuntime
 from wsgate.server.stamps import new_id
 
-__all__ = ["authorizer_groups", "connection_facts", "read_handshake", "status_body"]
+__all__ = [
+    "authorizer_groups",
+    "connection_facts",
+    "read_handshake",
+    "refuse_upgrade",
+    "status_body",
+]
+
+# The only version RFC 6455 defines; drafts 7 and 8 (which aiohttp would take) frame differently.
+_VERSION: Final = "13"
+_KEY_BYTES: Final = 16
+_UPGRADE_HEADERS: Final = {"Upgrade": "websocket", "Connection": "Upgrade"}
+
+
+def refuse_upgrade(request: web.BaseRequest) -> web.Response | None:
+    """The answer to an upgrade request that is no RFC 6455 handshake, or None for a valid one.
+
+    Runs before ``$connect``, so a handshake that can never open costs no integration call.
+    What it lets through, aiohttp accepts too: its own checks after ``$connect`` are weaker.
+
+    Returns:
+        400 for anything but a GET over HTTP/1.1 with ``Upgrade: websocket``, ``Connection:
+        upgrade`` and a key that is base64 of 16 bytes (§4.2.1); then 426 with
+        ``Sec-WebSocket-Version: 13`` for any other version, or none (§4.4).
+    """
+    headers = request.headers
+    if (
+        request.method != "GET"
+        or request.version < HttpVersion11
+        or headers.get("Upgrade", "").strip().lower() != "websocket"
+        or not _has_token(headers.getall("Connection", ()), "upgrade")
+        or not _is_key(headers.getall("Sec-WebSocket-Key", ()))
+    ):
+        return web.json_response({"message": "Bad Request: not a WebSocket handshake"}, status=400)
+    if headers.getall("Sec-WebSocket-Version", ()) != [_VERSION]:
+        return web.json_response(
+            {"message": HTTPStatus.UPGRADE_REQUIRED.phrase},
+            status=HTTPStatus.UPGRADE_REQUIRED,
+            # RFC 9110 §15.5.22 and §7.8: a 426 names the protocol to upgrade to.
+            headers={"Sec-WebSocket-Version": _VERSION, **_UPGRADE_HEADERS},
+        )
+    return None
 
 
 def connection_facts(
@@ -57,6 +101,21 @@ def read_handshake(request: web.Request) -> Handshake:
 def status_body(status: int) -> bytes:
     """AWS's body for a refused handshake: ``{"message": "Unauthorized"}`` and the like."""
     return json.dumps({"message": HTTPStatus(status).phrase}).encode()
+
+
+def _has_token(values: list[str] | tuple[()], token: str) -> bool:
+    """True when a comma-separated header (RFC 9110 §5.6.1) lists ``token``, in any case."""
+    return any(part.strip(" \t").lower() == token for value in values for part in value.split(","))
+
+
+def _is_key(values: list[str] | tuple[()]) -> bool:
+    """True for exactly one ``Sec-WebSocket-Key``, strict base64 of 16 bytes."""
+    if len(values) != 1:
+        return False
+    try:
+        return len(base64.b64decode(values[0], validate=True)) == _KEY_BYTES
+    except binascii.Error:
+        return False
 
 
 def _local_port(request: web.Request) -> int:

@@ -1,9 +1,12 @@
-"""aiohttp's WebSocket response with AWS's per-frame size limit.
+"""aiohttp's WebSocket response with AWS's per-frame size limit and RFC 6455's frame checks.
 
-aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009 (§1.4). The
-engine's parser is wrapped so that :class:`~wsgate.core.frames.FrameScanner` sees the raw bytes
-first. This reaches into two aiohttp internals (``_post_start`` and the protocol's
-``_payload_parser``); ``tests/integration/test_dataplane.py`` catches a change in either.
+aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009 (§1.4).
+aiohttp's reader also takes what RFC 6455 forbids a client to send: unmasked frames (§5.1) and
+64-bit lengths with the most significant bit set (§5.2, which it answers as too big). The
+engine's parser is wrapped so that :class:`_FrameGuard` reads every frame header in the raw bytes
+first. This reaches into three aiohttp internals (``_post_start`` and the protocol's
+``_payload_parser`` and ``_message_tail``); ``tests/integration/test_rfc6455.py`` and
+``tests/integration/test_dataplane.py`` catch a change in any of them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 from aiohttp.helpers import set_exception
 from aiohttp.http_websocket import WebSocketError
 
@@ -21,10 +24,15 @@ __all__ = ["CorkedTransport", "GatewayWebSocket"]
 
 
 class GatewayWebSocket(web.WebSocketResponse):
-    """aiohttp's WebSocket with AWS's per-frame size limit and batched writes.
+    """aiohttp's WebSocket with AWS's per-frame size limit, RFC 6455's checks and batched writes.
 
     aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with 1009. A
-    :class:`FrameScanner` watches frame headers in the raw stream ahead of aiohttp's parser.
+    :class:`_FrameGuard` reads frame headers in the raw stream ahead of aiohttp's parser and
+    fails the connection with 1002 for an unmasked frame or an impossible length.
+
+    A client's close frame is not answered here (no ``autoclose``): the data plane answers it
+    with the code ``core.session.close_for`` decides, the client's own when it is valid
+    (RFC 6455 §5.5.1), 1002 when it is not (§7.4).
 
     Frames sent while one batch of incoming messages is handled leave in one write at the end
     of the event loop's turn (:class:`CorkedTransport`): one system call for a batch instead of
@@ -33,17 +41,24 @@ class GatewayWebSocket(web.WebSocketResponse):
 
     def __init__(self, *, frame_limit: int, message_limit: int, **kwargs: Any) -> None:
         # aiohttp refuses a message of exactly max_msg_size bytes; AWS allows up to the limit.
-        super().__init__(max_msg_size=message_limit + 1, **kwargs)
+        super().__init__(max_msg_size=message_limit + 1, autoclose=False, **kwargs)
         self._frame_limit = frame_limit
         self.cork: CorkedTransport | None = None
 
     def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
+        handler = request.protocol
+        # Bytes that arrived while $connect ran wait in the handler's tail, and aiohttp feeds
+        # them to its parser inside _post_start: take them first so the guard reads them too.
+        early, handler._message_tail = handler._message_tail, b""
         super()._post_start(request, protocol, writer)
         self.cork = writer.transport = CorkedTransport(writer.transport)
-        parser = request.protocol._payload_parser
-        if parser is not None and self._frame_limit < self._max_msg_size - 1:
-            guard = _GuardedParser(parser, self._reader, self._frame_limit)
-            request.protocol._payload_parser = guard
+        parser = handler._payload_parser
+        if parser is not None:
+            # Always, even when frames may be as big as messages: every frame's mask is checked.
+            guard = _FrameGuard(parser, self._reader, self._frame_limit)
+            handler._payload_parser = guard
+            if early:
+                guard.feed_data(early)
 
     def send_now(self, data: str | bytes) -> bool:
         """Queue one message (text for str) without waiting; False once the socket is closing.
@@ -118,15 +133,18 @@ class CorkedTransport:
         return getattr(self._transport, name)
 
 
-class _GuardedParser:
-    """Feeds bytes to aiohttp's parser after the frame scanner has looked at them."""
+class _FrameGuard:
+    """Feeds bytes to aiohttp's parser once :class:`~wsgate.core.frames.FrameScanner` has read
+    their frame headers."""
 
-    __slots__ = ("_failed", "_parser", "_queue", "_scanner")
+    __slots__ = ("_check", "_failed", "_parser", "_queue")
 
     def __init__(self, parser: Any, queue: Any, frame_limit: int) -> None:
         self._parser = parser
         self._queue = queue
-        self._scanner = FrameScanner(frame_limit)
+        # The scanning state lives in its own object: attribute reads on a class with
+        # __getattr__ (this one) are not specialised by CPython, and the scan reads them often.
+        self._check = FrameScanner(frame_limit)
         self._failed = False
 
     def feed_eof(self) -> Any:
@@ -135,13 +153,10 @@ class _GuardedParser:
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         if self._failed:
             return True, b""
-        oversized = self._scanner.feed(data)
-        if oversized is not None:
+        problem = self._check.feed(data)
+        if problem is not None:
             self._failed = True
-            error = WebSocketError(
-                WSCloseCode.MESSAGE_TOO_BIG, f"Frame of {oversized} bytes exceeds the frame limit"
-            )
-            set_exception(self._queue, error)
+            set_exception(self._queue, WebSocketError(problem.code, problem.reason))
             return True, b""
         result: tuple[bool, bytes] = self._parser.feed_data(data)
         return result

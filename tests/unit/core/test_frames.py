@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from wsgate.core.frames import FrameScanner
+from wsgate.core.frames import LENGTH_OVERFLOW, UNMASKED, FrameScanner
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _MASK = b"\x37\xfa\x21\x3d"
@@ -41,22 +41,27 @@ def _header_size(frame):
 
 
 def _scan(chunks, limit):
-    """Feed chunks in order; (chunk index, result) of the first report, else None."""
+    """Feed chunks in order; (chunk index, frame size) of the first report, else None."""
     scanner = FrameScanner(limit)
     for index, chunk in enumerate(chunks):
         result = scanner.feed(chunk)
         if result is not None:
-            return index, result
+            return index, result.size if result.code == 1009 else result
     return None
 
 
+def _size(problem):
+    return None if problem is None else problem.size
+
+
 def _expected(frames, limit, cuts):
-    """Where the first oversized data frame is reported: in the chunk completing its header."""
+    """Where the first oversized data frame is reported: in the chunk completing its length
+    (the mask that follows is not needed to decide)."""
     offset = 0
     for frame in frames:
         length = len(frame) - _header_size(frame)
         if length > limit and frame[0] & 0x0F < 0x8:
-            header_end = offset + _header_size(frame)
+            header_end = offset + _header_size(frame) - 4
             index = sum(1 for cut in cuts if cut < header_end)
             return index, length
         offset += len(frame)
@@ -80,9 +85,7 @@ def test_builder_matches_rfc_6455_examples():
 
 _STREAMS = {
     "7-bit": [_frame(TEXT, 0), _frame(TEXT, 5), _frame(TEXT, 125)],
-    "7-bit unmasked": [_frame(TEXT, 5, masked=False), _frame(BINARY, 100, masked=False)],
     "16-bit": [_frame(TEXT, 126), _frame(BINARY, 300)],
-    "16-bit unmasked": [_frame(BINARY, 200, masked=False), _frame(TEXT, 3, masked=False)],
     "64-bit length field": [_frame(TEXT, 10, bits=64), _frame(BINARY, 130, bits=64)],
     "16-bit length field for a small frame": [_frame(TEXT, 3, bits=16), _frame(TEXT, 4)],
     "fragmented message": [
@@ -183,17 +186,17 @@ def test_data_frames_are_flagged_above_the_limit(opcode, length, limit, flagged)
 )
 def test_aws_frame_limit(length, limit, result):
     stream = _frame(TEXT, length)
-    assert FrameScanner(limit).feed(stream) == result
+    assert _size(FrameScanner(limit).feed(stream)) == result
 
 
 def test_oversized_frame_is_reported_from_its_header_alone():
     header = _frame(BINARY, 2**40, payload=b"")[:14]
-    assert FrameScanner(32 * 1024).feed(header) == 2**40
+    assert _size(FrameScanner(32 * 1024).feed(header)) == 2**40
 
 
 def test_several_frames_in_one_chunk():
     stream = b"".join([_frame(TEXT, 10), _frame(PING, 5), _frame(TEXT, 200), _frame(TEXT, 10)])
-    assert FrameScanner(100).feed(stream) == 200
+    assert _size(FrameScanner(100).feed(stream)) == 200
     assert FrameScanner(200).feed(stream) is None
 
 
@@ -222,18 +225,18 @@ def test_chunk_types(chunk_type):
     scanner = FrameScanner(299)
     assert scanner.feed(chunk_type(stream[:1])) is None
     assert scanner.feed(chunk_type(stream[1:12])) is None
-    assert scanner.feed(chunk_type(stream[12:18])) is None  # one header byte short
-    assert scanner.feed(chunk_type(stream[18:19])) == 300
+    assert scanner.feed(chunk_type(stream[12:14])) is None  # one length byte short
+    assert _size(scanner.feed(chunk_type(stream[14:15]))) == 300  # the mask is not needed
 
 
-@pytest.mark.parametrize("position", [0, 1, 3, 7, 11, 15, 16])
+@pytest.mark.parametrize("position", [0, 1, 3, 7, 11, 13, 14])  # 15: the length is whole
 def test_empty_chunks_change_nothing(position):
     frames = [_frame(TEXT, 5), _frame(TEXT, 126)]
     stream = b"".join(frames)
     scanner = FrameScanner(125)
     assert scanner.feed(stream[:position]) is None
     assert scanner.feed(b"") is None
-    assert scanner.feed(stream[position:]) == 126
+    assert _size(scanner.feed(stream[position:])) == 126
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -243,7 +246,7 @@ def test_long_conversation_in_random_chunks(seed):
     for _ in range(60):
         opcode = rng.choice([TEXT, BINARY, CONTINUATION, PING, PONG])
         top = 125 if opcode >= CLOSE else 3000
-        frames.append(_frame(opcode, rng.randint(0, top), masked=rng.random() < 0.9))
+        frames.append(_frame(opcode, rng.randint(0, top)))
     frames.append(_frame(TEXT, 3001))
     stream = b"".join(frames)
     cuts = sorted({rng.randint(0, len(stream)) for _ in range(400)})
@@ -272,3 +275,31 @@ def test_encode_frame_long_binary() -> None:
 
     frame = encode_frame(OPCODE_BINARY, b"\x00" * 65536)
     assert frame[:10] == b"\x82\x7f" + (65536).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [_frame(TEXT, 5, masked=False)],
+        [_frame(TEXT, 5), _frame(BINARY, 200, masked=False)],
+        [_frame(TEXT, 300), _frame(PING, 2, masked=False), _frame(TEXT, 1)],
+        [_frame(CLOSE, 2, masked=False)],
+    ],
+)
+def test_an_unmasked_frame_is_a_protocol_error(frames):
+    # §5.1: reported in the chunk holding the unmasked frame's second byte, whatever the cut.
+    stream = b"".join(frames)
+    first = next(i for i, f in enumerate(frames) if not f[1] & 0x80)
+    second_byte = sum(len(f) for f in frames[:first]) + 1
+    for cut in range(len(stream) + 1):
+        assert _scan(_chunks(stream, [cut]), 1000) == (int(second_byte >= cut), UNMASKED), cut
+
+
+@pytest.mark.parametrize("top", [0x80, 0xFF])
+def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error(top):
+    # §5.2; a legal length as large is only too big (1009).
+    header = bytes([0x82, 0x80 | 127, top]) + bytes(7)
+    assert FrameScanner(32 * 1024).feed(header) == LENGTH_OVERFLOW
+    legal = bytes([0x82, 0x80 | 127, 0x7F]) + b"\xff" * 7
+    problem = FrameScanner(32 * 1024).feed(legal)
+    assert problem is not None and (problem.code, problem.size) == (1009, 2**63 - 1)

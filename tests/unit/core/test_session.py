@@ -17,18 +17,6 @@ from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, 
             "",
             Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
         ),
-        (
-            CloseCause.CLIENT,
-            1005,
-            "",
-            Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
-        ),
-        (
-            CloseCause.CLIENT,
-            1005,
-            "ignored",
-            Closing(CloseCause.CLIENT, 1000, "", 1005, "Client-side close frame status not set"),
-        ),
         (CloseCause.CLIENT, 1001, "", Closing(CloseCause.CLIENT, 1001, "", 1001, "")),
         (
             CloseCause.DELETED,
@@ -107,13 +95,6 @@ from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, 
             ),
         ),
         (
-            # The engine's 1006 for a drop without a close frame is no client close.
-            CloseCause.CLIENT,
-            1006,
-            "",
-            Closing(CloseCause.ABNORMAL, 1006, "", 1006, "Connection closed abnormally"),
-        ),
-        (
             CloseCause.SLOW_READER,
             None,
             "",
@@ -156,6 +137,26 @@ from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, 
 )
 def test_close_for(cause, client_code, client_reason, closing):
     assert close_for(cause, client_code, client_reason) == closing
+
+
+# RFC 6455 §7.4 and the IANA registry: the edges of every range a peer may send from.
+RECEIVABLE = [1000, 1001, 1002, 1003, 1007, 1010, 1011, 1012, 1013, 1014, 3000, 4000, 4999]
+# 1005, 1006 and 1015 are never sent in a frame; 1004 is reserved; the rest is unassigned.
+FORBIDDEN = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize("code", RECEIVABLE)
+def test_client_code_is_echoed_and_reported(code):
+    # §5.5.1: the answer echoes the client's code; $disconnect reports its code and reason.
+    assert close_for(CloseCause.CLIENT, code, "why") == Closing(
+        CloseCause.CLIENT, code, "", code, "why"
+    )
+
+
+@pytest.mark.parametrize("code", FORBIDDEN)
+def test_client_code_no_peer_may_send_is_a_protocol_error(code):
+    assert close_for(CloseCause.CLIENT, code, "why") == close_for(CloseCause.PROTOCOL_ERROR)
+    assert close_for(CloseCause.CLIENT, code).close_code == 1002
 
 
 @pytest.mark.parametrize("cause", list(CloseCause))
