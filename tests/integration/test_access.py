@@ -6,6 +6,7 @@ counted, never timed: throttles use rates so low that no token comes back during
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -314,3 +315,166 @@ async def test_connections_join_the_group_their_authorizer_names(access):
             async with http.post(url, data=b"to acme") as reply:
                 assert (await reply.json())["delivered"] == 1
         assert await ws.recv() == "to acme"
+
+
+async def test_concurrent_handshakes_cannot_pass_the_connection_cap(tmp_path: Path) -> None:
+    # Twenty handshakes at once while $connect waits: once all twenty were accepted with a cap
+    # of five, as connections were counted only once open.
+    arrived = 0
+    release = asyncio.Event()
+
+    async def connect(request: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/connect", connect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    config = f"""
+name: capped
+routeSelectionExpression: $request.body.action
+stages:
+  dev:
+    protection: {{maxConnections: 5}}
+routes:
+  $connect: {{target: connect}}
+integrations:
+  connect: {{integrationType: HTTP_PROXY, integrationUri: "http://127.0.0.1:{port}/connect"}}
+"""
+    gateway = Gateway(parse_config(config, base_dir=tmp_path))
+    await gateway.start(port=0)
+    url = f"ws://127.0.0.1:{gateway.port}/dev"
+
+    async def attempt() -> int:
+        try:
+            async with ws_client(url, open_timeout=20) as ws:
+                await ws.send("{}")
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    try:
+        tries = [asyncio.ensure_future(attempt()) for _ in range(20)]
+        # The five admitted reach $connect; the fifteen others are refused without it.
+        await eventually(lambda: arrived == 5 and sum(t.done() for t in tries) == 15)
+        release.set()
+        results = await asyncio.gather(*tries)
+    finally:
+        release.set()
+        await gateway.stop(timeout=5)
+        await runner.cleanup()
+    assert sorted(results) == [101] * 5 + [429] * 15
+    assert arrived == 5
+
+
+async def _blocking_backend() -> tuple[web.AppRunner, int, dict[str, int], asyncio.Event]:
+    """An HTTP backend whose answers wait for ``release``; ``seen`` counts calls at once."""
+    seen = {"now": 0, "most": 0, "total": 0}
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        seen["now"] += 1
+        seen["total"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        await release.wait()
+        seen["now"] -= 1
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_post("/echo", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1], seen, release
+
+
+def _in_flight_config(port: int, per_connection: int, per_node: int) -> str:
+    return f"""
+name: inflight
+routeSelectionExpression: $request.body.action
+stages:
+  dev:
+    limits: {{maxMessagesInFlight: {per_connection}}}
+routes:
+  $default: {{target: echo, routeResponseSelectionExpression: $default}}
+integrations:
+  echo: {{integrationType: HTTP_PROXY, integrationUri: "http://127.0.0.1:{port}/echo"}}
+server: {{maxMessagesInFlight: {per_node}}}
+"""
+
+
+async def test_a_connection_waits_at_its_messages_in_flight(tmp_path: Path) -> None:
+    # Once a client could pile up any number of messages for a slow integration (130 MB for
+    # 60k messages/s); now its socket is not read past the stage's maxMessagesInFlight.
+    runner, port, seen, release = await _blocking_backend()
+    gateway = Gateway(parse_config(_in_flight_config(port, 3, 1000), base_dir=tmp_path))
+    await gateway.start(port=0)
+    try:
+        async with ws_client(f"ws://127.0.0.1:{gateway.port}/dev") as ws:
+            for number in range(50):
+                await ws.send(json.dumps({"n": number}))
+            await eventually(lambda: seen["now"] == 3)
+            await asyncio.sleep(0.1)  # more would have arrived by now, were they let through
+            assert seen["total"] == 3
+            (conn,) = gateway.dataplane.live.values()
+            assert conn.in_flight == 3
+            release.set()
+            replies = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(50)]
+        # Nothing lost: every message was answered, none ever more than three at once.
+        assert sorted(reply["n"] for reply in replies) == list(range(50))
+        assert seen["most"] == 3
+    finally:
+        release.set()
+        await gateway.stop(timeout=5)
+        await runner.cleanup()
+
+
+async def test_a_node_refuses_messages_past_its_messages_in_flight(tmp_path: Path) -> None:
+    runner, port, seen, release = await _blocking_backend()
+    gateway = Gateway(parse_config(_in_flight_config(port, 100, 4), base_dir=tmp_path))
+    await gateway.start(port=0)
+    url = f"ws://127.0.0.1:{gateway.port}/dev"
+    try:
+        async with ws_client(url) as busy, ws_client(url) as other:
+            for number in range(4):
+                await busy.send(json.dumps({"n": number}))
+            await eventually(lambda: seen["now"] == 4)
+            await other.send(json.dumps({"n": "late"}))
+            refused = json.loads(await asyncio.wait_for(other.recv(), 10))
+            assert refused["message"] == "Too Many Requests"
+            release.set()
+            assert len([await asyncio.wait_for(busy.recv(), 10) for _ in range(4)]) == 4
+            assert gateway.dataplane.in_flight == 0
+            await other.send(json.dumps({"n": "again"}))
+            assert json.loads(await asyncio.wait_for(other.recv(), 10)) == {"n": "again"}
+    finally:
+        release.set()
+        await gateway.stop(timeout=5)
+        await runner.cleanup()
+
+
+async def test_a_connection_held_back_still_closes_at_once(tmp_path: Path) -> None:
+    runner, port, seen, release = await _blocking_backend()
+    gateway = Gateway(parse_config(_in_flight_config(port, 2, 1000), base_dir=tmp_path))
+    await gateway.start(port=0)
+    try:
+        async with ws_client(f"ws://127.0.0.1:{gateway.port}/dev") as ws:
+            for number in range(10):
+                await ws.send(json.dumps({"n": number}))
+            await eventually(lambda: seen["now"] == 2)
+            (connection_id,) = gateway.dataplane.live
+            gateway.dataplane.delete("dev", connection_id)
+            # The close does not wait for the messages in flight.
+            await asyncio.wait_for(ws.wait_closed(), 2)
+            assert ws.close_code == 1000
+    finally:
+        release.set()
+        await gateway.stop(timeout=5)
+        await runner.cleanup()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import socket
 import uuid
 
@@ -416,3 +417,18 @@ async def test_client_leaving_during_connect(basic: RunningGateway) -> None:
     await eventually(lambda: len(basic.events("DISCONNECT")) == 1)
     assert len(basic.events("CONNECT")) == 2
     del reader
+
+
+@pytest.mark.parametrize("depth", [500, 1023, 5000, 15_000])  # under the 32 KB frame limit
+async def test_deeply_nested_json_is_routed_and_the_socket_stays_open(
+    basic: RunningGateway, depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Once a RecursionError: 1011, and a 135 KB traceback in the log per 1 KB message.
+    message = '{"action": ' + "[" * depth + "]" * depth + "}"
+    async with client(basic.ws_url(), max_size=None) as ws:
+        await ws.send(message)
+        # $default answers with the message itself, which it got whole.
+        assert await asyncio.wait_for(ws.recv(), 10) == message
+        await ws.send(json.dumps({"action": "echo"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"action": "echo"}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -148,15 +148,19 @@ async def test_slow_reader_is_closed_while_others_flow(basic: RunningGateway) ->
         try:
             await asyncio.to_thread(api.post_to_connection, ConnectionId=slow_id, Data=chunk)
             outcomes.append("ok")
-        except api.exceptions.GoneException:
-            outcomes.append("gone")
+        except api.exceptions.LimitExceededException:
+            # The gateway holds twice sendBufferBytes for it at most; the poster is told.
+            outcomes.append("full")
             break
         # Other connections keep flowing meanwhile.
         await asyncio.to_thread(api.post_to_connection, ConnectionId=fast_id, Data=b"ping")
         assert await asyncio.wait_for(fast.recv(), 10) == "ping"
-    assert outcomes[-1] == "gone"
+    assert outcomes[-1] == "full"
+    # Reading nothing for slowReaderSeconds (1 s here) drops it as a slow reader.
     event = (await eventually(lambda: basic.events_for(slow_id, "DISCONNECT")))[0]
     assert event["requestContext"]["disconnectStatusCode"] == 1008
+    with pytest.raises(api.exceptions.GoneException):
+        await asyncio.to_thread(api.post_to_connection, ConnectionId=slow_id, Data=b"x")
     await fast.close()
     slow.transport.abort()
 
@@ -205,3 +209,20 @@ async def test_admin_listener_alone(tmp_path, monkeypatch) -> None:
         assert "management:dev:public" not in urls
     finally:
         await gateway.stop(timeout=5)
+
+
+async def test_a_client_that_reads_is_never_a_slow_reader(basic: RunningGateway) -> None:
+    # Once one reply larger than sendBufferBytes, or a quick burst, dropped a client that was
+    # reading with 1008. The "tight" stage holds 64 KB and messages of up to 4 KB.
+    ws, connection_id = await open_connection(basic, "tight")
+    api = management_client(basic.endpoint("tight"))
+    big = b"b" * 100_000  # over sendBufferBytes in one frame
+    await asyncio.to_thread(api.post_to_connection, ConnectionId=connection_id, Data=big)
+    burst = [f"{n:06d}".encode() * 2000 for n in range(10)]  # 120 KB at once
+    for data in burst:
+        await asyncio.to_thread(api.post_to_connection, ConnectionId=connection_id, Data=data)
+    received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(11)]
+    assert received == [big.decode()] + [data.decode() for data in burst]
+    await asyncio.sleep(1.5)  # past slowReaderSeconds and its first check: still open
+    assert connection_id in basic.gateway.dataplane.live
+    await ws.close()

@@ -57,9 +57,16 @@ class Limits(Model):
     message_size_bytes: int = Field(128 * 1024, gt=0)
     idle_timeout_seconds: float = Field(600, gt=0)
     max_connection_seconds: float = Field(7200, gt=0)
-    # Bytes the gateway may hold for one client that does not read; past it the socket is closed
-    # rather than allowed to eat memory (AWS: 429 LimitExceededException to the poster).
+    # Bytes waiting to be sent to one client before the gateway watches its progress; it holds
+    # at most twice this for a client (past that, a post gets AWS's 429 LimitExceededException).
     send_buffer_bytes: int = Field(1024 * 1024, gt=0)
+    # A client that reads nothing for this long while more than sendBufferBytes wait is
+    # dropped as a slow reader (1008), so a stalled client cannot hold memory for ever.
+    slow_reader_seconds: float = Field(10, gt=0)
+    # Messages of one connection whose integration is still working; past it the gateway stops
+    # reading that socket until one finishes, so the client's sends wait (TCP backpressure)
+    # instead of piling up in the gateway's memory. AWS publishes no such limit.
+    max_messages_in_flight: int = Field(100, gt=0)
 
 
 AWS_LIMITS = Limits()
@@ -290,6 +297,9 @@ class ServerConfig(Model):
     # The domainName put in events; default: the Host header the client used.
     domain_name: str | None = None
     shutdown_timeout_seconds: float = Field(10, gt=0)
+    # Messages of all connections on this node whose integration is still working; past it a
+    # message is refused with a Too Many Requests frame (as a throttle refuses it).
+    max_messages_in_flight: int = Field(10_000, gt=0)
     # Prometheus metrics at /metrics on the admin listener (which must then be configured).
     metrics: bool = False
     # Recent request traces kept for `wsgate logs` / `wsgate trace` (admin listener); 0: none.

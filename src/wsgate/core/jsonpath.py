@@ -18,6 +18,7 @@ from typing import Final
 from wsgate.types import JSONValue
 
 __all__ = [
+    "MAX_SELECTED_TEXT",
     "MISSING",
     "WILDCARD",
     "compile_path",
@@ -147,15 +148,57 @@ def evaluate_query(document: JSONValue, steps: tuple[Step, ...]) -> JSONValue:
 
 
 def stringify(value: JSONValue) -> str:
-    """Render a selected value as AWS does: text as is, arrays ``[a, b]``, missing or null empty."""
+    """Render a selected value as AWS does: text as is, arrays ``[a, b]``, missing or null empty.
+
+    Objects are compact JSON. Written without recursion, so that no nesting a parser accepts
+    can exhaust the stack, and cut past :data:`MAX_SELECTED_TEXT` characters (marked ``…``):
+    a value that long matches no route key, which are 128 characters at most (§2.1).
+    """
     if value is MISSING or value is None:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if not isinstance(value, list | dict):
+        return json.dumps(value)
+    out: list[str] = []
+    size = 0
+    # Work items: text to write, or a value and whether it is rendered AWS's way (a list's
+    # items) or as JSON (anything inside an object).
+    todo: list[str | tuple[JSONValue, bool]] = [(value, True)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, tuple):
+            todo.extend(reversed(_expand(*item)))
+            continue
+        out.append(item)
+        size += len(item)
+        if size > MAX_SELECTED_TEXT:
+            return "".join(out)[:MAX_SELECTED_TEXT] + "\N{HORIZONTAL ELLIPSIS}"
+    return "".join(out)
+
+
+MAX_SELECTED_TEXT: Final = 4096
+
+
+def _expand(value: JSONValue, aws: bool) -> list[str | tuple[JSONValue, bool]]:
+    """One level of a value: its text, or its brackets around its items still to render."""
     if isinstance(value, list):
-        return "[" + ", ".join(stringify(item) for item in value) + "]"
+        parts: list[str | tuple[JSONValue, bool]] = ["["]
+        for index, item in enumerate(value):
+            if index:
+                parts.append(", " if aws else ",")
+            parts.append((item, aws))
+        parts.append("]")
+        return parts
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return json.dumps(value)
+        parts = ["{"]
+        for index, (key, item) in enumerate(value.items()):
+            parts.append(("," if index else "") + json.dumps(key, ensure_ascii=False) + ":")
+            parts.append((item, False))
+        parts.append("}")
+        return parts
+    if aws:
+        return [stringify(value)]
+    return [json.dumps(value, ensure_ascii=False)]

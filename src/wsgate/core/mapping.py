@@ -301,7 +301,7 @@ def _parse_json(body: str | None) -> JSONValue:
     # into a header must keep every digit the client sent.
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: not JSON to us
         return MISSING
 
 

@@ -181,10 +181,11 @@ def _parse_object(message: str | bytes) -> JSONValue:
         body = orjson.loads(message)
     except orjson.JSONDecodeError:
         # orjson refuses a few things the stdlib accepts (integers past 64 bits, NaN): let the
-        # stdlib decide those.
+        # stdlib decide those. Nesting past orjson's 1024 levels is refused by both, as AWS's
+        # parser refuses nesting past its own limit: such a message is not JSON (§2.2).
         try:
             body = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return MISSING
     return body if type(body) is dict else MISSING
 

@@ -75,7 +75,7 @@ class HttpAuthorizer:
             )
         try:
             answer: JSONValue = json.loads(reply.body)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             message = f"the authorizer's answer is not JSON: {error}"
             raise IntegrationBadResponse(self._name, message, status=reply.status) from error
         return answer

@@ -66,7 +66,7 @@ def mocked_status(rendered: str) -> int:
     """The status a MOCK request template asked for; 200 when it names none."""
     try:
         document = json.loads(rendered) if rendered.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return _DEFAULT_STATUS
     status = document.get("statusCode") if isinstance(document, dict) else None
     if isinstance(status, str) and status.isdigit():

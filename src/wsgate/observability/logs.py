@@ -10,9 +10,10 @@ import json
 import logging
 import sys
 import time
+import traceback
 from typing import Any, Final, TextIO
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "log_event"]
+__all__ = ["JsonFormatter", "TextFormatter", "bounded_traceback", "configure_logging", "log_event"]
 
 _RESERVED: Final = "fields"
 
@@ -36,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         }
         document.update(getattr(record, _RESERVED, None) or {})
         if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
+            document["exception"] = bounded_traceback(record.exc_info)
         return json.dumps(document, default=str, ensure_ascii=False)
 
 
@@ -52,8 +53,26 @@ class TextFormatter(logging.Formatter):
         if extras:
             line = f"{line}  {extras}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            line = f"{line}\n{bounded_traceback(record.exc_info)}"
         return line
+
+
+def bounded_traceback(exc_info: Any) -> str:
+    """A traceback of at most :data:`_TRACEBACK_FRAMES` frames per exception (the innermost)
+    and :data:`_TRACEBACK_CHARS` characters: a client must not be able to make every message
+    log a huge one (a RecursionError's thousand frames, say)."""
+    _, error, _ = exc_info
+    if error is None:
+        return ""
+    text = "".join(traceback.format_exception(error, limit=-_TRACEBACK_FRAMES)).rstrip("\n")
+    if len(text) > _TRACEBACK_CHARS:
+        # Keep the end: the innermost frames and the error itself.
+        text = "[... traceback cut ...]\n" + text[-_TRACEBACK_CHARS:]
+    return text
+
+
+_TRACEBACK_FRAMES: Final = 20
+_TRACEBACK_CHARS: Final = 8192
 
 
 def _iso_time(created: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
@@ -44,7 +45,7 @@ from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.sigv4 import error_response, verify
 from wsgate.server.stamps import new_id
 
-__all__ = ["Admitted", "Gatekeeper", "Refusal"]
+__all__ = ["Admitted", "Gatekeeper", "Refusal", "Seat"]
 
 _API_KEY_HEADER: Final = "x-api-key"
 # The authorizer's refusals by status: what they come to, and how metrics and traces name them.
@@ -64,6 +65,35 @@ class Refusal(NamedTuple):
     headers: Mapping[str, str] | None = None
     # Set when the authorizer or SigV4 refused: "deny", "unauthorized" or "error".
     authorization: str | None = None
+
+
+class Seat:
+    """A handshake's place among its stage's connections, from admission until it ends.
+
+    ``maxConnections`` counts seats, not open sockets: a handshake still inside ``$connect``
+    holds one too, so concurrent handshakes cannot all pass a check made before any opened.
+    """
+
+    __slots__ = ("_held", "_stage", "taken")
+
+    def __init__(self, held: Counter[str], stage: str) -> None:
+        self._held = held
+        self._stage = stage
+        self.taken = False
+
+    def take(self, limit: int | None) -> bool:
+        """Take the seat unless the stage holds ``limit`` already (None: no limit)."""
+        if limit is not None and self._held[self._stage] >= limit:
+            return False
+        self._held[self._stage] += 1
+        self.taken = True
+        return True
+
+    def release(self) -> None:
+        """Give the seat back (once; a seat never taken gives nothing)."""
+        if self.taken:
+            self._held[self._stage] -= 1
+            self.taken = False
 
 
 class Admitted(NamedTuple):
@@ -147,11 +177,11 @@ class Gatekeeper:
     # -- the handshake ---------------------------------------------------------------------
 
     async def admit(
-        self, request: web.Request, facts: ConnectionFacts, handshake: Handshake, open_count: int
+        self, request: web.Request, facts: ConnectionFacts, handshake: Handshake, seat: Seat
     ) -> Admitted | Refusal:
         """Decide whether a handshake may go on to ``$connect``."""
         guard = self._stages[facts.stage]
-        refusal = self._check_listener(request, guard, open_count)
+        refusal = self._check_listener(request, guard, seat)
         if refusal is not None:
             return refusal
         connect = self._connect
@@ -182,13 +212,13 @@ class Gatekeeper:
         return Admitted(facts, api_key, principal, decision, "allow" if kind != "NONE" else None)
 
     def _check_listener(
-        self, request: web.Request, guard: _StageGuard, open_count: int
+        self, request: web.Request, guard: _StageGuard, seat: Seat
     ) -> Refusal | None:
         origin = request.headers.get("Origin")
         if self._origins is not None and origin is not None:
             if not any(pattern.fullmatch(origin) for pattern in self._origins):
                 return Refusal(Result.FORBIDDEN, f"origin {origin!r} is not allowed")
-        if guard.max_connections is not None and open_count >= guard.max_connections:
+        if not seat.take(guard.max_connections):
             reason = f"the stage already holds {guard.max_connections} connections"
             return Refusal(Result.THROTTLED, reason)
         if guard.new_connections is not None and not guard.new_connections.take(time.monotonic()):

@@ -119,6 +119,7 @@ class Gateway:
             tracer=tracer,
             gate=gate,
             groups_key=config.groups_from_authorizer,
+            max_in_flight=server.max_messages_in_flight,
         )
         timing = server.cluster
         self.cluster = Cluster(

@@ -36,6 +36,14 @@ class LiveConnection:
     # In the registry; abandoned: another node ran its $disconnect (this node was lost).
     registered: bool = False
     abandoned: bool = False
+    # Messages whose integration is still working, and the event the reading waits on when
+    # they reach the stage's maxMessagesInFlight (made only then).
+    in_flight: int = 0
+    room: asyncio.Event | None = None
+    # Set while more than sendBufferBytes wait to be sent: the check for progress, and the
+    # bytes that waited at the last check.
+    watch: asyncio.TimerHandle | None = None
+    behind: int = 0
 
 
 @dataclass(slots=True)

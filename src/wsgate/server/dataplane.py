@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,14 +22,19 @@ from wsgate.core.outcomes import Phase, Result, Socket, decide
 from wsgate.core.routing import RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.eager import Pending, run_first_step
-from wsgate.errors import ConnectionNotFound
+from wsgate.errors import ConnectionNotFound, ManagementError
 from wsgate.integrations.base import Call
 from wsgate.observability.hooks import Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
-from wsgate.server.admission import Admitted, Gatekeeper, Refusal
+from wsgate.server.admission import Admitted, Gatekeeper, Refusal, Seat
 from wsgate.server.connection import LiveConnection, Traffic, describe_connection
-from wsgate.server.handshake import authorizer_groups, connection_facts, read_handshake
+from wsgate.server.handshake import (
+    authorizer_groups,
+    connection_facts,
+    read_handshake,
+    refuse_upgrade,
+)
 from wsgate.server.invocation import invoke, refuse_handshake, run_connect, run_disconnect
 from wsgate.server.registration import Registration
 from wsgate.server.reporting import Reporter, frame_step
@@ -51,6 +57,8 @@ _ENGINE_CAUSES: Final = {
 }
 # A message whose route key matches no route, without a $default route.
 _NO_ROUTE: Final = Refusal(Result.FORBIDDEN, "no route matched and there is no $default route")
+# How often a client behind on its reading is checked for progress.
+_READER_CHECK_SECONDS: Final = 1.0
 _MESSAGE: Final = Phase.MESSAGE  # read once: an enum member lookup costs a little per message
 # Gateway-side wait for the client's close reply before dropping the socket.
 _CLOSE_TIMEOUT: Final = 5.0
@@ -80,6 +88,7 @@ class DataPlane:
         tracer: RequestTracer | None = None,
         gate: Gatekeeper | None = None,
         groups_key: str | None = None,
+        max_in_flight: int = 10_000,
     ) -> None:
         self.api_id = api_id
         self.gate = gate
@@ -88,6 +97,15 @@ class DataPlane:
         self.node_id = node_id
         self.domain_name = domain_name
         self.live: dict[str, LiveConnection] = {}
+        # Messages still with their integration, on every connection, and the node's cap.
+        self.in_flight = 0
+        self._max_in_flight = max_in_flight
+        self._busy = Refusal(
+            Result.THROTTLED,
+            f"this node has {max_in_flight} messages in flight (maxMessagesInFlight)",
+        )
+        # Seats taken per stage: admitted handshakes and open connections (maxConnections).
+        self._seats: Counter[str] = Counter()
         self.traffic = traffic or Traffic()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._accepting = True
@@ -101,12 +119,21 @@ class DataPlane:
 
     async def handle_upgrade(self, request: web.Request, stage: StageRuntime) -> web.StreamResponse:
         """Answer one upgrade request: run ``$connect``, then serve the socket until it closes."""
+        seat = Seat(self._seats, stage.name)  # taken at admission, held until the end
+        try:
+            return await self._upgrade(request, stage, seat)
+        finally:
+            seat.release()
+
+    async def _upgrade(
+        self, request: web.Request, stage: StageRuntime, seat: Seat
+    ) -> web.StreamResponse:
         if not self._accepting:
             return _json_response(503, {"message": "Service Unavailable"})
         limits = stage.config.limits
-        probe = web.WebSocketResponse()
-        if not probe.can_prepare(request).ok:
-            return _json_response(400, {"message": "Bad Request: not a WebSocket handshake"})
+        refusal = refuse_upgrade(request)  # before $connect: a bad handshake calls nothing
+        if refusal is not None:
+            return refusal
         now, wall_ms = time.monotonic(), now_ms()
         facts = connection_facts(request, stage, wall_ms, self.api_id, self.domain_name)
         session = Session(
@@ -119,7 +146,7 @@ class DataPlane:
         handshake = read_handshake(request)
         admitted: Admitted | None = None
         if self.gate is not None:
-            gate = await self._admit(request, stage, facts, handshake)
+            gate = await self._admit(request, facts, handshake, seat)
             if isinstance(gate, web.Response):
                 return gate
             admitted, facts = gate, gate.facts
@@ -162,15 +189,14 @@ class DataPlane:
     async def _admit(
         self,
         request: web.Request,
-        stage: StageRuntime,
         facts: ConnectionFacts,
         handshake: Handshake,
+        seat: Seat,
     ) -> Admitted | web.Response:
         """The gate's checks before ``$connect``; a refusal is answered and reported here."""
         assert self.gate is not None
         started = time.monotonic()
-        open_count = sum(1 for conn in self.live.values() if conn.stage is stage)
-        outcome = await self.gate.admit(request, facts, handshake, open_count)
+        outcome = await self.gate.admit(request, facts, handshake, seat)
         if isinstance(outcome, Admitted):
             return outcome
         return refuse_handshake(self._report, facts, outcome, started)
@@ -222,6 +248,8 @@ class DataPlane:
         session = conn.session
         traffic = self.traffic
         while True:
+            if conn.in_flight and conn.in_flight >= conn.stage.config.limits.max_messages_in_flight:
+                await self._room(conn)  # backpressure: the client's sends wait in TCP
             message = await ws.receive()
             kind = message.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
@@ -248,6 +276,8 @@ class DataPlane:
             if finished:
                 continue
             assert isinstance(pending, Pending)
+            conn.in_flight += 1
+            self.in_flight += 1
             reader = asyncio.ensure_future(self._read(conn))
             conn.tasks.add(reader)
             reader.add_done_callback(conn.tasks.discard)
@@ -255,20 +285,43 @@ class DataPlane:
                 await pending.resume()
             except Exception:
                 logger.exception("message handling failed on %s", conn.facts.connection_id)
+            finally:
+                self._landed(conn)
             return None
+
+    async def _room(self, conn: LiveConnection) -> None:
+        """Wait until the connection has fewer messages in flight than its stage allows."""
+        limit = conn.stage.config.limits.max_messages_in_flight
+        while conn.in_flight >= limit and conn.session.closing is None:
+            conn.room = room = conn.room or asyncio.Event()
+            room.clear()
+            await room.wait()
+
+    def _landed(self, conn: LiveConnection) -> None:
+        """A message's work is over: its place in flight is free again."""
+        conn.in_flight -= 1
+        self.in_flight -= 1
+        if conn.room is not None:
+            conn.room.set()
 
     async def _on_end(self, conn: LiveConnection, message: WSMessage) -> Closing:
         session = conn.session
         if session.closing is not None:  # we closed first (DELETE, timers, shutdown, limits)
             return session.closing
         if message.type is WSMsgType.CLOSE:
+            # aiohttp reports a close frame without a body as code 0. The socket does not
+            # answer by itself (no autoclose): the answer carries the code close_for decides
+            # (the client's own, or 1002), without draining, as autoclose did: the client
+            # may already be gone.
             code = message.data or None
-            return session.close(CloseCause.CLIENT, code, message.extra or "")
+            closing = session.close(CloseCause.CLIENT, code, message.extra or "")
+            reason = closing.close_reason.encode()
+            await conn.ws.close(code=closing.close_code, message=reason, drain=False)
+            return closing
         if message.type is WSMsgType.ERROR and isinstance(message.data, WebSocketError):
             cause = _ENGINE_CAUSES.get(WSCloseCode(message.data.code), CloseCause.PROTOCOL_ERROR)
             return session.close(cause)
-        if conn.ws.close_code is not None and message.type is WSMsgType.CLOSED:
-            return session.close(CloseCause.CLIENT, conn.ws.close_code)
+        # The stream ended without a close frame (CLOSED, or an error of the transport).
         return session.close(CloseCause.ABNORMAL)
 
     def _route(
@@ -284,6 +337,8 @@ class DataPlane:
         match = select_route(stage.expression, stage.routes, selectable)
         if match.route_key is None:
             return self._refuse(conn, match, _NO_ROUTE)
+        if self.in_flight >= self._max_in_flight:
+            return self._refuse(conn, match, self._busy)
         gate = self.gate
         if gate is not None and gate.checks_messages:
             refusal = gate.check_message(
@@ -362,14 +417,22 @@ class DataPlane:
         )
 
     def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
-        """Hand one message to the socket; False when the connection is already gone."""
+        """Hand one message to the socket; False when the connection is gone, or so far behind
+        that its unsent data would pass twice ``sendBufferBytes``.
+
+        A client is judged by its progress, not by one write: a reply larger than the buffer,
+        or a burst, is sent; once more than ``sendBufferBytes`` wait, a watch starts, and only
+        a client that reads nothing for ``slowReaderSeconds`` is dropped as a slow reader.
+        """
         if conn.session.state is not State.OPEN:
             return False
-        limit = conn.stage.config.limits.send_buffer_bytes
-        if conn.ws.buffered_bytes() + len(data) > limit:
-            # A client that stopped reading must not grow the gateway's memory without end.
-            self.close(conn, CloseCause.SLOW_READER)
-            return False
+        buffered = conn.ws.buffered_bytes()
+        if buffered + len(data) > conn.stage.config.limits.send_buffer_bytes:
+            limit = conn.stage.config.limits.send_buffer_bytes
+            if buffered > limit and buffered + len(data) > 2 * limit:
+                return False  # memory stays bounded: the caller reports it undelivered
+            if conn.watch is None:
+                self._watch_reader(conn, buffered + len(data), time.monotonic())
         if not conn.ws.send_now(data):
             return False
         conn.session.touch(time.monotonic())
@@ -377,6 +440,28 @@ class DataPlane:
         traffic.messages_out += 1
         traffic.length_out += len(data)
         return True
+
+    def _watch_reader(self, conn: LiveConnection, buffered: int, since: float) -> None:
+        """Check again later whether a client behind on its reading makes progress."""
+        conn.behind = buffered
+        loop = asyncio.get_running_loop()
+        conn.watch = loop.call_later(_READER_CHECK_SECONDS, self._check_reader, conn, since)
+
+    def _check_reader(self, conn: LiveConnection, since: float) -> None:
+        conn.watch = None
+        if conn.session.state is not State.OPEN:
+            return
+        limits = conn.stage.config.limits
+        buffered = conn.ws.buffered_bytes()
+        if buffered <= limits.send_buffer_bytes:
+            return  # caught up
+        now = time.monotonic()
+        if buffered < conn.behind:
+            self._watch_reader(conn, buffered, now)  # it reads: time starts again
+        elif now - since >= limits.slow_reader_seconds:
+            self.close(conn, CloseCause.SLOW_READER)
+        else:
+            self._watch_reader(conn, buffered, since)
 
     # -- timers and closing ----------------------------------------------------------------
 
@@ -397,6 +482,8 @@ class DataPlane:
         if conn.session.closing is not None:
             return None
         closing = conn.session.close(cause)
+        if conn.room is not None:
+            conn.room.set()  # a reading held back by messages in flight must see the close
         if cause is CloseCause.SLOW_READER:
             # It would not read a close frame either: drop the TCP connection at once.
             conn.transport.abort()
@@ -417,6 +504,8 @@ class DataPlane:
         connection_id = conn.facts.connection_id
         if conn.timer is not None:
             conn.timer.cancel()
+        if conn.watch is not None:
+            conn.watch.cancel()
         if not conn.ws.closed:
             await self._close_socket(conn, closing)
         self._ending.add(conn)
@@ -516,9 +605,15 @@ class DataPlane:
 
         Raises:
             ConnectionNotFound: the connection is gone (or goes while sending).
+            ManagementError: 429 ``LimitExceededException``, the client is so far behind on its
+                reading that the gateway holds twice ``sendBufferBytes`` for it already.
         """
         conn = self.find(stage, connection_id)
         if not self._send(conn, data):
+            if conn.session.state is State.OPEN:  # open, but too far behind on its reading
+                waiting = conn.ws.buffered_bytes()
+                message = f"the client has {waiting} bytes it has not read yet; try again later"
+                raise ManagementError(429, "LimitExceededException", message)
             raise ConnectionNotFound(connection_id)
         conn.ws.flush()  # 200 means the frame is in the socket's transport, not in a batch
 

@@ -20,6 +20,7 @@ from wsgate.core.events import (
     build_disconnect_event,
     build_message_event,
     connect_headers,
+    format_iso_time,
     format_request_time,
 )
 
@@ -510,3 +511,16 @@ def test_a_signer_joins_the_identity(event_type):
     caller = {"accessKey": "AKIAEXAMPLE0000000", "userArn": "arn:aws:iam::1:user/ops"}
     event = _BUILDERS[event_type](_facts(caller=caller))
     assert event["requestContext"]["identity"] == {"sourceIp": "203.0.113.7", **caller}
+
+
+@pytest.mark.parametrize(
+    ("epoch_ms", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1707503007396, "2024-02-09T18:23:27.396Z"),
+        (1707503007005, "2024-02-09T18:23:27.005Z"),
+    ],
+)
+def test_format_iso_time(epoch_ms, text):
+    # GetConnection's connectedAt and lastActiveAt, as AWS writes them.
+    assert format_iso_time(epoch_ms) == text

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from wsgate.core.jsonpath import MISSING, compile_path, evaluate_path, stringify
+from wsgate.core.jsonpath import (
+    MAX_SELECTED_TEXT,
+    MISSING,
+    compile_path,
+    evaluate_path,
+    stringify,
+)
 
 
 @pytest.mark.parametrize(
@@ -131,10 +137,35 @@ def test_evaluate_path_on_non_containers_is_missing(document, segments):
         ({}, "{}"),
         ({"a": 1, "b": [1, 2]}, '{"a":1,"b":[1,2]}'),
         ({"é": "ü"}, '{"é":"ü"}'),
+        ({"a": {"b": [None, "x", 1.5, False]}}, '{"a":{"b":[null,"x",1.5,false]}}'),
+        ([{"a": [None, "x"]}, [None, "y"]], '[{"a":[null,"x"]}, [, y]]'),
     ],
 )
 def test_stringify(value, text):
     assert stringify(value) == text
+
+
+def _nested(depth):
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [1, 500, 1024, 5000])
+def test_stringify_any_nesting_without_recursion(depth):
+    text = stringify(_nested(depth))
+    expected = "[" * depth + "]" * depth
+    if len(expected) <= MAX_SELECTED_TEXT:
+        assert text == expected
+    else:  # cut: no route key is that long, so the cut changes no match
+        assert text == expected[:MAX_SELECTED_TEXT] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def test_stringify_cuts_long_values():
+    assert stringify(["x" * MAX_SELECTED_TEXT]) == "[" + "x" * (MAX_SELECTED_TEXT - 1) + "…"
+    assert stringify({"k": "v" * 10_000}).endswith("…")
+    assert len(stringify(list(range(100_000)))) == MAX_SELECTED_TEXT + 1
 
 
 def test_missing_repr():

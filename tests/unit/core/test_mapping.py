@@ -491,3 +491,10 @@ def test_bad_integration_response_keys_all_listed():
     with pytest.raises(MappingError) as caught:
         compile_integration_response_keys(["/[/", "/2\\d\\d/", "nope", "$default", "/(/"])
     assert [problem.key for problem in caught.value.problems] == ["/[/", "nope", "/(/"]
+
+
+def test_a_body_nested_past_the_parsers_depth_maps_nothing():
+    compiled = compile_request_parameters({"integration.request.header.a": "route.request.body.x"})
+    body = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    mapped = apply_request_parameters(compiled, ParameterSource(body=body))
+    assert mapped.headers == ()

@@ -27,6 +27,9 @@ def test_reserved_route_keys():
     assert (CONNECT, DISCONNECT, DEFAULT) == ("$connect", "$disconnect", "$default")
 
 
+_NOT_JSON = SelectionOutcome.NOT_JSON
+
+
 @pytest.mark.parametrize(
     ("expression", "value"),
     [
@@ -195,6 +198,9 @@ _ACTION = "$request.body.action"
         (_ACTION, b"", "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, "{not json", "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, '{"action": "join"', "$default", SelectionOutcome.NOT_JSON, None),
+        # Nesting past the parsers' depth (orjson's and the stdlib's) is not JSON either.
+        (_ACTION, '{"action": ' + "[" * 5000 + "]" * 5000 + "}", "$default", _NOT_JSON, None),
+        (_ACTION, '{"a": ' * 3000 + "1" + "}" * 3000, "$default", _NOT_JSON, None),
         (_ACTION, "[1, 2]", "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, '[{"action": "join"}]', "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, "42", "$default", SelectionOutcome.NOT_JSON, None),
@@ -279,3 +285,12 @@ def test_routes_may_be_a_mapping_or_a_collection(routes):
 def test_no_routes_at_all():
     match = select_route(compile_expression(_ACTION), {}, '{"action":"join"}')
     assert match == RouteMatch(None, SelectionOutcome.NO_ROUTE, "join")
+
+
+@pytest.mark.parametrize("depth", [100, 500, 1000, 1023])
+def test_deeply_nested_selected_values_route_without_recursion(depth):
+    # {"action": [[[...]]]}: parsed, stringified without recursion, matching no route.
+    message = '{"action": ' + "[" * depth + "]" * depth + "}"
+    match = select_route(compile_expression("$request.body.action"), {"$default": 1}, message)
+    assert (match.route_key, match.outcome) == ("$default", SelectionOutcome.NO_MATCH)
+    assert match.selection_value is not None and match.selection_value.startswith("[[")

@@ -67,3 +67,44 @@ def test_json_exception_field() -> None:
     except KeyError:
         logging.getLogger("wsgate.y").exception("bad")
     assert "KeyError" in json.loads(stream.getvalue())["exception"]
+
+
+def _recurse(depth: int) -> None:
+    # Two alternating frames: Python folds repeats of one line, not of a pair.
+    if depth:
+        _again(depth - 1)
+    raise RecursionError("deep")
+
+
+def _again(depth: int) -> None:
+    _recurse(depth)
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_tracebacks_are_bounded(terminal: bool) -> None:
+    stream = _Terminal() if terminal else io.StringIO()
+    configure_logging("info", stream=stream)
+    log = logging.getLogger("wsgate.server.dataplane")
+    try:
+        _recurse(300)
+    except RecursionError:
+        log.exception("message handling failed")
+    written = stream.getvalue()
+    text = written if terminal else json.loads(written)["exception"]
+    assert text.endswith("RecursionError: deep") or text.rstrip().endswith("RecursionError: deep")
+    assert text.count("in _recurse") + text.count("in _again") == 20  # the innermost only
+    assert len(written) < 9000
+
+
+def test_a_huge_traceback_is_cut_to_its_end() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    log = logging.getLogger("wsgate.server.dataplane")
+    try:
+        raise ValueError("x" * 20_000)
+    except ValueError:
+        log.exception("failed")
+    text = json.loads(stream.getvalue())["exception"]
+    assert text.startswith("[... traceback cut ...]\n")
+    assert text.endswith("x" * 100)
+    assert len(text) <= 8192 + 30
