@@ -8,6 +8,7 @@ does not hold the connection. The real ``kill -9`` of a node is in test_deploy.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,22 +25,26 @@ from wsgate.server.app import Gateway
 
 APP = Path(__file__).parent / "apps" / "cluster" / "wsgate.yaml"
 
-Start = Callable[[int], Awaitable[list[Gateway]]]
+# start(count, node_id=None, **cluster): nodes named node1, node2... unless node_id names them
+# all; ``cluster`` overrides the app's server.cluster timing.
+Start = Callable[..., Awaitable[list[Gateway]]]
 
 
-@pytest.fixture
-async def start_nodes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> AsyncIterator[Start]:
-    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+@contextlib.asynccontextmanager
+async def node_starter(tmp_path: Path, redis_url: str) -> AsyncIterator[Start]:
+    """Start gateways named node1, node2... on one Redis; stop them all at the end."""
     started: list[Gateway] = []
 
-    async def start(count: int) -> list[Gateway]:
+    async def start(count: int, node_id: str | None = None, **cluster: float) -> list[Gateway]:
         data = yaml.safe_load(APP.read_text(encoding="utf-8"))
+        data["server"]["cluster"].update(cluster)
         for function in data["functions"].values():
             function["codeUri"] = str(APP.parent)  # the copy lives in tmp_path
         for n in range(len(started) + 1, len(started) + count + 1):
-            data["server"].update({"registry": redis_url, "nodeId": f"node{n}", "adminPort": 0})
+            name = node_id or f"node{n}"
+            data["server"].update({"registry": redis_url, "nodeId": name, "adminPort": 0})
+            # Delivery across nodes is under test here, not signatures: calls go unsigned.
+            data["server"]["managementAuthorization"] = "NONE"
             path = tmp_path / f"node{n}.yaml"
             path.write_text(yaml.safe_dump(data), encoding="utf-8")
             gateway = Gateway(load_config(path), base_dir=APP.parent)
@@ -47,9 +52,20 @@ async def start_nodes(
             started.append(gateway)
         return started[-count:]
 
-    yield start
-    for gateway in started:
-        await gateway.stop(timeout=5)
+    try:
+        yield start
+    finally:
+        for gateway in started:
+            await gateway.stop(timeout=5)
+
+
+@pytest.fixture
+async def start_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> AsyncIterator[Start]:
+    monkeypatch.setenv("EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    async with node_starter(tmp_path, redis_url) as start:
+        yield start
 
 
 def url(node: Gateway, query: str = "") -> str:
@@ -67,11 +83,13 @@ async def call(node: Gateway, method: str, path: str, **kwargs: Any) -> tuple[in
             return reply.status, json.loads(body) if body else None
 
 
-async def open_on(node: Gateway, query: str = "") -> tuple[Any, str]:
-    """A client on ``node`` and its connection id."""
+async def open_on(node: Gateway, query: str = "", *, registered: bool = True) -> tuple[Any, str]:
+    """A client on ``node`` and its connection id (once other nodes can find it)."""
     before = set(node.dataplane.live)
     client = await ws_client(url(node, query)).__aenter__()
     (connection_id,) = await eventually(lambda: set(node.dataplane.live) - before)
+    if registered:
+        await eventually(lambda: node.dataplane.live[connection_id].registered)
     return client, connection_id
 
 
@@ -177,7 +195,7 @@ async def test_a_redis_outage_keeps_local_traffic_and_recovers(start_nodes, redi
         assert status == 503 and "registry" in body["message"].lower()
         assert asyncio.get_running_loop().time() - started < 3 * UNIT
         # A client connecting during the outage is served locally.
-        late, late_id = await open_on(one)
+        late, late_id = await open_on(one, registered=False)
     finally:
         redis_server.start()
 

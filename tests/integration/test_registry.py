@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -16,7 +18,12 @@ from tests.helpers import UNIT, eventually
 from tests.redis_server import RedisServer
 from wsgate.errors import NodeUnreachable, RegistryError, RegistryUnavailable
 from wsgate.registry import registry_from_url
-from wsgate.registry.base import ConnectionQuery, ConnectionRecord, ConnectionRegistry
+from wsgate.registry.base import (
+    ConnectionQuery,
+    ConnectionRecord,
+    ConnectionRegistry,
+    Heartbeat,
+)
 from wsgate.registry.memory import MemoryRegistry
 from wsgate.registry.redis import RedisRegistry
 
@@ -283,14 +290,14 @@ async def test_join_of_a_removed_connection_is_ignored(registry):
 
 
 async def test_heartbeat_makes_a_node_alive_until_it_expires(registry):
-    assert await registry.heartbeat("node-a", TTL) is True
+    assert not (await registry.heartbeat("node-a", TTL)).declared_dead
     await registry.add(record("c1", node_id="node-a"))
     await registry.add(record("c2", node_id="node-b"))
     nodes = {n.node_id: n for n in await registry.nodes()}
     assert nodes["node-a"].alive and nodes["node-a"].connections == 1
     assert not nodes["node-b"].alive and nodes["node-b"].connections == 1
     await expired(registry, "node-a")
-    assert await registry.heartbeat("node-a", 30) is True
+    assert not (await registry.heartbeat("node-a", 30)).declared_dead
     assert [n.node_id for n in await registry.nodes() if n.alive] == ["node-a"]
 
 
@@ -318,8 +325,8 @@ async def test_heartbeat_returns_false_once_after_a_claim(registry):
     await registry.heartbeat("zombie", TTL)
     await expired(registry, "zombie")
     assert await registry.claim_node("zombie", "node-b", 30)
-    assert await registry.heartbeat("zombie", 30) is False
-    assert await registry.heartbeat("zombie", 30) is True
+    assert (await registry.heartbeat("zombie", 30)).declared_dead
+    assert not (await registry.heartbeat("zombie", 30)).declared_dead
     assert [n.alive for n in await registry.nodes() if n.node_id == "zombie"] == [True]
     assert await registry.claim_node("zombie", "node-b", 30) is False  # alive again
 
@@ -339,7 +346,7 @@ async def test_node_connections_and_forget_node(registry):
     assert "dead" not in [n.node_id for n in await registry.nodes()]
     assert await registry.node_connections("dead") == []
     # Forgotten, then back: the heartbeat learns that the node was declared dead.
-    assert await registry.heartbeat("dead", 30) is False
+    assert (await registry.heartbeat("dead", 30)).declared_dead
 
 
 async def test_forget_node_keeps_connections_still_registered(registry):
@@ -356,7 +363,7 @@ async def test_forget_node_of_a_node_that_came_back_keeps_its_heartbeat(registry
     await registry.heartbeat("flaky", TTL)
     await expired(registry, "flaky")
     assert await registry.claim_node("flaky", "node-b", 30)
-    assert await registry.heartbeat("flaky", 30) is False  # it is back
+    assert (await registry.heartbeat("flaky", 30)).declared_dead  # it is back
     await registry.forget_node("flaky")
     assert [(n.node_id, n.alive) for n in await registry.nodes()] == [("flaky", True)]
     assert await registry.claim_node("flaky", "node-c", 30) is False
@@ -366,7 +373,32 @@ async def test_a_node_forgets_itself_on_shutdown(registry):
     await registry.heartbeat("leaving", 30)
     await registry.forget_node("leaving")
     assert await registry.nodes() == []
-    assert await registry.heartbeat("leaving", 30) is True  # never claimed
+    assert not (await registry.heartbeat("leaving", 30)).declared_dead  # never claimed
+
+
+async def test_a_heartbeat_tells_which_other_heartbeat_it_replaced(registry):
+    assert await registry.heartbeat("node-a", 30, "first") == Heartbeat(False)
+    assert await registry.heartbeat("node-a", 30, "first") == Heartbeat(False)
+    beat = await registry.heartbeat("node-a", TTL, "second")  # restarted before it expired
+    assert (beat.declared_dead, beat.replaced) == (False, "first")
+    assert 20 < beat.replaced_ttl_seconds <= 30
+    await expired(registry, "node-a")
+    assert await registry.heartbeat("node-a", 30, "third") == Heartbeat(False)
+
+
+async def test_stale_connections_are_those_of_other_incarnations(registry):
+    await registry.heartbeat("node-a", TTL, "new")
+    for cid, incarnation in (("c1", "old"), ("c2", ""), ("c3", "new")):
+        await registry.add(record(cid, incarnation=incarnation))
+    await registry.add(record("elsewhere", node_id="node-b", incarnation="old"))
+    assert await registry.stale_connections("node-a", "new") == ["c1", "c2"]
+    assert await registry.stale_connections("node-a", "old") == ["c2", "c3"]
+    # Without one given: other than the live heartbeat's, then all once it expired.
+    assert await registry.stale_connections("node-a") == ["c1", "c2"]
+    await expired(registry, "node-a")
+    assert await registry.stale_connections("node-a") == ["c1", "c2", "c3"]
+    assert await registry.stale_connections("nobody") == []
+    assert (await registry.get("c3")).incarnation == "new"
 
 
 # -- requests between nodes --------------------------------------------------------------------
@@ -457,7 +489,7 @@ async def test_request_owner_finds_and_asks_the_connections_node(registry):
 async def test_memory_expiry_follows_the_injected_clock():
     now = [100.0]
     registry = MemoryRegistry(clock=lambda: now[0])
-    assert await registry.heartbeat("n", 10)
+    assert not (await registry.heartbeat("n", 10)).declared_dead
     assert await registry.claim_node("n", "other", 10) is False
     now[0] += 10
     assert [n.alive for n in await registry.nodes()] == [False]
@@ -508,8 +540,10 @@ def named(name: str) -> Callable[[bytes], Awaitable[bytes]]:
 
 async def test_redis_keys_follow_the_documented_layout(redis_server, open_redis):
     registry = open_redis()
-    await registry.add(record("c1", principal="alice", groups=frozenset({"team"})))
-    await registry.heartbeat("node-a", 30)
+    await registry.add(
+        record("c1", principal="alice", groups=frozenset({"team"}), incarnation="f00d")
+    )
+    await registry.heartbeat("node-a", 30, "f00d")
     raw = Redis.from_url(redis_server.url, decode_responses=True)
     try:
         assert sorted(await raw.keys("*")) == [
@@ -530,7 +564,9 @@ async def test_redis_keys_follow_the_documented_layout(redis_server, open_redis)
             "sourceIp": "192.0.2.1",
             "userAgent": "pytest",
             "principal": "alice",
+            "incarnation": "f00d",
         }
+        assert await raw.get(f"{PREFIX}node:node-a:alive") == "f00d"
         # A group maps each member to its node: a fan-out reads members and nodes at once.
         assert await raw.hgetall(f"{PREFIX}group:dev:team") == {"c1": "node-a"}
         assert 0 < await raw.pttl(f"{PREFIX}node:node-a:alive") <= 30_000
@@ -578,6 +614,69 @@ async def test_a_burst_waits_for_connections_instead_of_failing(open_redis):
     assert all(found)
     replies = await asyncio.gather(*(a.request("node-b", b"%d" % i, 10) for i in range(300)))
     assert replies == [b"b:%d" % i for i in range(300)]
+
+
+async def test_a_request_that_arrives_past_its_deadline_is_dropped(redis_server, open_redis):
+    a = open_redis()
+    handled: list[bytes] = []
+    done = asyncio.Event()
+
+    async def note(payload: bytes) -> bytes:
+        handled.append(payload)
+        done.set()
+        return b""
+
+    await a.serve("node-a", note)
+    raw = Redis.from_url(redis_server.url)
+    try:
+        now_ms = time.time_ns() // 1_000_000
+        for payload, act_by_ms in (
+            (b"late", now_ms - 1),
+            (b"now", now_ms),
+            (b"soon", now_ms + 5000),
+        ):
+            frame = struct.pack("!cQQH", b"D", 1, act_by_ms, 3) + b"r:x" + payload
+            assert await raw.publish(f"{PREFIX}bus:node-a", frame) == 1
+    finally:
+        await raw.aclose()
+    await asyncio.wait_for(done.wait(), 5 * UNIT)
+    assert handled == [b"soon"]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "skew", "window_ms"),
+    [
+        (5.0, 0.25, 750),  # the publish may time out after 1 s (the socket timeout)
+        (0.6, 0.25, 350),  # the wait for the reply runs out first
+        (0.2, 0.25, 100),  # a short timeout keeps half its time
+        (5.0, 0.0, 1000),
+    ],
+)
+async def test_a_request_must_start_before_its_requester_may_give_up(
+    redis_server, timeout, skew, window_ms
+):
+    """The deadline a request carries: that of the requester, less the clock skew allowance."""
+    requester = RedisRegistry(redis_server.url, prefix=PREFIX, max_clock_skew_seconds=skew)
+    raw = Redis.from_url(redis_server.url)
+    listener = raw.pubsub()
+    try:
+        await listener.subscribe(f"{PREFIX}bus:node-x")
+        before_ms = time.time_ns() // 1_000_000
+        asking = asyncio.create_task(requester.request("node-x", b"x", timeout))
+        message = None
+        while message is None or message["type"] != "message":
+            message = await listener.get_message(timeout=5 * UNIT)
+        after_ms = time.time_ns() // 1_000_000
+        kind, _, act_by_ms, _ = struct.unpack_from("!cQQH", message["data"])
+        assert kind == b"D"
+        assert before_ms + window_ms - 50 <= act_by_ms <= after_ms + window_ms
+        asking.cancel()
+        with contextlib.suppress(asyncio.CancelledError, NodeUnreachable):
+            await asking
+    finally:
+        await listener.aclose()
+        await raw.aclose()
+        await requester.close()
 
 
 def reconnect_failures(caplog: pytest.LogCaptureFixture) -> int:
@@ -649,7 +748,7 @@ async def test_outage_fails_fast_then_recovers_in_place(redis_server, open_redis
     await eventually(stored)
     await eventually(answered)
     assert len(outage_warnings(caplog)) == 2
-    assert await a.heartbeat("node-a", 5) is True
+    assert not (await a.heartbeat("node-a", 5)).declared_dead
 
 
 async def test_outage_fails_waiting_requests_at_once(redis_server, open_redis):

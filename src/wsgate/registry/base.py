@@ -25,6 +25,7 @@ __all__ = [
     "ConnectionQuery",
     "ConnectionRecord",
     "ConnectionRegistry",
+    "Heartbeat",
     "NodeHandler",
     "NodeStatus",
     "decode_cursor",
@@ -49,6 +50,9 @@ class ConnectionRecord:
     # Refreshed in batches (see ConnectionRegistry.touch), so it may lag by a few seconds.
     last_active_at_ms: int = 0
     groups: frozenset[str] = field(default_factory=frozenset)
+    # The process of ``node_id`` that registered it (a random token per process): a node
+    # restarted under the same id tells its predecessor's connections from its own by it.
+    incarnation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,20 @@ class NodeStatus:
     node_id: str
     alive: bool  # its heartbeat has not expired
     connections: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What a node learns when it says it is alive."""
+
+    # Another node claimed it since its last heartbeat (see ConnectionRegistry.heartbeat).
+    declared_dead: bool
+    # The incarnation of an unexpired heartbeat this one replaced, when it was not the
+    # caller's own: a predecessor that died moments ago, or another live process that uses
+    # the same node id.
+    replaced: str | None = None
+    # How long that replaced heartbeat still had to live.
+    replaced_ttl_seconds: float = 0.0
 
 
 # Answers a request another node sent to this one: request bytes in, reply bytes out.
@@ -144,13 +162,13 @@ class ConnectionRegistry(Protocol):
 
     # -- nodes -------------------------------------------------------------------------------
 
-    async def heartbeat(self, node_id: str, ttl_seconds: float) -> bool:
-        """Say that ``node_id`` is alive for ``ttl_seconds`` more.
+    async def heartbeat(self, node_id: str, ttl_seconds: float, incarnation: str = "") -> Heartbeat:
+        """Say that ``node_id`` (the process ``incarnation``) is alive for ``ttl_seconds`` more.
 
-        Returns False when the node had been declared dead (another node claimed it): its
-        connections are gone from the registry, and it must not serve them as if nothing
-        happened. False comes once per claim: from that heartbeat on the node counts as alive
-        again, and may go on serving new connections under the same id.
+        ``declared_dead`` is True when the node had been declared dead (another node claimed
+        it): its connections are gone from the registry, and it must not serve them as if
+        nothing happened. It is True once per claim: from that heartbeat on the node counts as
+        alive again, and may go on serving new connections under the same id.
         """
 
     async def nodes(self) -> builtins.list[NodeStatus]:
@@ -166,6 +184,16 @@ class ConnectionRegistry(Protocol):
 
     async def node_connections(self, node_id: str) -> builtins.list[str]:
         """The connections registered as held by ``node_id``."""
+
+    async def stale_connections(
+        self, node_id: str, incarnation: str | None = None
+    ) -> builtins.list[str]:
+        """The connections of ``node_id`` that an incarnation other than ``incarnation`` holds.
+
+        With None, other than the incarnation whose heartbeat is current (all of them once the
+        node's heartbeat expired), read in the same atomic step: a node that claimed a dead
+        one never takes the connections of a successor that started under its id meanwhile.
+        """
 
     async def forget_node(self, node_id: str) -> None:
         """Drop a node that has been cleaned up (its heartbeat, claim and connection set).
@@ -189,6 +217,9 @@ class ConnectionRegistry(Protocol):
 
     async def request(self, node_id: str, payload: bytes, timeout: float) -> bytes:
         """Send a request to one node and wait for its reply.
+
+        Once the requester gives up (its error may be answered to a client as "not done"), the
+        node never starts handling the request: a request that reaches it late is dropped.
 
         Raises:
             RegistryUnavailable: the backend cannot be reached.

@@ -23,6 +23,7 @@ __all__ = [
     "NODES",
     "PUBLISH_TO_OWNER",
     "REMOVE",
+    "STALE",
     "TOUCH",
 ]
 
@@ -138,13 +139,32 @@ end
 return out
 """
 
-# ARGV: prefix, node, ttl (ms); returns 1 when the node had been claimed since.
+# ARGV: prefix, node, ttl (ms), incarnation. Returns {1 when the node had been claimed since,
+# the heartbeat this one replaced (false when none), its time left in ms}.
 HEARTBEAT: Final = """
 local base = ARGV[1] .. 'node:' .. ARGV[2]
 local dead = redis.call('DEL', base .. ':dead')
-redis.call('SET', base .. ':alive', '1', 'PX', ARGV[3])
+local alive = base .. ':alive'
+local previous = redis.call('GET', alive)
+local left = redis.call('PTTL', alive)
+redis.call('SET', alive, ARGV[4], 'PX', ARGV[3])
 redis.call('SADD', ARGV[1] .. 'nodes', ARGV[2])
-return dead
+return {dead, previous, left}
+"""
+
+# ARGV: prefix, node, '1' to keep the incarnation given next or '0' to keep the one whose
+# heartbeat is current (if any), that incarnation. Returns the ids held by any other.
+STALE: Final = """
+local prefix, node = ARGV[1], ARGV[2]
+local base = prefix .. 'node:' .. node
+local keep = ARGV[4]
+if ARGV[3] == '0' then keep = redis.call('GET', base .. ':alive') end
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', base .. ':conns')) do
+  local found = redis.call('HMGET', prefix .. 'conn:' .. id, 'node', 'incarnation')
+  if found[1] == node and (found[2] or '') ~= keep then out[#out + 1] = id end
+end
+return out
 """
 
 # ARGV: prefix, node, claimer, claim ttl (ms), dead mark ttl (ms).

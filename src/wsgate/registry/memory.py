@@ -20,6 +20,7 @@ from wsgate.registry.base import (
     ConnectionPage,
     ConnectionQuery,
     ConnectionRecord,
+    Heartbeat,
     NodeHandler,
     NodeStatus,
     decode_cursor,
@@ -47,6 +48,7 @@ class MemoryRegistry:
         self._node_connections: dict[str, set[str]] = {}
         self._nodes: set[str] = set()
         self._alive_until: dict[str, float] = {}
+        self._incarnations: dict[str, str] = {}  # of each node's last heartbeat
         self._claims: dict[str, tuple[str, float]] = {}
         self._dead_until: dict[str, float] = {}
         self._handlers: dict[str, NodeHandler] = {}
@@ -165,13 +167,18 @@ class MemoryRegistry:
 
     # -- nodes -----------------------------------------------------------------------------------
 
-    async def heartbeat(self, node_id: str, ttl_seconds: float) -> bool:
-        """Mark a node alive; False once after it was claimed."""
+    async def heartbeat(self, node_id: str, ttl_seconds: float, incarnation: str = "") -> Heartbeat:
+        """Mark a node alive; see :meth:`ConnectionRegistry.heartbeat`."""
         now = self._clock()
         dead = self._dead_until.pop(node_id, now) > now
+        left = self._alive_until.get(node_id, now) - now
+        previous = self._incarnations.get(node_id) if left > 0 else None
         self._alive_until[node_id] = now + ttl_seconds
+        self._incarnations[node_id] = incarnation
         self._nodes.add(node_id)
-        return not dead
+        if previous is None or previous == incarnation:
+            return Heartbeat(dead)
+        return Heartbeat(dead, previous, left)
 
     async def nodes(self) -> builtins.list[NodeStatus]:
         """Every node known, in id order."""
@@ -194,6 +201,18 @@ class MemoryRegistry:
         """The connections registered as held by ``node_id``."""
         return sorted(self._node_connections.get(node_id, ()))
 
+    async def stale_connections(
+        self, node_id: str, incarnation: str | None = None
+    ) -> builtins.list[str]:
+        """The connections of ``node_id`` held by another incarnation."""
+        if incarnation is None and self._alive(node_id):
+            incarnation = self._incarnations.get(node_id)
+        return sorted(
+            connection_id
+            for connection_id in self._node_connections.get(node_id, ())
+            if self._records[connection_id].incarnation != incarnation
+        )
+
     async def forget_node(self, node_id: str) -> None:
         """Drop a cleaned-up node; see :meth:`ConnectionRegistry.forget_node`."""
         now = self._clock()
@@ -202,6 +221,7 @@ class MemoryRegistry:
         if came_back:
             return
         self._alive_until.pop(node_id, None)
+        self._incarnations.pop(node_id, None)
         if not self._node_connections.get(node_id):
             self._node_connections.pop(node_id, None)
             self._nodes.discard(node_id)

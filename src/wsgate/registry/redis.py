@@ -3,14 +3,14 @@
 Every key starts with the prefix (the gateway passes ``wsgate:{apiId}:``)::
 
     conn:{id}               hash: stage, node, connectedAt, lastActiveAt, sourceIp, and when
-                            known userAgent, principal, authorizer (JSON object)
+                            known incarnation, userAgent, principal, authorizer (JSON object)
     conn:{id}:groups        set: the connection's groups
     node:{node}:conns       set: the ids a node holds
     stage:{stage}:conns     sorted set: a stage's ids scored by connectedAt (listing order)
     principal:{stage}:{p}   set: the ids of one principal
     group:{stage}:{group}   hash: a group's ids, each with its node (one read for a fan-out)
     nodes                   set: every node id seen (by a heartbeat or a connection)
-    node:{node}:alive       "1", expires with the node's heartbeat
+    node:{node}:alive       the incarnation of the node's process, expires with its heartbeat
     node:{node}:claim       the claimer's id, expires with the claim
     node:{node}:dead        the claimer's id: set by a claim, consumed by the next heartbeat
 
@@ -20,8 +20,16 @@ Stage names and connection ids must not contain ``:``; Redis Cluster is not supp
 
 Requests between nodes travel over pub/sub. Node ``n`` listens on ``bus:{n}``; a requester
 listens on one reply channel of its own, ``reply:{node}:{random}``. A request is
-``b"Q" + id (u64) + len(reply channel) (u16) + reply channel + payload``; a reply is
-``b"R" + id (u64) + status (u8: 0 ok, 1 the handler failed) + payload`` (big-endian).
+``b"D" + id (u64) + deadline (u64) + len(reply channel) (u16) + reply channel + payload``; a
+reply is ``b"R" + id (u64) + status (u8: 0 ok, 1 the handler failed) + payload`` (big-endian).
+
+The deadline makes a requester's error mean "not done". The requester may give up — its wait
+for the reply runs out, or Redis does not answer the publish within the socket timeout, with the
+command already written — and Redis may still pass the request on when it recovers. So the
+deadline is the earliest moment the requester may give up, less an allowance for clocks that
+disagree (``max_clock_skew_seconds``, at most half the time there is), in wall-clock epoch ms;
+the node that receives the request drops it unless its own clock is still before the deadline.
+Nodes' clocks must therefore agree within that allowance (NTP).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import json
 import logging
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
@@ -53,6 +62,7 @@ from wsgate.registry.base import (
     ConnectionPage,
     ConnectionQuery,
     ConnectionRecord,
+    Heartbeat,
     NodeHandler,
     NodeStatus,
     decode_cursor,
@@ -76,7 +86,7 @@ _TOUCH_BATCH: Final = 500
 _IDLE_SECONDS: Final = 5.0
 _FIRST_RETRY_SECONDS: Final = 0.05
 
-_REQUEST: Final = struct.Struct("!cQH")
+_REQUEST: Final = struct.Struct("!cQQH")
 _REPLY: Final = struct.Struct("!cQB")
 _OK: Final = 0
 _FAILED: Final = 1
@@ -98,6 +108,9 @@ class RedisRegistry:
         max_connections: connections to Redis for commands; more callers wait for one (up
             to ``pool_wait_seconds``) rather than fail.
         pool_wait_seconds: the longest wait for a free connection.
+        max_clock_skew_seconds: how far apart nodes' wall clocks may be; a request must
+            reach its node at least this long before its requester may give up (see the module
+            docs).
     """
 
     def __init__(
@@ -110,8 +123,10 @@ class RedisRegistry:
         reconnect_max_seconds: float = 1.0,
         max_connections: int = 64,
         pool_wait_seconds: float = 10.0,
+        max_clock_skew_seconds: float = 0.25,
     ) -> None:
         self.prefix = prefix
+        self._max_skew = max(0.0, max_clock_skew_seconds)
         self.where = redact_url(url)
         self._socket_timeout = socket_timeout
         self._reconnect_max = reconnect_max_seconds
@@ -153,7 +168,7 @@ class RedisRegistry:
         self._members, self._list = script(lua.MEMBERS), script(lua.LIST)
         self._count_all, self._nodes = script(lua.COUNT_ALL), script(lua.NODES)
         self._heartbeat, self._claim = script(lua.HEARTBEAT), script(lua.CLAIM)
-        self._forget = script(lua.FORGET)
+        self._forget, self._stale = script(lua.FORGET), script(lua.STALE)
         self._publish_to_owner = script(lua.PUBLISH_TO_OWNER)
         self._pubsub = self._pubsub_client.pubsub()
         self._handlers: dict[bytes, tuple[str, NodeHandler]] = {}  # bus channel -> node, handler
@@ -278,13 +293,15 @@ class RedisRegistry:
 
     # -- nodes -----------------------------------------------------------------------------------
 
-    async def heartbeat(self, node_id: str, ttl_seconds: float) -> bool:
-        """Mark a node alive; False once after it was claimed."""
+    async def heartbeat(self, node_id: str, ttl_seconds: float, incarnation: str = "") -> Heartbeat:
+        """Mark a node alive; see :meth:`ConnectionRegistry.heartbeat`."""
+        args: list[str | int] = [self.prefix, node_id, _ms(ttl_seconds), incarnation]
         with self._errors():
-            dead = await self._heartbeat(
-                args=[self.prefix, node_id, _ms(ttl_seconds)], client=self._control
-            )
-        return not dead
+            dead, previous, left_ms = await self._heartbeat(args=args, client=self._control)
+        replaced = previous.decode() if previous is not None else None
+        if replaced is None or replaced == incarnation:
+            return Heartbeat(bool(dead))
+        return Heartbeat(bool(dead), replaced, max(0, int(left_ms)) / 1000)
 
     async def nodes(self) -> builtins.list[NodeStatus]:
         """Every node known, in id order."""
@@ -307,6 +324,15 @@ class RedisRegistry:
             ids = cast(
                 "set[bytes]", await self._client.smembers(self._key("node", node_id, "conns"))
             )
+        return sorted(connection_id.decode() for connection_id in ids)
+
+    async def stale_connections(
+        self, node_id: str, incarnation: str | None = None
+    ) -> builtins.list[str]:
+        """The connections of ``node_id`` held by another incarnation, read atomically."""
+        keep = ["0", ""] if incarnation is None else ["1", incarnation]
+        with self._errors():
+            ids = await self._stale(args=[self.prefix, node_id, *keep])
         return sorted(connection_id.decode() for connection_id in ids)
 
     async def forget_node(self, node_id: str) -> None:
@@ -361,8 +387,15 @@ class RedisRegistry:
         request_id = next(self._request_ids)
         future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         self._waiting[request_id] = future
+        # This requester may give up once its wait runs out, or once a publish that Redis does
+        # not answer times out (it is sent from now on): the node must start before either,
+        # by a clock that may be off by the allowance. Half the time is left at least, so that
+        # a short timeout still lets a node answer.
+        window = min(deadline - loop.time(), self._socket_timeout)
+        act_by_ms = _now_ms() + _ms(window - min(self._max_skew, window / 2))
+        header = _REQUEST.pack(b"D", request_id, act_by_ms, len(reply_channel))
         try:
-            message = _REQUEST.pack(b"Q", request_id, len(reply_channel)) + reply_channel + payload
+            message = header + reply_channel + payload
             with self._errors():
                 sent = await publish(message)
             if sent is None:  # no node holds the connection
@@ -527,22 +560,41 @@ class RedisRegistry:
 
     def _start_answer(self, channel: bytes, data: bytes) -> None:
         try:
-            kind, request_id, size = _REQUEST.unpack_from(data)
+            kind, request_id, act_by_ms, size = _REQUEST.unpack_from(data)
         except struct.error:
-            kind, size = b"", 0
-        if kind != b"Q" or len(data) < _REQUEST.size + size:
+            kind, act_by_ms, size = b"", 0, 0
+        if kind != b"D" or len(data) < _REQUEST.size + size:
             logger.warning("malformed request on %s dropped", self.where)
             return
         reply_to = data[_REQUEST.size : _REQUEST.size + size]
         node_id, handler = self._handlers[channel]
         payload = data[_REQUEST.size + size :]
-        task = asyncio.create_task(self._answer(node_id, handler, request_id, reply_to, payload))
+        task = asyncio.create_task(
+            self._answer(node_id, handler, request_id, act_by_ms, reply_to, payload)
+        )
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
     async def _answer(
-        self, node_id: str, handler: NodeHandler, request_id: int, reply_to: bytes, payload: bytes
+        self,
+        node_id: str,
+        handler: NodeHandler,
+        request_id: int,
+        act_by_ms: int,
+        reply_to: bytes,
+        payload: bytes,
     ) -> None:
+        # Checked as the handler starts, with nothing awaited in between: once it runs, it has
+        # begun while its requester still waits.
+        late_ms = _now_ms() - act_by_ms
+        if late_ms >= 0:
+            logger.warning(
+                "node %s dropped a request that arrived %d ms past its deadline: its requester "
+                "may have answered already (or the clocks of the nodes disagree)",
+                node_id,
+                late_ms,
+            )
+            return
         try:
             reply, status = await handler(payload), _OK
         except Exception:
@@ -591,6 +643,11 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+def _now_ms() -> int:
+    """Wall-clock time in epoch ms: deadlines cross machines, so no monotonic clock will do."""
+    return time.time_ns() // 1_000_000
+
+
 def _pairs(flat: Sequence[Any]) -> dict[Any, Any]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -603,6 +660,8 @@ def _encode_record(record: ConnectionRecord) -> dict[str, str | int]:
         "lastActiveAt": record.last_active_at_ms,
         "sourceIp": record.source_ip,
     }
+    if record.incarnation:
+        fields["incarnation"] = record.incarnation
     if record.user_agent is not None:
         fields["userAgent"] = record.user_agent
     if record.principal is not None:
@@ -628,4 +687,5 @@ def _decode_record(
         authorizer=json.loads(authorizer) if authorizer is not None else None,
         last_active_at_ms=int(text.get("lastActiveAt", "0")),
         groups=frozenset(group.decode() for group in groups),
+        incarnation=text.get("incarnation", ""),
     )

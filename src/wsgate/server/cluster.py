@@ -5,8 +5,13 @@ it. A ``@connections`` call for a connection held elsewhere goes to that node on
 the frame to the socket before it answers; a fan-out crosses to each node that holds members
 once, with all of that node's ids. Each node heartbeats; when one stops (killed, partitioned), a
 surviving node claims it, removes its connections and runs their ``$disconnect`` exactly once.
-While the registry is unreachable, local traffic goes on; cross-node calls fail at once, and
-when it comes back this node registers again what it holds.
+A node restarted under the same id before that does it itself, for the connections its previous
+process (another incarnation) left. While the registry is unreachable, local traffic goes on;
+cross-node calls fail at once, and when it comes back this node registers again what it holds.
+
+A post answered with an error was not delivered: a forwarded request that reaches its owner
+after the requester gave up is dropped (:meth:`ConnectionRegistry.request`). A post answered 200
+was delivered once: attempts that carry the same idempotency id are delivered only the first time.
 """
 
 from __future__ import annotations
@@ -17,22 +22,25 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from wsgate.errors import ConnectionNotFound, RegistryError, RegistryUnavailable
 from wsgate.observability.logs import log_event
-from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRegistry
+from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRegistry, Heartbeat
 from wsgate.server.dataplane import DataPlane
 from wsgate.tasks import cancel_and_wait
 
-__all__ = ["Cluster", "ClusterTiming", "DeliveryReport"]
+__all__ = ["Cluster", "ClusterTiming", "DeliveredIds", "DeliveryReport"]
 
 logger = logging.getLogger(__name__)
 
 # At most this many $disconnects of a dead node's connections run at once.
 _REAP_CONCURRENCY: Final = 32
+# Idempotency ids a node remembers at most (about 100 bytes each); the oldest go first.
+_IDEMPOTENCY_LIMIT: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,9 @@ class ClusterTiming:
     node_timeout_seconds: float = 5.0
     request_timeout_seconds: float = 2.0
     touch_seconds: float = 5.0
+    # How long a delivered post's idempotency id is remembered: longer than a client's
+    # retries of one call take (boto3's legacy mode: 5 attempts, backoff at most 20 s each).
+    idempotency_seconds: float = 120.0
 
 
 @dataclass(slots=True)
@@ -76,6 +87,41 @@ class DeliveryReport:
         return cls(list(data["deliveredIds"]), list(data["goneIds"]), dict(data["failedIds"]))
 
 
+class DeliveredIds:
+    """The idempotency ids of posts this node delivered lately: a retry is not delivered again.
+
+    Args:
+        seconds: how long an id is remembered.
+        limit: how many ids at most; past it the oldest are forgotten first.
+        clock: monotonic seconds (tests replace it).
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        limit: int = _IDEMPOTENCY_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._seconds = seconds
+        self._limit = limit
+        self._clock = clock
+        self._added: OrderedDict[str, float] = OrderedDict()  # oldest first
+
+    def seen(self, key: str) -> bool:
+        """Whether a post with this id was delivered within the last ``seconds``."""
+        horizon = self._clock() - self._seconds
+        while self._added and next(iter(self._added.values())) <= horizon:
+            self._added.popitem(last=False)
+        return key in self._added
+
+    def add(self, key: str) -> None:
+        """Remember a delivered post's id."""
+        self._added[key] = self._clock()
+        self._added.move_to_end(key)
+        while len(self._added) > self._limit:
+            self._added.popitem(last=False)
+
+
 class Cluster:
     """This node's part in a gateway of one or more nodes."""
 
@@ -96,6 +142,15 @@ class Cluster:
         self._touched: dict[str, int] = {}
         self._checked_at = 0.0
         self._stopping = False
+        self._delivered = DeliveredIds(timing.idempotency_seconds)
+        # This process among all that ran as node_id; in its heartbeats and its connections.
+        self.incarnation = dataplane.registration.incarnation
+        self._beats = 0  # successful heartbeats
+        # Another process heartbeat as node_id (a predecessor killed moments ago) and counts
+        # as dead once it has been silent until then; its connections are ended after that.
+        self._predecessor_silent_at = 0.0
+        self._predecessor_ended = False
+        self._ending: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -110,7 +165,7 @@ class Cluster:
     async def stop(self) -> None:
         """Stop the loops and leave the cluster (after the data plane closed its sockets)."""
         self._stopping = True
-        await cancel_and_wait(self._tasks)
+        await cancel_and_wait([*self._tasks, *([self._ending] if self._ending else [])])
         self._tasks.clear()
         with contextlib.suppress(RegistryError):
             await self._registry.forget_node(self.node_id)
@@ -122,20 +177,47 @@ class Cluster:
 
     # -- one connection ------------------------------------------------------------------------
 
-    async def post(self, stage: str, connection_id: str, data: str | bytes) -> None:
+    async def post(
+        self,
+        stage: str,
+        connection_id: str,
+        data: str | bytes,
+        *,
+        idempotency_id: str | None = None,
+    ) -> None:
         """Send one message wherever the connection is.
+
+        Args:
+            idempotency_id: the same for every attempt of one call (as boto3's
+                ``amz-sdk-invocation-id`` header is): the node that holds the connection
+                delivers it once, however many attempts reach it within ``idempotency_seconds``.
 
         Raises:
             ConnectionNotFound: no such connection on this stage (410).
-            NodeUnreachable: its node did not answer in time.
+            NodeUnreachable: its node did not answer in time (the message was not delivered,
+                unless the reply alone was lost: a retry with the same id tells).
             RegistryUnavailable: it is not here and the registry cannot say where it is.
         """
+        key = _delivery_key(stage, connection_id, idempotency_id)
+        if key is not None and self._delivered.seen(key):
+            return
         try:
-            await self._dataplane.post(stage, connection_id, data)
+            await self._post_here(stage, connection_id, data, key)
             return
         except ConnectionNotFound:
             request = {"op": "post", "stage": stage, "id": connection_id, **_frame(data)}
+        if idempotency_id is not None:
+            request["idempotencyId"] = idempotency_id
         _raise_gone(await self._ask_owner(connection_id, request), connection_id)
+
+    async def _post_here(
+        self, stage: str, connection_id: str, data: str | bytes, key: str | None
+    ) -> None:
+        # DataPlane.post awaits nothing, so no other attempt with this key can slip in between
+        # the caller's check and this record.
+        await self._dataplane.post(stage, connection_id, data)
+        if key is not None:
+            self._delivered.add(key)
 
     async def describe(self, stage: str, connection_id: str) -> dict[str, Any]:
         """``GetConnection``'s answer, from the node that holds the connection."""
@@ -237,7 +319,9 @@ class Cluster:
         op, stage = request["op"], request["stage"]
         dataplane = self._dataplane
         if op == "post":
-            await dataplane.post(stage, request["id"], _unframe(request))
+            key = _delivery_key(stage, request["id"], request.get("idempotencyId"))
+            if key is None or not self._delivered.seen(key):
+                await self._post_here(stage, request["id"], _unframe(request), key)
             return {"status": 200}
         if op == "get":
             return {"status": 200, "info": dataplane.describe(stage, request["id"])}
@@ -321,17 +405,19 @@ class Cluster:
                 logger.exception("heartbeat of node %s failed", self.node_id)
 
     async def _heartbeat(self) -> None:
+        ttl = self.timing.node_timeout_seconds
         try:
-            alive = await self._registry.heartbeat(self.node_id, self.timing.node_timeout_seconds)
+            beat = await self._registry.heartbeat(self.node_id, ttl, self.incarnation)
         except RegistryUnavailable as error:
             if self._healthy_since is not None:
                 logger.warning("registry unavailable, serving local connections only: %s", error)
             self._healthy_since = None
             return
-        if not alive:
-            # Others took this node for dead and ran its connections' $disconnect.
-            logger.error("node %s was declared dead; closing the connections it held", self.node_id)
-            self._dataplane.abandon_all()
+        if beat.declared_dead:
+            self._declared_dead()
+        if beat.replaced is not None:
+            self._heard_other(beat)
+        self._beats += 1
         if self._healthy_since is None:
             # Back after an outage (or at start). Redo what failed meanwhile, and check at
             # once whether Redis restarted empty rather than re-add everything: a missed
@@ -344,6 +430,68 @@ class Cluster:
             await self._register_again(everything=False)
         if await self._registry_forgot():
             await self._register_again(everything=True)  # Redis restarted empty
+        self._end_predecessor_when_silent()
+
+    def _declared_dead(self) -> None:
+        if not self._dataplane.live:  # a fresh process: the claim was of its predecessor
+            log_event(logger, logging.INFO, "previous process declared dead", node=self.node_id)
+            return
+        # Others took this node for dead and ran its connections' $disconnect.
+        logger.error("node %s was declared dead; closing the connections it held", self.node_id)
+        self._dataplane.abandon_all()
+
+    def _heard_other(self, beat: Heartbeat) -> None:
+        """Another process heartbeat as this node: its connections wait until it is dead.
+
+        Dead means silent for as long as its last heartbeat was to live (the rule that other
+        nodes apply): a predecessor killed moments ago, not another live process that was
+        given the same node id by mistake, whose connections must not be ended.
+        """
+        if self._beats:
+            logger.error(
+                "another process (incarnation %s) heartbeats as node %s: node ids must be unique",
+                beat.replaced,
+                self.node_id,
+            )
+        silent_at = time.monotonic() + beat.replaced_ttl_seconds
+        self._predecessor_silent_at = max(self._predecessor_silent_at, silent_at)
+        self._predecessor_ended = False
+
+    def _end_predecessor_when_silent(self) -> None:
+        if self._predecessor_ended or self._ending is not None or self._stopping:
+            return
+        if time.monotonic() >= self._predecessor_silent_at:
+            self._ending = asyncio.create_task(self._end_predecessor())
+
+    async def _end_predecessor(self) -> None:
+        """End the connections that earlier processes of this node id left registered.
+
+        A process killed without a goodbye leaves its connections in the registry; when the
+        node comes back under the same id before its heartbeat expired, no other node takes
+        them. They end here as they would there: removed, then ``$disconnect`` with 1006.
+        """
+        silent_at = self._predecessor_silent_at
+        try:
+            ids = await self._registry.stale_connections(self.node_id, self.incarnation)
+            if ids:
+                log_event(
+                    logger,
+                    logging.WARNING,
+                    "previous process lost",
+                    node=self.node_id,
+                    connections=len(ids),
+                )
+            await self._end_lost(ids)
+            # Unless yet another process was heard meanwhile: its turn comes when it is silent.
+            self._predecessor_ended = self._predecessor_silent_at == silent_at
+        except RegistryUnavailable:
+            pass  # tried again after the next heartbeat
+        except Exception:
+            logger.exception(
+                "ending the connections of node %s's previous process failed", self.node_id
+            )
+        finally:
+            self._ending = None
 
     async def _registry_forgot(self) -> bool:
         """Whether the registry holds fewer of this node's connections than it should.
@@ -395,8 +543,14 @@ class Cluster:
                 await self._clean_up(node.node_id)
 
     async def _clean_up(self, dead: str) -> None:
-        ids = await self._registry.node_connections(dead)
+        # Not those of a process that restarted under the dead node's id meanwhile.
+        ids = await self._registry.stale_connections(dead)
         log_event(logger, logging.WARNING, "node lost", node=dead, connections=len(ids))
+        await self._end_lost(ids)
+        await self._registry.forget_node(dead)
+
+    async def _end_lost(self, ids: Sequence[str]) -> None:
+        """Remove connections whose process is gone, and run their ``$disconnect``."""
         limit = asyncio.Semaphore(_REAP_CONCURRENCY)
 
         async def disconnect(connection_id: str) -> None:
@@ -406,7 +560,6 @@ class Cluster:
                     await self._dataplane.disconnect_lost(record)
 
         await asyncio.gather(*(disconnect(cid) for cid in ids))
-        await self._registry.forget_node(dead)
 
     async def _touch_loop(self) -> None:
         while not self._stopping:
@@ -437,6 +590,12 @@ def _unframe(request: dict[str, Any]) -> str | bytes:
         text: str = request["text"]
         return text
     return base64.b64decode(request["b64"])
+
+
+def _delivery_key(stage: str, connection_id: str, idempotency_id: str | None) -> str | None:
+    if idempotency_id is None:
+        return None
+    return f"{stage}/{connection_id}/{idempotency_id}"
 
 
 def _raise_gone(reply: dict[str, Any], connection_id: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Final
 
@@ -26,11 +27,20 @@ _REGISTER_BATCH: Final = 64
 
 
 class Registration:
-    """This node's connections in the registry."""
+    """This node's connections in the registry.
 
-    def __init__(self, registry: ConnectionRegistry, node_id: str) -> None:
+    Args:
+        incarnation: this process among all that ran as ``node_id`` (default: a fresh random
+            token); stored with each connection and each heartbeat, so that a node restarted
+            under the same id knows which registered connections its predecessor left.
+    """
+
+    def __init__(
+        self, registry: ConnectionRegistry, node_id: str, incarnation: str | None = None
+    ) -> None:
         self.registry = registry
         self.node_id = node_id
+        self.incarnation = incarnation or secrets.token_hex(8)
         # Connections that ended while the registry was unreachable, to remove once it is back.
         self._unremoved: set[str] = set()
         # Open connections the registry has not recorded yet (it was unreachable).
@@ -87,6 +97,7 @@ class Registration:
             ),
             last_active_at_ms=conn.session.last_active_at_ms,
             groups=frozenset(conn.groups),
+            incarnation=self.incarnation,
         )
 
     async def register_all(
