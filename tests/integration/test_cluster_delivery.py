@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import UNIT, eventually
 from tests.integration.test_cluster import Start, call, node_starter, open_on
 from wsgate.errors import NodeUnreachable
-from wsgate.server.cluster import DeliveredIds
+from wsgate.server.delivery import DeliveredIds
 
 # Heartbeats outlive the freeze: no node may be declared dead while Redis is stopped.
 SLOW_DEATH = {"heartbeatSeconds": 0.2, "nodeTimeoutSeconds": 10.0, "requestTimeoutSeconds": 1.0}
@@ -110,3 +110,49 @@ def test_idempotency_ids_are_kept_for_a_while_and_in_bounded_number():
     kept.add("d")
     kept.add("e")  # over the limit: the oldest ("b") goes first
     assert [kept.seen(key) for key in "bcde"] == [False, True, True, True]
+
+
+async def test_the_sdks_invocation_id_makes_a_retry_deliver_once(start_nodes):
+    # Through the management API, as boto3 retries: each attempt of one call carries the same
+    # amz-sdk-invocation-id, and the owner delivers the first only.
+    one, two = await start_nodes(2)
+    client, connection_id = await open_on(two)
+    call_id = {"amz-sdk-invocation-id": "5f1c7bde-33c4-4c7f-a3f5-2b1fd6c1a9e0"}
+    path = f"/@connections/{connection_id}"
+    for node in (one, one, two):  # the retries may reach any node
+        assert (await call(node, "POST", path, data=b"once", headers=call_id))[0] == 200
+    assert (await call(one, "POST", path, data=b"next"))[0] == 200
+    assert (await call(two, "POST", path, data=b"end"))[0] == 200
+    assert await received(client) == ["once", "next"]
+    await client.close()
+
+
+async def test_a_client_too_far_behind_refuses_posts_from_any_node(start_nodes):
+    one, two = await start_nodes(2)
+    client, connection_id = await open_on(two)
+    client.transport.pause_reading()  # it stops reading: the kernel buffers fill up
+    big = b"x" * 120_000
+    refusals = []
+    for _ in range(200):
+        status, body = await call(one, "POST", f"/@connections/{connection_id}", data=big)
+        if status != 200:
+            refusals.append((status, body))
+            break
+    # AWS's answer to a poster over a limit, carried back from the node holding the socket.
+    assert refusals and refusals[0][0] == 429
+    assert "has not read" in refusals[0][1]["message"]
+    # A fan-out reports it failed, with why, and delivers to the others.
+    other, other_id = await open_on(one)
+    data = "y" * 120_000
+    status, report = await call(
+        one,
+        "POST",
+        "/@connections",
+        json={"connectionIds": [connection_id, other_id], "data": data},
+    )
+    assert status == 200
+    assert report["deliveredIds"] == [other_id]
+    assert "has not read" in report["failedIds"][connection_id]
+    assert await asyncio.wait_for(other.recv(), 5 * UNIT) == data
+    client.transport.abort()
+    await other.close()

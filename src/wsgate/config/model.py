@@ -273,6 +273,12 @@ class ClusterConfig(Model):
     node_timeout_seconds: float = Field(5.0, gt=0)
     # How long a node waits for another to answer a forwarded @connections call.
     request_timeout_seconds: float = Field(2.0, gt=0)
+    # How far apart the nodes' wall clocks may be: a forwarded request arriving after its
+    # caller gave up (by the sender's clock, less this) is dropped, so a 5xx means not sent.
+    max_clock_skew_seconds: float = Field(0.25, ge=0)
+    # How long a node remembers a delivered post's idempotency id (the SDK's invocation id),
+    # so that a retry after a lost answer is delivered once: longer than an SDK's retries take.
+    idempotency_seconds: float = Field(120, gt=0)
 
     @model_validator(mode="after")
     def _timeout_covers_heartbeats(self) -> ClusterConfig:

@@ -26,13 +26,16 @@ _CONFIG_PATH = "server.registry"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
-def registry_from_url(url: str, *, prefix: str = "wsgate:") -> ConnectionRegistry:
+def registry_from_url(
+    url: str, *, prefix: str = "wsgate:", max_clock_skew_seconds: float = 0.25
+) -> ConnectionRegistry:
     """Build the registry a URL names; no connection is opened yet.
 
     Args:
         url: ``memory://`` (or empty), ``redis://host[:port][/db]``, ``rediss://...`` (TLS)
             or ``unix:///path/to/socket[?db=N]``.
         prefix: put before every Redis key and channel (unused in memory).
+        max_clock_skew_seconds: how far apart nodes' clocks may be (forwarded requests' deadlines).
 
     Raises:
         ConfigError: the URL is malformed, or names Redis while the client is not installed.
@@ -47,7 +50,7 @@ def registry_from_url(url: str, *, prefix: str = "wsgate:") -> ConnectionRegistr
             raise
         message = f"{redact_url(url)} needs the Redis client: pip install 'wsgate[redis]'"
         raise ConfigError([ConfigIssue(_CONFIG_PATH, message)]) from error
-    return RedisRegistry(url, prefix=prefix)
+    return RedisRegistry(url, prefix=prefix, max_clock_skew_seconds=max_clock_skew_seconds)
 
 
 def check_registry_url(url: str) -> None:

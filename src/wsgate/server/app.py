@@ -81,7 +81,9 @@ class Gateway:
         self.local = local = local or _local_secrets()
         # Several APIs may share one Redis: each keeps to its own keys.
         self.registry = registry or registry_from_url(
-            server.registry, prefix=f"wsgate:{config.api_id}:"
+            server.registry,
+            prefix=f"wsgate:{config.api_id}:",
+            max_clock_skew_seconds=server.cluster.max_clock_skew_seconds,
         )
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
         self.integrations = IntegrationCatalog(
@@ -130,6 +132,7 @@ class Gateway:
                 heartbeat_seconds=timing.heartbeat_seconds,
                 node_timeout_seconds=timing.node_timeout_seconds,
                 request_timeout_seconds=timing.request_timeout_seconds,
+                idempotency_seconds=timing.idempotency_seconds,
             ),
         )
         self.management = ConnectionsApi(

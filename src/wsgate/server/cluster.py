@@ -17,30 +17,35 @@ was delivered once: attempts that carry the same idempotency id are delivered on
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from wsgate.errors import ConnectionNotFound, RegistryError, RegistryUnavailable
+from wsgate.errors import ConnectionNotFound, ManagementError, RegistryError, RegistryUnavailable
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionRegistry, Heartbeat
 from wsgate.server.dataplane import DataPlane
+from wsgate.server.delivery import (
+    DeliveredIds,
+    DeliveryReport,
+    data_of,
+    delivery_key,
+    frame_of,
+    raise_refusal,
+    refusal_reply,
+)
 from wsgate.tasks import cancel_and_wait
 
-__all__ = ["Cluster", "ClusterTiming", "DeliveredIds", "DeliveryReport"]
+__all__ = ["Cluster", "ClusterTiming"]
 
 logger = logging.getLogger(__name__)
 
 # At most this many $disconnects of a dead node's connections run at once.
 _REAP_CONCURRENCY: Final = 32
-# Idempotency ids a node remembers at most (about 100 bytes each); the oldest go first.
-_IDEMPOTENCY_LIMIT: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,72 +59,6 @@ class ClusterTiming:
     # How long a delivered post's idempotency id is remembered: longer than a client's
     # retries of one call take (boto3's legacy mode: 5 attempts, backoff at most 20 s each).
     idempotency_seconds: float = 120.0
-
-
-@dataclass(slots=True)
-class DeliveryReport:
-    """Which connections a fan-out reached: delivered, gone, or failed (with why)."""
-
-    delivered: list[str] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def merge(self, other: DeliveryReport) -> None:
-        """Add another node's part of the report."""
-        self.delivered += other.delivered
-        self.gone += other.gone
-        self.failed.update(other.failed)
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as the management API answers it."""
-        return {
-            "delivered": len(self.delivered),
-            "gone": len(self.gone),
-            "failed": len(self.failed),
-            "deliveredIds": self.delivered,
-            "goneIds": self.gone,
-            "failedIds": self.failed,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DeliveryReport:
-        """A report another node sent."""
-        return cls(list(data["deliveredIds"]), list(data["goneIds"]), dict(data["failedIds"]))
-
-
-class DeliveredIds:
-    """The idempotency ids of posts this node delivered lately: a retry is not delivered again.
-
-    Args:
-        seconds: how long an id is remembered.
-        limit: how many ids at most; past it the oldest are forgotten first.
-        clock: monotonic seconds (tests replace it).
-    """
-
-    def __init__(
-        self,
-        seconds: float,
-        limit: int = _IDEMPOTENCY_LIMIT,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._seconds = seconds
-        self._limit = limit
-        self._clock = clock
-        self._added: OrderedDict[str, float] = OrderedDict()  # oldest first
-
-    def seen(self, key: str) -> bool:
-        """Whether a post with this id was delivered within the last ``seconds``."""
-        horizon = self._clock() - self._seconds
-        while self._added and next(iter(self._added.values())) <= horizon:
-            self._added.popitem(last=False)
-        return key in self._added
-
-    def add(self, key: str) -> None:
-        """Remember a delivered post's id."""
-        self._added[key] = self._clock()
-        self._added.move_to_end(key)
-        while len(self._added) > self._limit:
-            self._added.popitem(last=False)
 
 
 class Cluster:
@@ -198,17 +137,17 @@ class Cluster:
                 unless the reply alone was lost: a retry with the same id tells).
             RegistryUnavailable: it is not here and the registry cannot say where it is.
         """
-        key = _delivery_key(stage, connection_id, idempotency_id)
+        key = delivery_key(stage, connection_id, idempotency_id)
         if key is not None and self._delivered.seen(key):
             return
         try:
             await self._post_here(stage, connection_id, data, key)
             return
         except ConnectionNotFound:
-            request = {"op": "post", "stage": stage, "id": connection_id, **_frame(data)}
+            request = {"op": "post", "stage": stage, "id": connection_id, **frame_of(data)}
         if idempotency_id is not None:
             request["idempotencyId"] = idempotency_id
-        _raise_gone(await self._ask_owner(connection_id, request), connection_id)
+        raise_refusal(await self._ask_owner(connection_id, request), connection_id)
 
     async def _post_here(
         self, stage: str, connection_id: str, data: str | bytes, key: str | None
@@ -227,7 +166,7 @@ class Cluster:
             reply = await self._ask_owner(
                 connection_id, {"op": "get", "stage": stage, "id": connection_id}
             )
-        _raise_gone(reply, connection_id)
+        raise_refusal(reply, connection_id)
         info: dict[str, Any] = reply["info"]
         return info
 
@@ -240,7 +179,7 @@ class Cluster:
             reply = await self._ask_owner(
                 connection_id, {"op": "delete", "stage": stage, "id": connection_id}
             )
-        _raise_gone(reply, connection_id)
+        raise_refusal(reply, connection_id)
 
     # -- many connections ----------------------------------------------------------------------
 
@@ -277,7 +216,7 @@ class Cluster:
         results = await asyncio.gather(
             self._send_local(stage, local, data),
             *(
-                self._send_remote(node, {"op": "broadcast", "stage": stage, **_frame(data)}, [])
+                self._send_remote(node, {"op": "broadcast", "stage": stage, **frame_of(data)}, [])
                 for node in remote
             ),
         )
@@ -313,15 +252,17 @@ class Cluster:
             reply = await self._perform(request)
         except ConnectionNotFound:
             reply = {"status": 410}
+        except ManagementError as refused:  # e.g. 429: the client is too far behind
+            reply = refusal_reply(refused)
         return json.dumps(reply).encode()
 
     async def _perform(self, request: dict[str, Any]) -> dict[str, Any]:
         op, stage = request["op"], request["stage"]
         dataplane = self._dataplane
         if op == "post":
-            key = _delivery_key(stage, request["id"], request.get("idempotencyId"))
+            key = delivery_key(stage, request["id"], request.get("idempotencyId"))
             if key is None or not self._delivered.seen(key):
-                await self._post_here(stage, request["id"], _unframe(request), key)
+                await self._post_here(stage, request["id"], data_of(request), key)
             return {"status": 200}
         if op == "get":
             return {"status": 200, "info": dataplane.describe(stage, request["id"])}
@@ -329,7 +270,7 @@ class Cluster:
             dataplane.delete(stage, request["id"])
             return {"status": 204}
         ids = request["ids"] if op == "send" else dataplane.stage_connections(stage)
-        report = await self._send_local(stage, ids, _unframe(request))
+        report = await self._send_local(stage, ids, data_of(request))
         return {"status": 200, **report.to_json()}
 
     # -- helpers -------------------------------------------------------------------------------
@@ -362,7 +303,7 @@ class Cluster:
         data: str | bytes,
         report: DeliveryReport,
     ) -> None:
-        frame = _frame(data)
+        frame = frame_of(data)
         parts = await asyncio.gather(
             self._send_local(stage, local, data),
             *(
@@ -382,6 +323,8 @@ class Cluster:
                 await self._dataplane.post(stage, connection_id, data)
             except ConnectionNotFound:
                 report.gone.append(connection_id)
+            except ManagementError as refused:
+                report.failed[connection_id] = refused.message or refused.error_type
             else:
                 report.delivered.append(connection_id)
         return report
@@ -577,30 +520,6 @@ class Cluster:
                     **{c: a for c, a in self._touched.items() if c in self._dataplane.live},
                     **changed,
                 }
-
-
-def _frame(data: str | bytes) -> dict[str, str]:
-    if isinstance(data, str):
-        return {"text": data}
-    return {"b64": base64.b64encode(data).decode("ascii")}
-
-
-def _unframe(request: dict[str, Any]) -> str | bytes:
-    if "text" in request:
-        text: str = request["text"]
-        return text
-    return base64.b64decode(request["b64"])
-
-
-def _delivery_key(stage: str, connection_id: str, idempotency_id: str | None) -> str | None:
-    if idempotency_id is None:
-        return None
-    return f"{stage}/{connection_id}/{idempotency_id}"
-
-
-def _raise_gone(reply: dict[str, Any], connection_id: str) -> None:
-    if reply.get("status") == 410:
-        raise ConnectionNotFound(connection_id)
 
 
 def _by_node(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

@@ -31,7 +31,8 @@ from wsgate.registry.base import ConnectionPage, ConnectionQuery, ConnectionReco
 from wsgate.server.stamps import now_ms
 
 if TYPE_CHECKING:
-    from wsgate.server.cluster import Cluster, DeliveryReport
+    from wsgate.server.cluster import Cluster
+    from wsgate.server.delivery import DeliveryReport
 
 __all__ = ["MAX_POST_BYTES", "answer", "as_frame", "read_body"]
 
