@@ -199,9 +199,7 @@ class ConnectionsApi:
             # Every attempt of one SDK call carries the same invocation id (boto3 and the
             # JavaScript SDK send it): a retry after a lost answer is delivered once.
             retry_id = request.headers.get("amz-sdk-invocation-id") or None
-            await cluster.post(
-                stage, connection_id, fanout.as_frame(data), idempotency_id=retry_id
-            )
+            await cluster.post(stage, connection_id, fanout.as_frame(data), idempotency_id=retry_id)
             return web.Response(status=200, content_type="application/json", text="{}")
         if request.method == "DELETE":
             await cluster.delete(stage, connection_id)
