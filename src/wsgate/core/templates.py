@@ -3,7 +3,8 @@
 Templates are Velocity (VTL), run by airspeed and adapted to API Gateway's dialect in
 :mod:`wsgate.core.vtl`. They compile once at config load, where syntax errors, refused directives
 and bad literal JSONPaths surface with their line and column; rendering is then a pure function of
-the compiled template and a :class:`TemplateInput`: no clock, environment or I/O.
+the compiled template, a :class:`TemplateInput` and a :class:`RenderBudget`: no environment or
+I/O, and no clock but the one the caller puts in the budget.
 
 Choices where AWS documents nothing (each pinned by a unit test):
 
@@ -23,6 +24,17 @@ Choices where AWS documents nothing (each pinned by a unit test):
   works; airspeed cannot parse a backslash before other characters (``"\\'"``, ``'\\d'``), and such
   templates fail to compile with the position.
 - ``#include``, ``#parse`` and ``#evaluate`` are refused, and identifiers must start with a letter.
+- A template calls only what API Gateway's Java VTL offers: ``String``, ``List`` and ``Map``
+  methods, ``$input`` and ``$util`` (§4), ``toString``/``equals``; any other call fails the
+  rendering with the method's name. Java semantics where they differ from Python's: indexes out
+  of range are errors, ``matches`` is a whole-string match, ``split`` drops trailing empty
+  strings, replacements use ``$1``, ``List.add`` answers ``true``; ``+`` joins strings and
+  adds numbers, the other operators take numbers only, integers stay within 64 bits.
+- Work is bounded (:class:`RenderBudget`): 1000 iterations per ``#foreach`` (AWS's quota),
+  100,000 loop iterations and macro calls per rendering, macros nested 20 deep (Velocity's
+  default), 10 MB for the output and for any string built, and wall time when a clock is given.
+  Past a bound the rendering fails with ``template work limit: ...``; AWS documents only the
+  per-loop quota, not what happens past it.
 """
 
 from __future__ import annotations
@@ -36,17 +48,10 @@ from typing import Any, Final, Literal
 import airspeed
 
 from wsgate.core.routing import DEFAULT, Expression, compile_expression
-from wsgate.core.vtl import (
-    Input,
-    RenderFailure,
-    TemplateProblem,
-    Util,
-    VtlMap,
-    position,
-    prepare,
-    to_text,
-    to_vtl,
-)
+from wsgate.core.vtl import TemplateProblem, position, prepare, render
+from wsgate.core.vtl_budget import RenderBudget, RenderFailure
+from wsgate.core.vtl_input import Input, Util
+from wsgate.core.vtl_value import VtlMap, to_text, to_vtl
 from wsgate.errors import RoutingError, TemplateError
 from wsgate.types import JSONValue
 
@@ -55,6 +60,7 @@ __all__ = [
     "MAX_TEMPLATE_BYTES",
     "CompiledTemplate",
     "PassthroughBehavior",
+    "RenderBudget",
     "TemplateInput",
     "compile_response_expression",
     "compile_template",
@@ -68,6 +74,7 @@ MAX_TEMPLATE_BYTES: Final = 300 * 1024  # AWS quota: mapping template size, 300 
 JSON_CONTENT_TYPE: Final = "application/json"
 PassthroughBehavior = Literal["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"]
 _UTIL: Final = Util()
+_BUDGET: Final = RenderBudget()
 
 
 def _no_params() -> Mapping[str, Mapping[str, str]]:
@@ -111,7 +118,10 @@ def compile_template(text: str, *, place: str = "") -> CompiledTemplate:
             ``#parse`` or ``#evaluate``, or passes a bad literal JSONPath to ``$input.path``
             or ``$input.json``; the message gives the line and column.
     """
-    size = len(text.encode())
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as error:
+        raise TemplateError(_at(place, f"template is not Unicode text: {error.reason}")) from error
     if size > MAX_TEMPLATE_BYTES:
         limit = f"AWS allows at most {MAX_TEMPLATE_BYTES} bytes (300 KB)"
         raise TemplateError(_at(place, f"template is {size} bytes; {limit}"))
@@ -127,16 +137,24 @@ def compile_template(text: str, *, place: str = "") -> CompiledTemplate:
         raise TemplateError(_at(place, f"line {line}, column {column}: {error}")) from error
     except RecursionError as error:
         raise TemplateError(_at(place, "template nests too deeply to parse")) from error
+    except ValueError as error:  # e.g. an integer literal past Python's 4300-digit limit
+        raise TemplateError(_at(place, f"a literal cannot be read: {error}")) from error
     return CompiledTemplate(text, place, template)
 
 
-def render_template(template: CompiledTemplate, variables: TemplateInput) -> str:
-    """Render ``template`` with AWS's template variables.
+def render_template(
+    template: CompiledTemplate, variables: TemplateInput, *, budget: RenderBudget = _BUDGET
+) -> str:
+    """Render ``template`` with AWS's template variables, within ``budget``.
+
+    The default budget has no clock, so no time bound: callers that render on an event loop
+    pass ``RenderBudget(clock=time.monotonic)``.
 
     Raises:
         TemplateError: rendering failed (invalid JSON for ``$input.path`` or
-            ``$util.parseJson``, a JSONPath built at render time that does not compile, an
-            exception in a method the template called); the message gives line and column.
+            ``$util.parseJson``, a JSONPath built at render time that does not compile, a
+            method the template may not call, a work limit passed, an exception in a method
+            the template called); the message gives line and column.
     """
     namespace = {
         "context": _context(variables.context),
@@ -145,9 +163,15 @@ def render_template(template: CompiledTemplate, variables: TemplateInput) -> str
         "stageVariables": to_vtl(variables.stage_variables),
     }
     try:
-        return str(template._template.merge(namespace))
+        output = render(template._template, namespace, budget)
     except airspeed.TemplateExecutionError as error:
         raise TemplateError(_runtime_message(template, error)) from error
+    if output.isascii():  # O(1) in CPython: only other text pays for the check below
+        return output
+    # A client's valid JSON can escape a lone surrogate ("\ud800"), which $input.path then
+    # unescapes: such a character becomes U+FFFD (where Java's UTF-8 encoder writes "?"), so
+    # that the output is always text a backend or a frame can carry.
+    return output.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _context(context: Mapping[str, JSONValue]) -> VtlMap:
@@ -198,7 +222,7 @@ def _evaluate_on_body(expression: Expression, body: str) -> str | None:
         return expression.evaluate(None)
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting past the parser's depth is not JSON either
         return None
     return expression.evaluate(document) if isinstance(document, dict) else None
 

@@ -39,6 +39,7 @@ from wsgate.core.responses import ConnectDecision, is_group_name
 from wsgate.core.routing import CONNECT, DISCONNECT, Expression, compile_expression
 from wsgate.core.templates import (
     CompiledTemplate,
+    RenderBudget,
     TemplateInput,
     compile_template,
     passthrough_allowed,
@@ -58,6 +59,8 @@ logger = logging.getLogger(__name__)
 _EVENT_TYPES: Final = {CONNECT: "CONNECT", DISCONNECT: "DISCONNECT"}
 _PROTOCOL_HEADER: Final = "sec-websocket-protocol"
 _GROUPS_HEADER: Final = "x-wsgate-groups"
+# Templates render on the event loop: besides the work limits, bound their wall time.
+_TEMPLATE_BUDGET: Final = RenderBudget(clock=time.monotonic)
 _TRACED_TEXT: Final = 1024  # rendered templates are cut here in traces
 
 
@@ -260,7 +263,7 @@ class HttpIntegration:
             stage_variables=call.facts.stage_variables,
         )
         try:
-            rendered = render_template(self._templates[key], variables)
+            rendered = render_template(self._templates[key], variables, budget=_TEMPLATE_BUDGET)
         except TemplateError as error:
             raise IntegrationBadResponse(self.name, f"request template: {error}") from error
         if call.trace is not None:
@@ -310,7 +313,8 @@ class HttpIntegration:
             body=text,
             stage_variables=call.facts.stage_variables,
         )
-        rendered = render_template(response.templates[template_key], variables)
+        template = response.templates[template_key]
+        rendered = render_template(template, variables, budget=_TEMPLATE_BUDGET)
         return client_message(rendered.encode("utf-8"), response.content_handling)
 
 

@@ -20,7 +20,9 @@ from wsgate.core.templates import (
     select_response_template,
     select_template,
 )
-from wsgate.core.vtl import VtlList, VtlMap, escape_javascript, position, to_text, to_vtl
+from wsgate.core.vtl import position
+from wsgate.core.vtl_input import escape_javascript
+from wsgate.core.vtl_value import VtlList, VtlMap, to_text, to_vtl
 from wsgate.errors import RoutingError, TemplateError
 
 # A MESSAGE-event context shaped like a 2024 capture (§3.2), plus a Lambda authorizer's output.
@@ -398,15 +400,11 @@ def test_to_vtl_wraps_containers():
     assert to_vtl("s") == "s"
 
 
-def test_java_methods_of_wrapped_values():
-    items = VtlList([1, 2])
-    assert (items.size(), items.isEmpty(), items.get(1), items.contains(2)) == (2, False, 2, True)
-    assert str(items) == "[1,2]"
-    mapping = VtlMap({"a": 1})
-    assert (mapping.size(), mapping.isEmpty(), mapping.containsKey("a")) == (1, False, True)
-    assert mapping.keySet() == ["a"]
-    assert str(mapping) == "{a=1}"
-    assert VtlMap().isEmpty() and VtlList().isEmpty()
+def test_wrapped_values_print_as_java():
+    # Their Java methods are the allow-list's (test_template_sandbox.py), not Python methods.
+    assert str(VtlList([1, "a"])) == '[1,"a"]'
+    assert str(VtlMap({"a": 1, "b": None})) == "{a=1, b=null}"
+    assert not hasattr(VtlList(), "size")
 
 
 @pytest.mark.parametrize(
@@ -442,6 +440,8 @@ def test_position(text, offset, where):
         (r"""$input.body.replaceAll("\'", "x")""", "line 1, column 24: expected ) in parameter"),
         (r"""$input.body.matches('\d+')""", "line 1, column 21: expected ) in parameter"),
         ("#set($x = " + "(" * 300 + "1" + ")" * 300 + ")", "template nests too deeply"),
+        ("#set($x = " + "9" * 5000 + ")$x", "a literal cannot be read"),
+        ("a\ud800", "template is not Unicode text: surrogates not allowed"),
     ],
 )
 def test_compile_errors(template, fragment):
@@ -488,6 +488,16 @@ def test_compiled_template_repr_and_reuse():
     assert (first, render_template(template, TemplateInput({"stage": "b"}, ""))) == ("a", "b")
 
 
+def test_rendered_lone_surrogates_become_replacement_characters():
+    # Valid JSON may escape a lone surrogate; the output must still be UTF-8 text.
+    body = '{"a": "\\ud800", "b": "\\ud83d\\ude00", "c": "\\u00e9"}'
+    rendered = render_template(
+        compile_template("$input.path('$.a')|$input.path('$.b')|$input.path('$.c')"),
+        TemplateInput({}, body),
+    )
+    assert rendered == "\ufffd|\U0001f600|\u00e9"
+
+
 # -- Render errors -----------------------------------------------------------------------------
 
 
@@ -499,7 +509,7 @@ def test_compiled_template_repr_and_reuse():
         ("$util.parseJson('{')", "", "line 1, column 1: $util.parseJson: invalid JSON"),
         ("$util.base64Decode('a')", "", "$util.base64Decode: invalid base64"),
         ("#set($p = '$..x')$input.path($p)", "{}", "invalid JSONPath '$..x'"),
-        ("$input.path('$.items').get(9)", '{"items": []}', "IndexError: list index out of range"),
+        ("$input.path('$.items').get(9)", '{"items": []}', "get: index out of range"),
         ("#set($x = 1 / 0)", "", "ZeroDivisionError"),
         ("#nosuchmacro()", "", "no such macro"),
         ("x\n#set($s = \"a $util.parseJson('{')\")", "", "p: line 2, column 14: $util.parseJson"),
@@ -539,6 +549,13 @@ _T = object()  # selection looks at keys only
         (["v1", "$default"], "$request.body.version", "not json", "$default"),
         (["v1", "$default"], "$request.body.version", '["v1"]', "$default"),
         (["v1"], "$request.body.version", "not json", None),
+        # Nested past the parser's depth: not JSON either.
+        (
+            ["v1", "$default"],
+            "$request.body.v",
+            '{"v":' * 100_000 + "1" + "}" * 100_000,
+            "$default",
+        ),
         (
             ["chat/join"],
             "${request.body.service}/${request.body.action}",
