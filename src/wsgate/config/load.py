@@ -96,12 +96,13 @@ _MAX_DEPTH: Final = 100
 
 
 class _Refused(yaml.YAMLError):
-    """Well-formed YAML that would cost too much to use; marked as PyYAML's own errors are."""
+    """Well-formed YAML that would cost too much to use, or whose value cannot be read; marked
+    as PyYAML's own errors are."""
 
-    def __init__(self, problem: str, event: yaml.Event) -> None:
+    def __init__(self, problem: str, where: yaml.Event | yaml.Node) -> None:
         super().__init__(problem)
         self.problem = problem
-        self.problem_mark = event.start_mark
+        self.problem_mark = where.start_mark
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -134,6 +135,27 @@ class _BoundedLoader(yaml.SafeLoader):
         if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
             self._sizes[id(node)] = self._expanded - before
         return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            data = super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as error:
+            # PyYAML's constructors fail in plain ways on well-formed values they cannot build:
+            # ValueError for 2001-13-45 as a timestamp or an integer past Python's 4300 digits,
+            # IndexError for !!float "", KeyError for !!bool x, AttributeError for !!timestamp "".
+            kind = node.tag.rpartition(":")[2]
+            detail = f": {error}" if isinstance(error, ValueError | OverflowError) else ""
+            raise _Refused(f"this {kind} cannot be read{detail}", node) from error
+        if type(data) is str and not data.isascii():
+            # PyYAML reads the escapes "\ud83d\ude00" (JSON's way to write U+1F600, as
+            # json.dumps does) as two lone surrogates: pair them, and refuse a lone one.
+            try:
+                data = data.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError as error:
+                raise _Refused("a string holds a lone surrogate (\\ud800-\\udfff)", node) from error
+        return data
 
     def _compose_alias(
         self, event: yaml.AliasEvent, parent: yaml.Node | None, index: int

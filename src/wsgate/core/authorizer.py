@@ -238,7 +238,13 @@ def _json_size(raw: object) -> int:
         text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise AuthorizerResultError(f"the result is not JSON: {error}") from error
-    return len(text.encode())
+    except RecursionError as error:  # an in-process authorizer's answer can nest this deep
+        raise AuthorizerResultError("the result nests too deeply to be JSON") from error
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError as error:
+        # A lone surrogate: json.loads makes one of "\udc00", and events could not carry it.
+        raise AuthorizerResultError(f"the result is not JSON: {error.reason}") from error
 
 
 def _context(raw: object) -> Mapping[str, ContextValue]:

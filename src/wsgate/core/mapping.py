@@ -346,8 +346,10 @@ def compile_integration_response_keys(keys: Iterable[str]) -> CompiledResponseKe
             continue
         try:
             patterns.append((key, re.compile(key[1:-1])))
-        except re.error as error:
+        except (re.error, OverflowError) as error:  # overflow: a repeat count past 2**32
             problems.append(Problem(key, f"invalid regex: {error}"))
+        except RecursionError:
+            problems.append(Problem(key, "invalid regex: it nests too deeply"))
     if problems:
         raise MappingError(problems)
     return CompiledResponseKeys(ordered, tuple(patterns), _DEFAULT in ordered)

@@ -135,7 +135,8 @@ def route_response(payload: JSONValue) -> str | bytes | None:
     decodes the body and sends a binary frame.
 
     Raises:
-        UnusableAnswer: the answer is not an object, or ``body`` is not a string.
+        UnusableAnswer: the answer is not an object, or ``body`` is not a string (or holds a
+            lone surrogate, which no text frame can carry).
     """
     if payload is None:
         return None
@@ -151,4 +152,10 @@ def route_response(payload: JSONValue) -> str | bytes | None:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as error:
             raise UnusableAnswer(f"body is not valid base64: {error}") from error
+    if not body.isascii():  # O(1) in CPython: only other text pays for the check
+        try:
+            body.encode()
+        except UnicodeEncodeError as error:
+            # A lone surrogate (json.loads makes one of "\ud800") cannot go in a text frame.
+            raise UnusableAnswer(f"body is not Unicode text: {error.reason}") from error
     return body

@@ -160,6 +160,11 @@ def select_route(
         if body is MISSING:
             return _fallback(routes, SelectionOutcome.NOT_JSON, None)
         value = expression.evaluate(body)
+        if "e+" in value:
+            # orjson reads integers past 64 bits as floats (99999999999999999999999 -> 1e+23),
+            # which always print with an exponent; the stdlib keeps every digit the client sent.
+            exact = _parse_object(message, exact=True)
+            value = value if exact is MISSING else expression.evaluate(exact)
     if value in routes and value not in (CONNECT, DISCONNECT):
         return RouteMatch(value, SelectionOutcome.MATCHED, value)
     return _fallback(routes, SelectionOutcome.NO_MATCH, value)
@@ -173,19 +178,25 @@ def _fallback(
     return RouteMatch(None, SelectionOutcome.NO_ROUTE, value)
 
 
-def _parse_object(message: str | bytes) -> JSONValue:
+def _parse_object(message: str | bytes, *, exact: bool = False) -> JSONValue:
     # Only a JSON object can hold a routing key: most other text is rejected without parsing.
     if not message or (message[:1] not in _OPENING and message.lstrip()[:1] not in _OPENING):
         return MISSING
-    try:
-        body = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        # orjson refuses a few things the stdlib accepts (integers past 64 bits, NaN): let the
-        # stdlib decide those. Nesting past orjson's 1024 levels is refused by both, as AWS's
-        # parser refuses nesting past its own limit: such a message is not JSON (§2.2).
+    body: JSONValue = MISSING
+    if not exact:
         try:
-            body = json.loads(message)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            # orjson refuses a few things the stdlib accepts (NaN, numbers past a double's
+            # range): let the stdlib decide those. Nesting past orjson's 1024 levels is refused by
+            # both, as AWS's parser refuses nesting past its own limit: such a message is not
+            # JSON (§2.2).
+            exact = True
+    if exact:
+        # Bytes are decoded as UTF-8 first: given bytes, the stdlib also reads UTF-16 and -32.
+        try:
+            body = json.loads(message.decode() if isinstance(message, bytes) else message)
+        except (ValueError, RecursionError):
             return MISSING
     return body if type(body) is dict else MISSING
 

@@ -63,6 +63,7 @@ MAX_EXPIRES_SECONDS: Final = 7 * 24 * 3600  # SigV4 presigned URLs live at most 
 _TIMESTAMP: Final = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE: Final = re.compile(r"\d{8}T\d{6}Z")
 _AUTH_PARTS: Final = re.compile(r"[,\s]+")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # Only the path and query of this URL reach the canonical request; the host comes from the
 # signed Host header, never from here.
 _URL_BASE: Final = "https://wsgate.invalid"
@@ -252,7 +253,7 @@ def _timestamp(value: str, *, http_date: bool) -> str:
             return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC).strftime(_TIMESTAMP)
         if _AMZ_DATE.fullmatch(value):
             return datetime.strptime(value, _TIMESTAMP).strftime(_TIMESTAMP)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # overflow: a date at the calendar's ends
         pass
     raise _incomplete(
         f"Date must be in ISO-8601 'basic format'. Got '{value}'. "
@@ -338,10 +339,17 @@ def _check_time(claim: _Claim, now: datetime) -> None:
 
 def _check_signature(request: _Request, claim: _Claim, secret: str, region: str) -> None:
     headers = HTTPHeaders()
+    signed: list[str] = [request.method, request.path, *claim.query]
     for name in claim.signed_headers:
         # A signed header that did not arrive counts as empty; the signature then decides.
         for value in request.headers.get(name, [""]):
             headers[name] = value
+            signed += (name, value)
+    if any(_SURROGATE.search(text) for text in signed) or not request.path.startswith("/"):
+        # Bytes that are not UTF-8 arrive as lone surrogates (aiohttp decodes with
+        # surrogateescape), and a target in absolute form ("http://h/dev") has no leading
+        # slash: botocore signs neither, and would read the second as part of the host.
+        raise SignatureError("InvalidSignatureException", _MISMATCH)
     signer = _SignedHeadersAuth(BotoCredentials("", secret), SERVICE, region, headers)
     provided = claim.signature.encode("utf-8", "replace")
     canonical, string_to_sign, expected = _sign(signer, request, claim, raw_query=False)

@@ -15,7 +15,6 @@ failed (their node did not answer), and their ids.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from typing import TYPE_CHECKING, Any, Final
@@ -102,8 +101,9 @@ def as_frame(data: bytes) -> str | bytes:
 def _targets(body: bytes) -> tuple[list[str], str | bytes]:
     """The ids and message of a multi-send body."""
     try:
-        request = json.loads(body)
-    except ValueError as error:
+        # UTF-8 only (RFC 8259 §8.1): given bytes, the stdlib would also read UTF-16 and UTF-32.
+        request = json.loads(body.decode())
+    except (ValueError, RecursionError) as error:  # nesting past the parser's depth too
         raise ManagementError(
             400, "BadRequestException", f"the body is not JSON: {error}"
         ) from error
@@ -117,7 +117,7 @@ def _targets(body: bytes) -> tuple[list[str], str | bytes]:
     elif isinstance(request.get("dataBase64"), str):
         try:
             data = base64.b64decode(request["dataBase64"], validate=True)
-        except binascii.Error as error:
+        except ValueError as error:  # binascii.Error, or a character outside ASCII
             raise ManagementError(400, "BadRequestException", "dataBase64 is not base64") from error
     else:
         raise ManagementError(400, "BadRequestException", "give data (text) or dataBase64")

@@ -21,6 +21,7 @@ from wsgate.server.stamps import new_id
 __all__ = [
     "authorizer_groups",
     "connection_facts",
+    "header_text",
     "read_handshake",
     "refuse_upgrade",
     "status_body",
@@ -70,12 +71,20 @@ def connection_facts(
         connection_id=new_id(),
         connected_at=wall_ms,
         source_ip=request.remote or "127.0.0.1",
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=header_text(request.headers.get("User-Agent")),
         api_id=api_id,
         stage=stage.name,
         domain_name=domain_name or request.host,
         stage_variables=dict(stage.config.stage_variables),
     )
+
+
+def header_text(value: str | None) -> str | None:
+    """A header value as valid text: bytes that are not UTF-8, which aiohttp hands over as lone
+    surrogates (surrogateescape), become U+FFFD, as JSON and every encoder downstream need."""
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def authorizer_groups(key: str | None, facts: ConnectionFacts) -> set[str]:

@@ -119,3 +119,75 @@ def test_nesting_up_to_the_limit_reaches_the_model():
         parse_config(nested(100), base_dir=Path("."))
     assert ConfigIssue("x", "unknown field") in caught.value.issues
     assert _refusal(nested(101)).message == "nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        # Found by fuzzing: PyYAML's constructors raised ValueError out of parse_config.
+        (
+            "name: 2001-13-45\n",
+            ConfigIssue(
+                "line 1, column 7", "this timestamp cannot be read: month must be in 1..12"
+            ),
+        ),
+        (
+            "name: x\nstages: {dev: {stageVariables: {a: [!!float xx]}}}\n",
+            ConfigIssue(
+                "line 2, column 37",
+                "this float cannot be read: could not convert string to float: 'xx'",
+            ),
+        ),
+        (
+            "name: 1" + "0" * 5000 + "\n",
+            ConfigIssue(
+                "line 1, column 7",
+                "this int cannot be read: Exceeds the limit (4300 digits) for integer string "
+                "conversion: value has 5001 digits; use sys.set_int_max_str_digits() to increase "
+                "the limit",
+            ),
+        ),
+        # Found by the long campaign: other constructors fail with other plain errors.
+        ('name: !!float ""\n', ConfigIssue("line 1, column 7", "this float cannot be read")),
+        ("name: !!bool x\n", ConfigIssue("line 1, column 7", "this bool cannot be read")),
+        (
+            'name: !!timestamp ""\n',
+            ConfigIssue("line 1, column 7", "this timestamp cannot be read"),
+        ),
+    ],
+    ids=["timestamp", "float", "int", "empty-float", "bool", "empty-timestamp"],
+)
+def test_well_formed_values_that_cannot_be_built_are_config_errors(text, issue):
+    assert _refusal(text) == issue
+
+
+_MINIMAL = {"name": "x", "routeSelectionExpression": "$request.body.a", "stages": {"dev": {}}}
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("\U0001f600 é", "\U0001f600 é"),  # json.dumps writes "\ud83d\ude00 \u00e9"
+        ("plain", "plain"),
+    ],
+)
+def test_json_escapes_of_characters_past_the_bmp_are_paired(description, expected):
+    # Found by fuzzing: PyYAML read the pair as two lone surrogates, which broke templates.
+    config = parse_config(json.dumps({**_MINIMAL, "description": description}), base_dir=Path("."))
+    assert config.description == expected
+
+
+@pytest.mark.parametrize("text", ["a\ud800", "\udfff", "\ude00\ud83d"])
+def test_a_lone_surrogate_is_refused(text):
+    issue = _refusal(json.dumps({**_MINIMAL, "description": text}))
+    assert issue.message == "a string holds a lone surrogate (\\ud800-\\udfff)"
+    assert issue.path.startswith("line 1, column ")
+
+
+def test_tags_the_safe_loader_does_not_know_stay_yaml_errors():
+    issue = _refusal("name: !!python/object/apply:os.system [echo]\n")
+    assert issue == ConfigIssue(
+        "line 1, column 7",
+        "not valid YAML or JSON: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system'",
+    )

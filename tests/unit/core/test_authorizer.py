@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
@@ -479,6 +479,14 @@ def test_powertools_websocket_response_is_understood():
     }
 
 
+def _deep(depth: int) -> list[Any]:
+    """A list nested ``depth`` deep, as only an in-process authorizer can return it."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _padded(size):
     """A valid result whose compact JSON is exactly ``size`` bytes."""
     raw = _result(context={"pad": ""})
@@ -555,6 +563,18 @@ _CASES = [
         "invalid authorizer result: the result is not JSON: "
         "Out of range float values are not JSON compliant",
     ),
+    # Found by fuzzing: an in-process authorizer's nesting raised RecursionError out of decide().
+    (
+        _result(context={"deep": _deep(5000)}),
+        500,
+        "invalid authorizer result: the result nests too deeply to be JSON",
+    ),
+    # Found by the long campaign: a lone surrogate (json.loads makes one of "\udc00").
+    (
+        _result(context={"a": "x\udc00"}),
+        500,
+        "invalid authorizer result: the result is not JSON: surrogates not allowed",
+    ),
 ]
 
 
@@ -584,6 +604,8 @@ def test_every_outcome_has_its_own_reason():
         decide(_result(usageIdentifierKey=1), _ARN),
         decide(_padded(MAX_RESULT_BYTES + 1), _ARN),
         decide(_result(context={"s": {1}}), _ARN),
+        decide(_result(context={"deep": _deep(5000)}), _ARN),
+        decide(_result(context={"a": "\udc00"}), _ARN),
         decide_failure(IntegrationTimeout("auth", "no answer")),
     ]
     reasons = [outcome.reason for outcome in outcomes]

@@ -476,6 +476,9 @@ def test_compiled_response_keys_keep_order():
         ("/[/", "invalid regex: "),
         ("/(/", "invalid regex: "),
         ("/*/", "invalid regex: "),
+        # Found by fuzzing: these raised OverflowError and RecursionError out of the config load.
+        ("/a{4294967296}/", "invalid regex: the repetition number is too large"),
+        ("/" + "(" * 5000 + ")" * 5000 + "/", "invalid regex: it nests too deeply"),
     ],
 )
 def test_bad_integration_response_keys(key, message):

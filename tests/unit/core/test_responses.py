@@ -184,6 +184,7 @@ def test_connect_decision_accepted(status, accepted):
         ({"body": "aGk=", "isBase64Encoded": True}, b"hi"),
         ({"body": "AAH/", "isBase64Encoded": True}, b"\x00\x01\xff"),
         ({"body": "", "isBase64Encoded": True}, b""),
+        ({"body": "été \U0001f600"}, "été \U0001f600"),
     ],
 )
 def test_route_response(payload, message):
@@ -204,6 +205,8 @@ def test_route_response(payload, message):
         ({"body": "aGk", "isBase64Encoded": True}, "body is not valid base64"),
         ({"body": "aG k=", "isBase64Encoded": True}, "body is not valid base64"),
         ({"body": "é", "isBase64Encoded": True}, "body is not valid base64"),
+        # Found by fuzzing: a lone surrogate failed later, when the frame was encoded.
+        ({"body": "a\ud800"}, "body is not Unicode text: surrogates not allowed"),
     ],
 )
 def test_route_response_errors(payload, fragment):

@@ -165,6 +165,7 @@ _ROUTES = frozenset(
 _NO_DEFAULT = _ROUTES - {"$default"}
 
 _ACTION = "$request.body.action"
+_NO_MATCH = SelectionOutcome.NO_MATCH
 
 
 @pytest.mark.parametrize(
@@ -209,6 +210,29 @@ _ACTION = "$request.body.action"
         (_ACTION, "   ", "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, " [1]", "$default", SelectionOutcome.NOT_JSON, None),
         (_ACTION, b'{"action":"\xff"}', "$default", SelectionOutcome.NOT_JSON, None),
+        # Only UTF-8 is JSON: the stdlib, which reads what orjson refuses, would take these.
+        (_ACTION, '{"action":"join"}'.encode("utf-16-le"), "$default", _NOT_JSON, None),
+        (_ACTION, '{"action":"join"}'.encode("utf-32-le"), "$default", _NOT_JSON, None),
+        (_ACTION, b'{"action": 1e400}', "$default", SelectionOutcome.NO_MATCH, "Infinity"),
+        # Integers past 64 bits keep every digit (orjson would read them as floats).
+        (_ACTION, '{"action": 99999999999999999999999}', "$default", _NO_MATCH, "9" * 23),
+        (
+            _ACTION,
+            b'{"action": [-18446744073709551616]}',
+            "$default",
+            _NO_MATCH,
+            "[-" + str(2**64) + "]",
+        ),
+        (_ACTION, '{"action": 1e+23}', "$default", SelectionOutcome.NO_MATCH, "1e+23"),
+        (_ACTION, '{"action": "e+"}', "$default", SelectionOutcome.NO_MATCH, "e+"),
+        # Deep enough for the stdlib to give up, not orjson: orjson's reading stands.
+        (
+            _ACTION,
+            '{"action": "e+", "x": ' + "[" * 1010 + "]" * 1010 + "}",
+            "$default",
+            _NO_MATCH,
+            "e+",
+        ),
         # Whitespace before the object and bytes messages are fine.
         (_ACTION, ' \n{"action": "join"}', "join", SelectionOutcome.MATCHED, "join"),
         (_ACTION, b'{"action":"join"}', "join", SelectionOutcome.MATCHED, "join"),

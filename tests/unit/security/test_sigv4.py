@@ -429,6 +429,30 @@ def test_tampered_requests_are_refused(tamper):
     assert "\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in error.message
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda s: dataclasses.replace(s, target=s.target + "\udcff"),
+        lambda s: dataclasses.replace(s, target=s.target + "?a=\udcff"),
+        lambda s: dataclasses.replace(s, method="P\udcffST"),
+        lambda s: s.header("Host", "localhost:8080\udcff"),
+        lambda s: dataclasses.replace(s, target="[" + s.target[1:]),
+        lambda s: dataclasses.replace(s, target="http://localhost:8080" + s.target),
+    ],
+    ids=["path", "query", "method", "header", "no-slash", "absolute-form"],
+)
+def test_what_no_sdk_signs_never_verifies(tamper):
+    # Bytes that are not UTF-8 (aiohttp hands them over as lone surrogates) and targets without
+    # a leading slash. Found by fuzzing: botocore raised while building the canonical request
+    # (UnicodeEncodeError, "Invalid IPv6 URL"), a 500.
+    error = refused(tamper(_post()))
+    assert (error.status, error.error_type, error.message) == (
+        403,
+        "InvalidSignatureException",
+        MISMATCH,
+    )
+
+
 def test_mismatch_shows_the_canonical_request_like_api_gateway():
     sent = _post()
     wrong_secret = CredentialStore([dataclasses.replace(KEY, secret_access_key="nope")])
@@ -631,6 +655,15 @@ SCOPED = f"AWS4-HMAC-SHA256 Credential=A/20240209/r/s/aws4_request, {GOOD_PARAMS
         ),
         (
             {
+                "Host": "h",
+                "Date": "Fri, 31 Dec 9999 23:59:59 -0100",  # found by fuzzing: was a 500
+                "Authorization": SCOPED,
+            },
+            "Date must be in ISO-8601 'basic format'. Got 'Fri, 31 Dec 9999 23:59:59 -0100'. "
+            "See http://en.wikipedia.org/wiki/ISO_8601",
+        ),
+        (
+            {
                 **DATED,
                 "Authorization": "AWS4-HMAC-SHA256 Credential=A/20240209/r/s/aws4_request, "
                 "SignedHeaders=x-amz-date, Signature=00",
@@ -638,7 +671,15 @@ SCOPED = f"AWS4-HMAC-SHA256 Credential=A/20240209/r/s/aws4_request, {GOOD_PARAMS
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         ),
     ],
-    ids=["algorithm", "credential", "date-format", "date-value", "http-date", "host-unsigned"],
+    ids=[
+        "algorithm",
+        "credential",
+        "date-format",
+        "date-value",
+        "http-date",
+        "http-date-overflow",
+        "host-unsigned",
+    ],
 )
 def test_malformed_authorization(headers, message):
     assert _incomplete(headers) == message

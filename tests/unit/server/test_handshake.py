@@ -9,7 +9,7 @@ from aiohttp import HttpVersion, HttpVersion10, HttpVersion11
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from wsgate.server.handshake import refuse_upgrade
+from wsgate.server.handshake import header_text, refuse_upgrade
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example key
 VALID = (
@@ -110,3 +110,19 @@ def test_other_versions_get_426_naming_13(request_):
     assert response.headers["Upgrade"] == "websocket"
     assert response.headers["Connection"] == "Upgrade"
     assert json.loads(response.text or "") == {"message": "Upgrade Required"}
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("curl/8.5", "curl/8.5"),
+        ("été", "été"),
+        # Bytes that are not UTF-8 (aiohttp's surrogateescape): found by fuzzing, they made the
+        # $connect event unreadable to function workers, whose JSON parser refuses surrogates.
+        ("a\udcffb", "a\ufffdb"),
+        ("\udcc3\udca9", "é"),
+    ],
+)
+def test_header_text(value, text):
+    assert header_text(value) == text
