@@ -14,6 +14,7 @@ from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
 
 APPS = Path(__file__).parent / "integration" / "apps"
+_ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,6 +25,8 @@ def wsgate_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """
     home = tmp_path_factory.mktemp("wsgate-home")
     previous = os.environ.get("WSGATE_HOME")
+    # The Node.js SDK cache outlives sessions (scripts/test fills it before the tests run).
+    os.environ.setdefault("WSGATE_NODE_SDK_DIR", str(_ROOT / ".venv" / "node-sdk"))
     os.environ["WSGATE_HOME"] = str(home)
     try:
         yield home

@@ -26,10 +26,13 @@ from wsgate.core.routing import RESERVED_ROUTE_KEYS
 from wsgate.errors import ConfigError, ConfigIssue
 
 __all__ = [
+    "BoundedLoader",
+    "config_from_data",
     "function_name_from_uri",
     "load_config",
     "parse_config",
     "substitute_stage_variables",
+    "yaml_error",
 ]
 
 _SERVED_TYPES = frozenset({"AWS_PROXY", "HTTP_PROXY", "HTTP", "MOCK"})
@@ -58,16 +61,30 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
     try:
         data = _load_yaml(text)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        if problem.startswith("found unknown escape character"):
-            problem += _ESCAPE_HINT
-        if not isinstance(error, _Refused):
-            problem = f"not valid YAML or JSON: {problem}"
-        raise _error(source, where, problem) from error
+        raise yaml_error(source, error) from error
     if not isinstance(data, dict):
         raise _error(source, "", "the file must hold a mapping at the top level")
+    return config_from_data(data, base_dir=base_dir, source=source)
+
+
+def yaml_error(source: str, error: yaml.YAMLError) -> ConfigError:
+    """The config error for text that YAML cannot read (or that the loader refuses)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error)
+    if problem.startswith("found unknown escape character"):
+        problem += _ESCAPE_HINT
+    if not isinstance(error, _Refused):
+        problem = f"not valid YAML or JSON: {problem}"
+    return _error(source, where, problem)
+
+
+def config_from_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -> ApiConfig:
+    """Validate a config's data (as a file holds it) into a config.
+
+    Raises:
+        ConfigError: every problem, with its place.
+    """
     issues = _cross_reference_issues(data, base_dir)
     try:
         config = ApiConfig.model_validate(data)
@@ -105,7 +122,7 @@ class _Refused(yaml.YAMLError):
         self.problem_mark = where.start_mark
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing deep nesting and aliases that expand too far.
 
     While composing, it counts every node as expanded (an alias as the size of the node it
@@ -179,7 +196,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def _load_yaml(text: str) -> Any:
-    loader = _BoundedLoader(text)
+    loader = BoundedLoader(text)
     try:
         return loader.get_single_data()
     finally:
@@ -377,6 +394,9 @@ def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> 
     code_dir = (base_dir / code_uri).resolve()
     if not code_dir.is_dir():
         return [ConfigIssue(f"{place}.codeUri", f"folder {str(code_dir)!r} does not exist")]
+    runtime = function.get("runtime")
+    if isinstance(runtime, str) and not runtime.startswith("python"):
+        return _script_issues(place, runtime, handler, code_dir)
     module = handler.rpartition(".")[0]
     module_path = code_dir.joinpath(*module.split("."))
     if not module_path.with_suffix(".py").is_file() and not (module_path / "__init__.py").is_file():
@@ -387,6 +407,20 @@ def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> 
             )
         ]
     return []
+
+
+def _script_issues(place: str, runtime: str, handler: str, code_dir: Path) -> list[ConfigIssue]:
+    """Node.js finds ``dir/app.handlers.send`` in ``dir/app.js`` (or .mjs, .cjs): the file name
+    ends at the first dot after the last slash, as Lambda's runtime reads it; others are not
+    read."""
+    if not runtime.startswith("nodejs"):
+        return []
+    folder, slash, name = handler.rpartition("/")
+    module = folder + slash + name.partition(".")[0]
+    if any((code_dir / f"{module}{suffix}").is_file() for suffix in (".js", ".mjs", ".cjs")):
+        return []
+    message = f"no {module}.js, {module}.mjs or {module}.cjs in {str(code_dir)!r}"
+    return [ConfigIssue(f"{place}.handler", message)]
 
 
 def default_api_id(name: str) -> str:

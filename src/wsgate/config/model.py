@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from wsgate.config.base import Model
@@ -40,6 +40,8 @@ __all__ = [
     "RouteResponseConfig",
     "ServerConfig",
     "StageConfig",
+    "runtime_family",
+    "runtime_version",
 ]
 
 # The name of every apigatewayv2 integration type; AWS (Lambda custom) is not served, and the
@@ -210,8 +212,12 @@ class IntegrationConfig(Model):
 
 
 class FunctionConfig(Model):
-    """A local Python function standing in for a Lambda function."""
+    """A local function standing in for a Lambda function (Python, Node.js or a custom runtime)."""
 
+    # Lambda's runtime identifier ("python3.12", "nodejs20.x", "provided.al2023"); None runs the
+    # handler on the gateway's own Python, as a pythonX.Y runtime does. First: the handler's
+    # check depends on it.
+    runtime: str | None = None
     handler: str
     code_uri: str = "."
     environment: dict[str, str] = Field(default_factory=dict)
@@ -224,13 +230,33 @@ class FunctionConfig(Model):
     # gateway, for speed; it shares the gateway's process and environment.
     isolation: Literal["process", "inprocess"] = "process"
 
+    @field_validator("runtime")
+    @classmethod
+    def _check_runtime(cls, value: str | None) -> str | None:
+        if value is not None and runtime_family(value) is None:
+            raise ValueError(f"unknown runtime {value!r}; supported: {SUPPORTED_RUNTIMES}")
+        return value
+
     @field_validator("handler")
     @classmethod
-    def _check_handler(cls, value: str) -> str:
+    def _check_handler(cls, value: str, info: ValidationInfo) -> str:
+        runtime = info.data.get("runtime")
+        family = runtime_family(runtime) if runtime else "python"
+        # A custom runtime's bootstrap reads _HANDLER as it likes; Python and Node.js need a dot.
+        if family == "provided":
+            if not value:
+                raise ValueError("handler must not be empty")
+            return value
         module, dot, function = value.rpartition(".")
         if not dot or not module or not function:
-            raise ValueError(f"handler {value!r} must look like 'module.function'")
+            shape = "file.function" if family == "nodejs" else "module.function"
+            raise ValueError(f"handler {value!r} must look like '{shape}'")
         return value
+
+    @property
+    def family(self) -> RuntimeFamily:
+        """How the function runs: ``python`` (also with no runtime), ``nodejs`` or ``provided``."""
+        return (runtime_family(self.runtime) if self.runtime else None) or "python"
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -244,6 +270,40 @@ class FunctionConfig(Model):
 
 
 _SAM_VARIABLES = ("Variables", "variables")
+
+RuntimeFamily = Literal["python", "nodejs", "provided"]
+_NODE_MAJORS = (18, 20, 22, 24)  # Lambda's Node.js runtimes: the LTS releases
+SUPPORTED_RUNTIMES = (
+    "python3.x, "
+    + ", ".join(f"nodejs{major}.x" for major in _NODE_MAJORS)
+    + ", provided, provided.al2, provided.al2023"
+)
+_PYTHON_RUNTIME = re.compile(r"python3\.(\d{1,2})")
+_NODE_RUNTIME = re.compile(r"nodejs(\d{2})\.x")
+
+
+def runtime_family(runtime: str) -> RuntimeFamily | None:
+    """The family of one of Lambda's runtime identifiers; None for one wsgate cannot run."""
+    if _PYTHON_RUNTIME.fullmatch(runtime):
+        return "python"
+    node = _NODE_RUNTIME.fullmatch(runtime)
+    if node is not None and int(node.group(1)) in _NODE_MAJORS:
+        return "nodejs"
+    if runtime in ("provided", "provided.al2", "provided.al2023"):
+        return "provided"
+    return None
+
+
+def runtime_version(runtime: str | None) -> tuple[int, int] | None:
+    """The language version a runtime names: ``(3, 12)`` for python3.12, ``(20, 0)`` for
+    nodejs20.x; None without one (no runtime, or ``provided``)."""
+    if runtime is None:
+        return None
+    python = _PYTHON_RUNTIME.fullmatch(runtime)
+    if python is not None:
+        return 3, int(python.group(1))
+    node = _NODE_RUNTIME.fullmatch(runtime)
+    return (int(node.group(1)), 0) if node is not None else None
 
 
 def _stringify(value: object) -> object:

@@ -21,6 +21,7 @@ from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
 from wsgate.integrations.http import HttpIntegration
 from wsgate.integrations.mock import MockIntegration
+from wsgate.integrations.node_sdk import prepare_node
 from wsgate.integrations.transport import HttpTransport, Transport
 from wsgate.security.credentials import Credentials
 
@@ -106,7 +107,15 @@ class IntegrationCatalog:
         return self._asgi[target], f"http://asgi.local{slash}{path}"
 
     async def start(self) -> None:
-        """Start the ASGI apps, then the functions' runtimes."""
+        """Start the ASGI apps, then the functions' runtimes.
+
+        Raises:
+            ConfigError: a runtime cannot run here (no ``node``; the SDK cannot be installed).
+        """
+        node = {name: f for name, f in self._config.functions.items() if f.family == "nodejs"}
+        if node:
+            # Once for all of them, before any listener: the error names every function.
+            await prepare_node(node)
         for transport in self._asgi.values():
             await transport.start()
         for integration in self._integrations():

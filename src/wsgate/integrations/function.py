@@ -1,6 +1,8 @@
-"""AWS_PROXY integrations backed by local Python functions, run the way Lambda runs them.
+"""AWS_PROXY integrations backed by local functions, run the way Lambda runs them.
 
-``FunctionConfig.isolation`` picks one of two runners:
+Node.js and ``provided`` functions run in :mod:`wsgate.integrations.runtime_runner` (the same
+pool of environments, over Lambda's Runtime API; see ``docs/runtimes.md``). For Python
+functions, ``FunctionConfig.isolation`` picks one of two runners:
 
 ``process`` (the default)
     A pool of up to ``concurrency`` worker processes (:mod:`wsgate.integrations.worker`), each one
@@ -30,9 +32,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from wsgate.config.model import runtime_version
 from wsgate.core.events import build_connect_event, build_disconnect_event, build_message_event
 from wsgate.core.responses import ConnectDecision, UnusableAnswer, decide_connect, route_response
 from wsgate.errors import IntegrationBadResponse
@@ -40,6 +44,7 @@ from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
 from wsgate.integrations.inprocess import InProcessRunner
 from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.reload import CodeWatcher
+from wsgate.integrations.runtime_runner import RuntimeApiRunner
 from wsgate.types import JSONObject
 
 if TYPE_CHECKING:
@@ -76,8 +81,15 @@ class FunctionIntegration:
     ) -> None:
         self.name = name
         self.function_name = function_name
-        runner_class = InProcessRunner if config.isolation == "inprocess" else ProcessRunner
-        self._runner: ProcessRunner | InProcessRunner = runner_class(
+        runner_class: type[ProcessRunner | InProcessRunner]
+        if config.family != "python":
+            runner_class = RuntimeApiRunner
+        elif config.isolation == "inprocess":
+            runner_class = InProcessRunner
+        else:
+            runner_class = ProcessRunner
+        _check_python(function_name, config.runtime)
+        self._runner = runner_class(
             name, function_name, config, region=region, account_id=account_id
         )
         self._watcher = CodeWatcher(name, config.code_uri, self._on_change) if reload else None
@@ -150,3 +162,15 @@ class FunctionIntegration:
     def _on_change(self, changed: list[str]) -> None:
         logger.info("reloading function %s: %s changed", self.function_name, changed[0])
         self._runner.reload()
+
+
+def _check_python(function_name: str, runtime: str | None) -> None:
+    """Say so when a Python function asks for a newer Python than the gateway's own."""
+    wanted = runtime_version(runtime) if runtime and runtime.startswith("python") else None
+    if wanted is not None and wanted > sys.version_info[:2]:
+        logger.warning(
+            "function %s asks for %s; it runs on the local Python %d.%d",
+            function_name,
+            runtime,
+            *sys.version_info[:2],
+        )

@@ -246,6 +246,8 @@ def build_environment(
     Lambda's reserved variables win over both, as Lambda refuses to let a function set them;
     credentials are the exception: dummy ones are added only when none are set, so boto3
     clients can sign requests to the local gateway while real ones pass through.
+    ``AWS_EXECUTION_ENV`` names the function's runtime (``AWS_Lambda_nodejs20.x``), the local
+    Python for Python functions, and is absent for custom runtimes, as in Lambda.
     """
     environment = dict(base)
     environment.update(config.environment)
@@ -259,13 +261,18 @@ def build_environment(
             "AWS_LAMBDA_LOG_GROUP_NAME": info.log_group_name,
             "AWS_LAMBDA_LOG_STREAM_NAME": info.log_stream_name,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python{}.{}".format(*python_version[:2]),
             "LAMBDA_TASK_ROOT": config.code_uri,
             "LAMBDA_RUNTIME_DIR": runtime_dir,
             "TZ": ":UTC",
             "_HANDLER": config.handler,
         }
     )
+    if config.family == "python":
+        environment["AWS_EXECUTION_ENV"] = "AWS_Lambda_python{}.{}".format(*python_version[:2])
+    elif config.family == "nodejs":
+        environment["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{config.runtime}"
+    else:
+        environment.pop("AWS_EXECUTION_ENV", None)
     environment.setdefault("AWS_ACCESS_KEY_ID", "wsgate")
     environment.setdefault("AWS_SECRET_ACCESS_KEY", "wsgate")
     return environment

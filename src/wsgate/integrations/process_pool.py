@@ -39,6 +39,7 @@ from wsgate.integrations.lambda_context import (
     timeout_error_message,
 )
 from wsgate.integrations.worker import INIT, INVOKE, READY, RESULT, encode_frame
+from wsgate.types import JSONObject
 
 if TYPE_CHECKING:
     from wsgate.config.model import FunctionConfig
@@ -108,6 +109,10 @@ class _Worker(asyncio.SubprocessProtocol):
         self._on_gone()
         if self._transport is not None:
             self._transport.close()
+        self._finish()
+
+    def _finish(self) -> None:
+        """The process is reaped: the worker is closed for good."""
         if not self.closed.done():
             self.closed.set_result(None)
         self._pool.forget(self)
@@ -124,12 +129,15 @@ class _Worker(asyncio.SubprocessProtocol):
 
     def send(self, request_id: str, frame: bytes, timeout: float) -> asyncio.Future[Any]:
         """Start one invocation; the future gets the answer's (kind, body)."""
-        assert self._stdin is not None
         call = self._call = self._loop.create_future()
         self._request_id = request_id
-        self._stdin.write(frame)
+        self._deliver(frame)
         self._timer = self._loop.call_later(timeout, self._on_timeout)
         return call
+
+    def _deliver(self, frame: bytes) -> None:
+        assert self._stdin is not None
+        self._stdin.write(frame)
 
     def fail_call(self, error: Exception) -> None:
         """Fail the invocation in flight, if any, with ``error``."""
@@ -148,6 +156,9 @@ class _Worker(asyncio.SubprocessProtocol):
     def terminate(self) -> None:
         """Close stdin and send SIGTERM (a wedged handler ignores EOF)."""
         self.close()
+        self._send_sigterm()
+
+    def _send_sigterm(self) -> None:
         if self._transport is not None and self._transport.get_returncode() is None:
             try:
                 self._transport.terminate()
@@ -207,7 +218,13 @@ class _Worker(asyncio.SubprocessProtocol):
 
 
 class ProcessRunner:
-    """A pool of worker processes, one invocation per worker, like Lambda's environments."""
+    """A pool of worker processes, one invocation per worker, like Lambda's environments.
+
+    Subclasses run other runtimes in the same pool by overriding how a worker is made
+    (``_new_worker``), started (``_launch``) and sent an invocation (``_invocation_frame``).
+    """
+
+    _runtime_dir = _RUNTIME_DIR
 
     def __init__(
         self, name: str, function_name: str, config: FunctionConfig, *, region: str, account_id: str
@@ -236,7 +253,7 @@ class ProcessRunner:
         if self._closed:
             raise IntegrationUnavailable(self.name, "the function is stopped")
         invocation_id = request.invocation_id or new_invocation_id()
-        frame = encode_frame(INVOKE, dump_json([invocation_id, request.event]))
+        frame = self._invocation_frame(invocation_id, request.event)
         try:
             async with asyncio.timeout(request.timeout_ms / 1000):
                 worker = self._idle.pop() if self._idle else await self._acquire()
@@ -251,6 +268,10 @@ class ProcessRunner:
         if kind == RESULT:
             return IntegrationResult(value)
         raise function_error(self.name, value if isinstance(value, dict) else {})
+
+    def _invocation_frame(self, invocation_id: str, event: JSONObject) -> bytes:
+        """What a worker is sent to run one invocation."""
+        return encode_frame(INVOKE, dump_json([invocation_id, event]))
 
     def reload(self) -> None:
         """Retire every worker: idle ones now, busy and starting ones when they come free."""
@@ -330,7 +351,7 @@ class ProcessRunner:
             return
         loop = asyncio.get_running_loop()
         while self._starting < len(self._waiters) and len(self._workers) < self._config.concurrency:
-            worker = _Worker(self, loop)
+            worker = self._new_worker(loop)
             self._workers.add(worker)
             self._processes.add(worker)
             self._starting += 1
@@ -338,26 +359,37 @@ class ProcessRunner:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> _Worker:
+        return _Worker(self, loop)
+
+    async def _launch(
+        self, worker: _Worker, info: FunctionInfo, environment: dict[str, str]
+    ) -> None:
+        """Start the worker's process and its cold start.
+
+        Raises:
+            OSError: the process cannot be started.
+        """
+        await asyncio.get_running_loop().subprocess_exec(
+            lambda: worker,
+            *(sys.executable, "-m", _WORKER_MODULE),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,  # handler logs go straight to the gateway's stderr
+            env=environment,
+            cwd=self._config.code_uri,
+            # Out of the gateway's process group: Ctrl-C reaches the gateway, which then
+            # stops its workers in order.
+            start_new_session=True,
+        )
+        init = {"info": info.to_dict(), "handler": self._config.handler}
+        worker.start(encode_frame(INIT, dump_json({**init, "task_root": self._config.code_uri})))
+
     async def _boot(self, worker: _Worker) -> None:
         error: Exception | None = None
         try:
             info, environment = self._sandbox()
-            await asyncio.get_running_loop().subprocess_exec(
-                lambda: worker,
-                *(sys.executable, "-m", _WORKER_MODULE),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=None,  # handler logs go straight to the gateway's stderr
-                env=environment,
-                cwd=self._config.code_uri,
-                # Out of the gateway's process group: Ctrl-C reaches the gateway, which then
-                # stops its workers in order.
-                start_new_session=True,
-            )
-            init = {"info": info.to_dict(), "handler": self._config.handler}
-            worker.start(
-                encode_frame(INIT, dump_json({**init, "task_root": self._config.code_uri}))
-            )
+            await self._launch(worker, info, environment)
             async with asyncio.timeout(_INIT_LIMIT):
                 if not await worker.ready:
                     error = worker.exit_error(None)
@@ -392,7 +424,7 @@ class ProcessRunner:
             log_stream_name=stream,
         )
         environment = build_environment(
-            info, self._config, region=self._region, base=os.environ, runtime_dir=_RUNTIME_DIR
+            info, self._config, region=self._region, base=os.environ, runtime_dir=self._runtime_dir
         )
         # The worker must import this very wsgate, even when it is not installed (a checkout).
         path = environment.get("PYTHONPATH")

@@ -14,6 +14,7 @@ from wsgate.config.model import (
     RouteConfig,
     ServerConfig,
     StageConfig,
+    runtime_version,
 )
 
 _API = {"name": "chat", "routeSelectionExpression": "$request.body.action", "stages": {"prod": {}}}
@@ -321,7 +322,7 @@ def test_camel_case_aliases_and_snake_case_names_both_work():
         (ApiConfig, {**_API, "route_selection_expressions": "x"}, "route_selection_expressions"),
         (StageConfig, {"limits": {"frameSize": 1}}, "limits.frameSize"),
         (RouteConfig, {"integration": "x"}, "integration"),
-        (FunctionConfig, {"handler": "a.b", "runtime": "python3.11"}, "runtime"),
+        (FunctionConfig, {"handler": "a.b", "runtimes": "python3.11"}, "runtimes"),
         (ServerConfig, {"listen": "0.0.0.0"}, "listen"),
     ],
 )
@@ -431,6 +432,50 @@ def test_function_handler(handler, valid):
         [(place, message)] = _errors(FunctionConfig, {"handler": handler})
         assert place == "handler"
         assert f"handler {handler!r} must look like 'module.function'" in message
+
+
+@pytest.mark.parametrize(
+    ("runtime", "handler", "family", "version"),
+    [
+        (None, "app.handler", "python", None),
+        ("python3.9", "app.handler", "python", (3, 9)),
+        ("python3.14", "pkg.app.handler", "python", (3, 14)),
+        ("nodejs18.x", "app.handler", "nodejs", (18, 0)),
+        ("nodejs24.x", "src/app.handlers.send", "nodejs", (24, 0)),
+        ("provided", "anything", "provided", None),
+        ("provided.al2", "x", "provided", None),
+        ("provided.al2023", "bootstrap.handler", "provided", None),
+    ],
+)
+def test_function_runtime(runtime, handler, family, version):
+    function = FunctionConfig(handler=handler, runtime=runtime)
+    assert (function.runtime, function.family) == (runtime, family)
+    assert runtime_version(runtime) == version
+
+
+@pytest.mark.parametrize(
+    "runtime", ["java21", "python2.7", "nodejs19.x", "nodejs16.x", "go1.x", ""]
+)
+def test_unknown_runtimes_are_refused(runtime):
+    [(place, message)] = _errors(FunctionConfig, {"handler": "a.b", "runtime": runtime})
+    assert place == "runtime"
+    assert f"unknown runtime {runtime!r}; supported: python3.x, nodejs18.x, nodejs20.x" in message
+    assert "provided.al2023" in message
+
+
+@pytest.mark.parametrize(
+    ("runtime", "handler", "message"),
+    [
+        ("nodejs20.x", "index", "handler 'index' must look like 'file.function'"),
+        ("provided.al2023", "", "handler must not be empty"),
+        ("bogus", "index", "handler 'index' must look like 'module.function'"),
+    ],
+)
+def test_handler_shape_depends_on_the_runtime(runtime, handler, message):
+    errors = _errors(FunctionConfig, {"handler": handler, "runtime": runtime})
+    assert ("handler", message) in [
+        (place, text.removeprefix("Value error, ")) for place, text in errors
+    ]
 
 
 @pytest.mark.parametrize(
