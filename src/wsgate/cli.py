@@ -15,6 +15,8 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,10 +28,18 @@ from wsgate.clients import management as management_client, traces as trace_clie
 from wsgate.config.checks import config_warnings
 from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
+from wsgate.config.template.load import LoadedApi, load_api
+from wsgate.config.template.options import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    TemplateOptions,
+    parse_env_vars,
+    parse_parameter_overrides,
+)
 from wsgate.errors import ConfigError, TlsError
 from wsgate.observability.logs import configure_logging
 from wsgate.registry import check_registry_url, redact_url
-from wsgate.security.local import LOCAL_PROFILE
+from wsgate.security.local import LOCAL_PROFILE, wsgate_home
 
 if TYPE_CHECKING:
     from wsgate.server.app import Gateway
@@ -89,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_SERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("file", help="the API's config file (YAML or JSON)")
+    serve.add_argument(
+        "file", help="the API's config file, or a SAM/CloudFormation/CDK template (YAML or JSON)"
+    )
     serve.add_argument("--host", help="public listener address (default: config, 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="public listener port (0 picks a free one)")
     serve.add_argument(
@@ -107,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=["json", "text"], help="default: text on a terminal, else JSON"
     )
+    _add_template_flags(serve)
     serve.set_defaults(func=_serve)
 
     validate = commands.add_parser(
@@ -115,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("file")
+    validate.add_argument("file", help="a config file, or a SAM/CloudFormation/CDK template")
+    _add_template_flags(validate)
     validate.set_defaults(func=_validate)
 
     cert = commands.add_parser(
@@ -133,6 +147,109 @@ def build_parser() -> argparse.ArgumentParser:
     management_client.add_parsers(commands)
     trace_client.add_parsers(commands)
     return parser
+
+
+def _add_template_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("templates (SAM, CloudFormation, CDK; see docs/templates.md)")
+    group.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, as SAM CLI takes them (also ParameterKey=K,ParameterValue=V)",
+    )
+    group.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        help='SAM CLI\'s JSON: {"FunctionLogicalId": {"VAR": "v"}, "Parameters": {...}}; '
+        "variables are added to the functions' environment",
+    )
+    group.add_argument("--stack-name", help="AWS::StackName (default: the file's stem)")
+    group.add_argument(
+        "--region", help=f"AWS::Region (default: AWS_REGION, AWS_DEFAULT_REGION, {DEFAULT_REGION})"
+    )
+    group.add_argument(
+        "--account-id", help=f"AWS::AccountId (default: AWS_ACCOUNT_ID, {DEFAULT_ACCOUNT_ID})"
+    )
+
+
+def _template_options(args: argparse.Namespace) -> TemplateOptions:
+    """The template flags as options.
+
+    Raises:
+        _BadFlag: an override or the ``--env-vars`` file cannot be read.
+    """
+    try:
+        overrides = parse_parameter_overrides(args.parameter_overrides)
+    except ValueError as error:
+        raise _BadFlag(f"--parameter-overrides: {error}") from error
+    env_vars: dict[str, dict[str, str]] = {}
+    if args.env_vars is not None:
+        try:
+            env_vars = parse_env_vars(json.loads(Path(args.env_vars).read_text(encoding="utf-8")))
+        except OSError as error:
+            raise _BadFlag(f"--env-vars: cannot read {args.env_vars}: {error.strerror}") from error
+        except ValueError as error:  # JSON's errors too
+            raise _BadFlag(f"--env-vars: {args.env_vars}: {error}") from error
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    account = args.account_id or os.environ.get("AWS_ACCOUNT_ID")
+    return TemplateOptions(
+        home=wsgate_home(),
+        parameter_overrides=overrides,
+        env_vars=env_vars,
+        stack_name=args.stack_name,
+        region=region or DEFAULT_REGION,
+        account_id=account or DEFAULT_ACCOUNT_ID,
+    )
+
+
+def _load(args: argparse.Namespace) -> LoadedApi:
+    """Load the file the command names, config or template.
+
+    Raises:
+        _BadFlag: a template flag is malformed, or given for a file that is not a template.
+        ConfigError: the file is invalid.
+    """
+    loaded = load_api(args.file, _template_options(args))
+    if not loaded.template:
+        given = [
+            flag
+            for flag, value in (
+                ("--parameter-overrides", args.parameter_overrides),
+                ("--env-vars", args.env_vars),
+                ("--stack-name", args.stack_name),
+                ("--region", args.region),
+                ("--account-id", args.account_id),
+            )
+            if value
+        ]
+        if given:
+            raise _BadFlag(f"{', '.join(given)}: only for templates; {args.file} is a config file")
+    return loaded
+
+
+def _print_template(file: str, loaded: LoadedApi) -> None:
+    """What a template left aside (once, at start) and its outputs, with local values."""
+    if not loaded.template:
+        return
+    config = loaded.config
+    print(
+        f"{file}: template, stack {loaded.stack_name!r} "
+        f"(region {config.region}, account {config.account_id})"
+    )
+    for issue in loaded.skipped:
+        print(f"  skipped  {issue}")
+    if loaded.skipped:
+        print(
+            "  functions reach the real AWS services for skipped resources; point them at local "
+            "stand-ins with --env-vars FILE, e.g. "
+            '{"Parameters": {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}}'
+        )
+    for issue in loaded.notes:
+        print(f"  note     {issue}")
+    for name, value in loaded.outputs.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        print(f"  output   {name} = {text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,12 +276,17 @@ def _port(text: str) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.file)
+        loaded = _load(args)
+        config = loaded.config
         check_registry_url(config.server.registry)
+    except _BadFlag as error:
+        print(f"wsgate validate: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
     _print_warnings(args.file, config)
+    _print_template(args.file, loaded)
     routes = ", ".join(config.routes) or "none"
     stages = ", ".join(config.stages)
     print(f"{args.file}: valid (API {config.name!r}, stages: {stages}, routes: {routes})")
@@ -225,12 +347,15 @@ def _cert_failure(error: TlsError, names: list[str]) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.file)
+        loaded = _load(args)
+    except _BadFlag as error:
+        print(f"wsgate serve: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
     try:
-        config = _configure(config, args)
+        config = _configure(loaded.config, args)
     except _BadFlag as error:
         print(f"wsgate serve: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -241,6 +366,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return EXIT_INVALID_CONFIG
     _print_warnings(args.file, config)
+    _print_template(args.file, loaded)
     json_lines = None if args.log_format is None else args.log_format == "json"
     configure_logging(args.log_level, json_lines=json_lines)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -1,0 +1,1 @@
+"""SAM, CloudFormation and CDK templates as API configs (see docs/templates.md)."""
