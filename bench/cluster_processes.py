@@ -208,10 +208,15 @@ class Node:
 
 
 def start_node(
-    children: Children, name: str, registry: str, cpu: str | None, timeout: float
+    children: Children,
+    name: str,
+    registry: str,
+    cpu: str | None,
+    timeout: float,
+    config: Path = CONFIG,
 ) -> Node:
-    """Start one node of the benchmark's gateway and read its URLs from its output."""
-    command = [sys.executable, "-m", "wsgate", "serve", str(CONFIG), "--port", "0"]
+    """Start one node of a benchmark's gateway and read its URLs from its output."""
+    command = [sys.executable, "-m", "wsgate", "serve", str(config), "--port", "0"]
     command += ["--admin-port", "0", "--registry", registry, "--node-id", name]
     command += ["--log-level", "warning", "--log-format", "text"]
     env = dict(os.environ)
