@@ -83,6 +83,12 @@ class _Work:
         if self.clock is not None and self.clock() > self.deadline:
             raise RenderFailure(f"{_LIMIT}more than {self.budget.max_seconds:g} s")
 
+    def seconds_left(self) -> float | None:
+        """What is left of the time bound (at least a millisecond); None without a clock."""
+        if self.clock is None:
+            return None
+        return max(0.001, self.deadline - self.clock())
+
     def check_size(self, size: int, what: str) -> None:
         if size > self.budget.max_output_bytes:
             raise RenderFailure(f"{_LIMIT}{what} over {self.budget.max_output_bytes} bytes")

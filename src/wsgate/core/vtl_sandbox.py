@@ -12,15 +12,21 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, TypeGuard, TypeVar
 
-from wsgate.core.vtl_budget import _LIMIT, _WORK, RenderFailure, _utf8_size
+# The regex package, not re: its matching takes a timeout, so a pattern that backtracks without
+# end on a client's text ("(a|aa)+$") stops at the render's time bound instead of holding the
+# event loop; re cannot be interrupted. Its default syntax is re's.
+import regex as re
+
+from wsgate.core.vtl_budget import _LIMIT, _WORK, RenderFailure, _utf8_size, _Work
 from wsgate.core.vtl_input import Input, Util
 from wsgate.core.vtl_value import VtlList, _check_printable, _Entry, _java_text
 
 __all__: list[str] = []
+
+_T = TypeVar("_T")
 
 
 def _text(method: str, value: object) -> str:
@@ -95,8 +101,22 @@ def _regex(method: str, regex: object) -> re.Pattern[str]:
         raise RenderFailure(f"{method}: invalid regular expression: {error}") from error
 
 
+def _timed(run: Callable[[float | None], _T]) -> _T:
+    """Run a regular expression with what is left of the render's time."""
+    work = _WORK.get()
+    try:
+        return run(work.seconds_left())
+    except TimeoutError as error:
+        raise _too_slow(work) from error
+
+
+def _too_slow(work: _Work) -> RenderFailure:
+    return RenderFailure(f"{_LIMIT}more than {work.budget.max_seconds:g} s")
+
+
 def _matches(text: str, regex: object) -> bool:
-    return _regex("matches", regex).fullmatch(text) is not None
+    pattern = _regex("matches", regex)
+    return _timed(lambda timeout: pattern.fullmatch(text, timeout=timeout)) is not None
 
 
 def _replacement(method: str, replacement: str, groups: int) -> list[str | int]:
@@ -129,9 +149,10 @@ def _substitute(method: str, text: str, regex: object, replacement: object, coun
     if len(literal) == len(pieces):
         # No group reference: matches are counted in C, so the size is known before the result
         # is built, and the replacement runs in C too (backslashes doubled: taken literally).
-        unmatched, matches = pattern.subn("", text, count=count)
+        unmatched, matches = _timed(lambda timeout: pattern.subn("", text, count, timeout=timeout))
         work.check_size(len(unmatched) + matches * len(literal), "a string")
-        return pattern.sub(literal.replace("\\", "\\\\"), text, count=count)
+        escaped = literal.replace("\\", "\\\\")
+        return _timed(lambda timeout: pattern.sub(escaped, text, count, timeout=timeout))
     added = 0
 
     def expand(match: re.Match[str]) -> str:
@@ -142,7 +163,7 @@ def _substitute(method: str, text: str, regex: object, replacement: object, coun
         work.check_time()  # one Python call per match: bounded by the clock like a loop
         return piece
 
-    return pattern.sub(expand, text, count=count)
+    return _timed(lambda timeout: pattern.sub(expand, text, count, timeout=timeout))
 
 
 def _split(text: str, regex: object, limit: object = 0) -> list[str]:
@@ -152,15 +173,18 @@ def _split(text: str, regex: object, limit: object = 0) -> list[str]:
     parts: list[str] = []
     start = 0
     work = _WORK.get()
-    for match in pattern.finditer(text):
-        if 0 < most <= len(parts) + 1:
-            break
-        if len(parts) == work.budget.max_iterations:
-            # More parts than a rendering may iterate over: each is a Python object.
-            raise RenderFailure(f"{_LIMIT}split into more than {len(parts)} parts")
-        if match.end() > 0:
-            parts.append(text[start : match.start()])
-            start = match.end()
+    try:
+        for match in pattern.finditer(text, timeout=work.seconds_left()):
+            if 0 < most <= len(parts) + 1:
+                break
+            if len(parts) == work.budget.max_iterations:
+                # More parts than a rendering may iterate over: each is a Python object.
+                raise RenderFailure(f"{_LIMIT}split into more than {len(parts)} parts")
+            if match.end() > 0:
+                parts.append(text[start : match.start()])
+                start = match.end()
+    except TimeoutError as error:
+        raise _too_slow(work) from error
     if not parts:
         return [text]
     parts.append(text[start:])

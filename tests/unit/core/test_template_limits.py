@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import tracemalloc
 from collections.abc import Iterator
 
@@ -286,3 +287,32 @@ def test_time_limit_not_reached() -> None:
     readings: Iterator[float] = iter([100.0, 100.1, 100.2, 100.3, 100.4, 100.5])
     budget = RenderBudget(max_seconds=1, clock=lambda: next(readings))
     assert _render("#foreach($i in [1..2])$i#end", budget=budget) == "12"
+
+
+# A pattern that backtracks without end on a client's text: one call into the regular
+# expression engine must stop at the time bound too, not only the template's own steps.
+_BACKTRACKING = "(a|aa)+$"
+_CLIENT_TEXT = json.dumps({"s": "a" * 60 + "b"})
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        f"$input.path('$.s').matches('{_BACKTRACKING}')",
+        f"$input.path('$.s').replaceAll('{_BACKTRACKING}', 'x')",
+        f"$input.path('$.s').replaceFirst('{_BACKTRACKING}', '[$1]')",
+        f"$input.path('$.s').split('{_BACKTRACKING}')",
+    ],
+)
+def test_backtracking_regular_expressions_stop_at_the_time_bound(call: str) -> None:
+    budget = RenderBudget(max_seconds=0.05, clock=time.monotonic)
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=r"template work limit: more than 0\.05 s"):
+        _render(call, _CLIENT_TEXT, budget)
+    assert time.monotonic() - started < 5  # unbounded, this runs for hours
+
+
+def test_regular_expressions_work_within_the_time_bound() -> None:
+    budget = RenderBudget(clock=time.monotonic)
+    text = "$input.path('$.s').replaceAll('a+', '$0-')|$input.path('$.s').split('a').size()"
+    assert _render(text, '{"s": "baab"}', budget) == "baa-b|3"
