@@ -124,6 +124,8 @@ documents = st.one_of(
     "name: x\nrouteSelectionExpression: $request.body.a\nstages: {dev: {}}\nintegrations:\n"
     "  i: {integrationType: MOCK, integrationResponses: {'/a{4294967296}/': {}}}\n"
 )
+# Finding 18 (the long campaign): a codeUri holding NUL raised ValueError from Path.resolve().
+@example('functions: {f: {handler: a.b, codeUri: "x\\0y"}}\n')
 def test_any_text_loads_or_raises_config_error(text):
     try:
         parse_config(text, base_dir=_HERE)

@@ -15,6 +15,7 @@ from tests.conftest import APPS
 from tests.helpers import admin_headers, eventually, ws_client as client
 from wsgate.config.load import load_config
 from wsgate.config.model import AccessLogSettings
+from wsgate.errors import ConfigError
 from wsgate.server.app import Gateway
 
 ACCESS_FORMAT = (
@@ -111,3 +112,22 @@ def test_validate_reports_access_log_and_metrics_settings(
     assert "stages.dev.accessLogSettings.format:" in err
     assert "requestId" in err
     assert "server.metrics: metrics are served on the admin listener: set adminPort" in err
+
+
+@pytest.mark.parametrize(
+    ("destination", "reason"),
+    [("missing/folder/access.log", "No such file or directory"), ("a\0b", "embedded null byte")],
+)
+def test_an_access_log_that_cannot_be_opened_is_a_config_error(
+    tmp_path: Path, destination: str, reason: str
+) -> None:
+    config = load_config(APPS / "basic" / "wsgate.yaml")
+    settings = AccessLogSettings(format=ACCESS_FORMAT, destination=str(tmp_path / destination))
+    stage = config.stages["dev"].model_copy(update={"access_log_settings": settings})
+    config = config.model_copy(update={"stages": {**config.stages, "dev": stage}})
+    with pytest.raises(
+        ConfigError, match=r"stages\.dev\.accessLogSettings\.destination: cannot open"
+    ):
+        Gateway(config)
+    with pytest.raises(ConfigError, match=reason):
+        Gateway(config)

@@ -388,6 +388,9 @@ def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
 def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
     place = f"functions.{name}"
     code_uri = function.get("codeUri", ".")
+    if isinstance(code_uri, str) and "\0" in code_uri:
+        # The file system cannot hold it: Path.resolve() would raise ValueError.
+        return [ConfigIssue(f"{place}.codeUri", "a path cannot hold a NUL character")]
     handler = function.get("handler")
     if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
         return []

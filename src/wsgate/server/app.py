@@ -339,7 +339,13 @@ def _build_access_logs(config: ApiConfig) -> list[AccessLogObserver]:
         settings = stage.access_log_settings
         if settings is not None:
             log_format = compile_access_log_format(settings.format)
-            logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
+            try:
+                logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
+            except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+                place = f"stages.{stage_name}.accessLogSettings.destination"
+                reason = getattr(error, "strerror", None) or str(error)
+                message = f"cannot open {settings.destination!r}: {reason}"
+                raise ConfigError([ConfigIssue(place, message)]) from error
     return logs
 
 

@@ -184,6 +184,15 @@ def test_absolute_code_uri(tmp_path, code_dir):
     assert config.functions["chat"].code_uri == str(elsewhere.resolve())
 
 
+def test_a_code_uri_holding_nul_is_a_config_error(code_dir):
+    for function in ({"handler": "h.handler"}, {"handler": "bootstrap", "runtime": "provided"}):
+        data = _data(functions__chat={**function, "codeUri": "a\0b"})
+        with pytest.raises(
+            ConfigError, match=r"functions\.chat\.codeUri: a path cannot hold a NUL"
+        ):
+            parse_config(_dump(data), base_dir=code_dir)
+
+
 def test_explicit_api_id_is_kept(code_dir):
     config = parse_config(_dump(_data(apiId="myapi12345")), base_dir=code_dir)
     assert config.api_id == "myapi12345"
