@@ -137,6 +137,16 @@ async def test_keys_from_flags_post_get_and_delete(signed, capsys):
     assert ws.close_code == 1000
 
 
+async def test_an_id_that_starts_with_a_dash_goes_after_double_dash(signed, capsys):
+    # The gateway's own ids never start with "-" (core/ids.py); AWS's may.
+    assert not any(cid.startswith("-") for cid in signed.gateway.dataplane.live)
+    code, _, err = await wsgate(
+        capsys, "post", signed.endpoint(), *KEY_FLAGS, "--", "-aBcDeFgHiJkLmN=", "hi"
+    )
+    assert code == 3, err  # parsed as an id: the gateway answers GoneException
+    assert "GoneException" in err
+
+
 async def test_keys_from_the_environment_sign(signed, capsys, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -162,7 +172,7 @@ async def test_wrong_keys_exit_4(signed, capsys, keys, error_type):
         connection_id = next(iter(signed.gateway.dataplane.live))
         endpoint = signed.endpoint()
         code, out, err = await wsgate(capsys, "post", endpoint, connection_id, "no", *keys)
-        assert (code, out) == (4, "")
+        assert (code, out) == (4, ""), err
         # AWS's own message for a bad signature spans lines (the canonical request); then a hint.
         assert err.startswith(f"error: 403 {error_type}: ")
         hint = err.splitlines()[-1]

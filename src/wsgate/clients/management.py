@@ -68,6 +68,8 @@ class ExitCode(enum.IntEnum):
 
 _EPILOG = """\
 ENDPOINT is the stage URL that boto3 takes as endpoint_url, e.g. http://127.0.0.1:8080/dev.
+A CONNECTION_ID that starts with "-" (AWS may hand out such ids) goes after "--", as in
+wsgate post ENDPOINT -- -aBcDeFgHiJkLmN= hello.
 
 Requests are made by botocore's apigatewaymanagementapi client and signed with SigV4 like
 boto3's: with --access-key-id and --secret-access-key, else the credentials botocore finds

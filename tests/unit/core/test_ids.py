@@ -24,7 +24,8 @@ _URLSAFE = set(string.ascii_letters + string.digits + "-_")
         (bytes(range(11)), "AAECAwQFBgcICQo="),
         # Bytes whose standard base64 holds "/" and "+": the URL-safe alphabet is used instead.
         (b"\xff" * 11, "______________8="),
-        (b"\xfb\xef\xbe" * 3 + b"\xfb\xef", "--------------8="),
+        # No id starts with "-", which a command line would read as an option.
+        (b"\xfb\xef\xbe" * 3 + b"\xfb\xef", "_-------------8="),
         (bytes(range(200, 211)), "yMnKy8zNzs_Q0dI="),
     ],
 )
@@ -99,6 +100,8 @@ def test_format_ids_batches() -> None:
     assert len(batch) == 4
     assert all(is_valid_id(item) for item in batch)
     assert len(set(batch)) == 4
+    dashes = format_ids(b"\xfb\xef\xbe" * 8)
+    assert dashes == ["_--------------="] * 2
 
 
 @pytest.mark.parametrize("size", [0, 11, 13, 25])
