@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=["json", "text"], help="default: text on a terminal, else JSON"
     )
     _add_template_flags(serve)
+    _add_lambda_flag(serve)
     serve.set_defaults(func=_serve)
 
     validate = commands.add_parser(
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("file", help="a config file, or a SAM/CloudFormation/CDK template")
     _add_template_flags(validate)
+    _add_lambda_flag(validate)
     validate.set_defaults(func=_validate)
 
     cert = commands.add_parser(
@@ -147,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     management_client.add_parsers(commands)
     trace_client.add_parsers(commands)
     return parser
+
+
+def _add_lambda_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lambda-endpoint",
+        metavar="URL",
+        help="run every function at this Lambda Invoke endpoint (sam local start-lambda, an "
+        "emulator, https://lambda.REGION.amazonaws.com) unless it names its own",
+    )
 
 
 def _add_template_flags(parser: argparse.ArgumentParser) -> None:
@@ -200,6 +211,7 @@ def _template_options(args: argparse.Namespace) -> TemplateOptions:
         stack_name=args.stack_name,
         region=region or DEFAULT_REGION,
         account_id=account or DEFAULT_ACCOUNT_ID,
+        lambda_endpoint=getattr(args, "lambda_endpoint", None),
     )
 
 

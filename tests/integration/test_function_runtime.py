@@ -502,7 +502,7 @@ async def test_calls_that_give_up_waiting_leave_no_trace(
     impatient = [function.invoke(request({"seconds": 0}, timeout_ms=50)) for _ in range(5)]
     outcomes = await asyncio.gather(*impatient, return_exceptions=True)
     assert all(isinstance(outcome, IntegrationTimeout) for outcome in outcomes)
-    assert not function._runner._waiters
+    assert not function._runner._waiters  # type: ignore[union-attr]
     await busy
     assert (await function.invoke(request({"seconds": 0}))).payload["slept"] == 0
     assert len(function._runner._workers) == 1  # type: ignore[union-attr]

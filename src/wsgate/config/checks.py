@@ -7,10 +7,12 @@ likely a slip (a selection expression without its ``$``) is a warning: :func:`co
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
+from wsgate.config.base import as_mapping
 from wsgate.config.model import ApiConfig
 from wsgate.core.mapping import (
     MappingError,
@@ -19,14 +21,22 @@ from wsgate.core.mapping import (
 )
 from wsgate.core.routing import compile_expression
 from wsgate.core.templates import compile_response_expression, compile_template
+from wsgate.core.validation import ModelError, compile_schema
 from wsgate.errors import ConfigIssue, RoutingError, TemplateError
 
-__all__ = ["ASGI_PREFIX", "backend_issues", "config_warnings", "expression_issues"]
+__all__ = [
+    "ASGI_PREFIX",
+    "backend_issues",
+    "config_warnings",
+    "expression_issues",
+    "model_issues",
+]
 
 ASGI_PREFIX: Final = "asgi:"
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _URI: Final = re.compile(r"^(https?://[^/\s]+\S*|asgi:[A-Za-z_][\w.]*:[A-Za-z_]\w*(/\S*)?)$")
 _STAGE_VARIABLE: Final = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9]{1,128}")
 
 
 def backend_issues(
@@ -139,6 +149,42 @@ def _response_issues(place: str, responses: object) -> list[ConfigIssue]:
     return issues
 
 
+def model_issues(models: Mapping[str, Any], routes: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Every problem of the API's models and of the routes' request validation (§4.5).
+
+    Each schema is compiled here, so that a bad one is reported at load with its model's name.
+    """
+    issues = []
+    for name, model in models.items():
+        if not _MODEL_NAME.fullmatch(str(name)):
+            issues.append(ConfigIssue(f"models.{name}", "model names are 1-128 letters or digits"))
+        schema = model.get("schema") if isinstance(model, dict) else None
+        if isinstance(schema, dict):
+            schema = json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
+        if not isinstance(schema, str):
+            continue  # the model reports a missing or mistyped schema
+        try:
+            compile_schema(schema)
+        except ModelError as error:
+            issues.append(ConfigIssue(f"models.{name}.schema", str(error)))
+    for key, route in routes.items():
+        if not isinstance(route, dict):
+            continue
+        place = f"routes.{key}"
+        expression = route.get("modelSelectionExpression")
+        if isinstance(expression, str):
+            issues += expression_issues(f"{place}.modelSelectionExpression", expression)
+        request_models = route.get("requestModels")
+        for selection, model_name in as_mapping(request_models).items():
+            if isinstance(model_name, str) and model_name not in models:
+                issues.append(
+                    ConfigIssue(
+                        f"{place}.requestModels.{selection}", f"no model named {model_name!r}"
+                    )
+                )
+    return issues
+
+
 # AWS reads "$default" in a selection expression as a variable; the key is written "\$default".
 _DEFAULT_AS_VARIABLE: Final = frozenset({"$default", "${default}"})
 
@@ -171,9 +217,10 @@ def config_warnings(config: ApiConfig) -> list[ConfigIssue]:
     """What loads but is most likely a mistake, each with its place; never an error.
 
     Today: a selection expression that reads like a variable without its ``$``
-    (``request.body.action``), which is a constant and selects the same key every time.
+    (``request.body.action``), which is a constant and selects the same key every time; and
+    request models that nothing validates against.
     """
-    warnings = []
+    warnings = _unvalidated_routes(config)
     for place, expression, effect in _selection_expressions(config):
         if expression is None or "$" in expression:
             continue
@@ -189,6 +236,20 @@ def config_warnings(config: ApiConfig) -> list[ConfigIssue]:
     return warnings
 
 
+def _unvalidated_routes(config: ApiConfig) -> list[ConfigIssue]:
+    """Routes whose request models are never used: AWS validates only with an expression, and
+    only messages have a body."""
+    warnings = []
+    for key, route in config.routes.items():
+        if route.request_models and route.model_selection_expression is None:
+            message = "no modelSelectionExpression: messages are not validated, as on AWS"
+            warnings.append(ConfigIssue(f"routes.{key}.requestModels", message))
+        elif route.model_selection_expression is not None and key in ("$connect", "$disconnect"):
+            message = f"{key} has no message body: nothing is validated"
+            warnings.append(ConfigIssue(f"routes.{key}.modelSelectionExpression", message))
+    return warnings
+
+
 def _selection_expressions(config: ApiConfig) -> Iterator[tuple[str, str | None, str]]:
     """Every selection expression of the API: its place, its text, what a constant there does."""
     routed = (
@@ -198,6 +259,11 @@ def _selection_expressions(config: ApiConfig) -> Iterator[tuple[str, str | None,
     )
     yield "routeSelectionExpression", config.route_selection_expression, routed
     for key, route in config.routes.items():
+        yield (
+            f"routes.{key}.modelSelectionExpression",
+            route.model_selection_expression,
+            "every message of the route is validated against the same model",
+        )
         yield (
             f"routes.{key}.routeResponseSelectionExpression",
             route.route_response_selection_expression,

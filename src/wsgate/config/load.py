@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from wsgate.config.access import access_issues
 from wsgate.config.base import as_mapping
-from wsgate.config.checks import backend_issues, expression_issues
+from wsgate.config.checks import backend_issues, expression_issues, model_issues
 from wsgate.config.model import ApiConfig
 from wsgate.config.uris import STAGE_VARIABLE, function_name_from_uri, substitute_stage_variables
 from wsgate.core.accesslog import compile_access_log_format
@@ -38,8 +38,11 @@ __all__ = [
 _SERVED_TYPES = frozenset({"AWS_PROXY", "HTTP_PROXY", "HTTP", "MOCK"})
 
 
-def load_config(path: str | Path) -> ApiConfig:
+def load_config(path: str | Path, *, lambda_endpoint: str | None = None) -> ApiConfig:
     """Load and validate a config file; relative code paths resolve against its folder.
+
+    ``lambda_endpoint`` sends every function that names none of its own to that Lambda Invoke
+    endpoint (``wsgate serve --lambda-endpoint``).
 
     Raises:
         ConfigError: the file cannot be read or parsed, or any part of it is invalid.
@@ -53,10 +56,14 @@ def load_config(path: str | Path) -> ApiConfig:
         ) from error
     except OSError as error:
         raise _error(str(source), "", f"cannot read file: {error.strerror}") from error
-    return parse_config(text, base_dir=source.resolve().parent, source=str(source))
+    return parse_config(
+        text, base_dir=source.resolve().parent, source=str(source), lambda_endpoint=lambda_endpoint
+    )
 
 
-def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiConfig:
+def parse_config(
+    text: str, *, base_dir: Path, source: str = "<config>", lambda_endpoint: str | None = None
+) -> ApiConfig:
     """Parse YAML (or JSON, a subset of YAML) text into a validated config."""
     try:
         data = _load_yaml(text)
@@ -64,7 +71,7 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> ApiC
         raise yaml_error(source, error) from error
     if not isinstance(data, dict):
         raise _error(source, "", "the file must hold a mapping at the top level")
-    return config_from_data(data, base_dir=base_dir, source=source)
+    return config_from_data(data, base_dir=base_dir, source=source, lambda_endpoint=lambda_endpoint)
 
 
 def yaml_error(source: str, error: yaml.YAMLError) -> ConfigError:
@@ -79,12 +86,19 @@ def yaml_error(source: str, error: yaml.YAMLError) -> ConfigError:
     return _error(source, where, problem)
 
 
-def config_from_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -> ApiConfig:
+def config_from_data(
+    data: Mapping[str, Any], *, base_dir: Path, source: str, lambda_endpoint: str | None = None
+) -> ApiConfig:
     """Validate a config's data (as a file holds it) into a config.
+
+    Args:
+        lambda_endpoint: a Lambda Invoke endpoint for every function that names none.
 
     Raises:
         ConfigError: every problem, with its place.
     """
+    if lambda_endpoint is not None:
+        data = _with_endpoint(data, lambda_endpoint)
     issues = _cross_reference_issues(data, base_dir)
     try:
         config = ApiConfig.model_validate(data)
@@ -93,6 +107,17 @@ def config_from_data(data: Mapping[str, Any], *, base_dir: Path, source: str) ->
     if issues:
         raise ConfigError(issues, source)
     return _resolve(config, base_dir)
+
+
+def _with_endpoint(data: Mapping[str, Any], endpoint: str) -> Mapping[str, Any]:
+    functions = data.get("functions")
+    if not isinstance(functions, dict):
+        return data
+    moved = {
+        name: {"lambdaEndpoint": endpoint, **function} if isinstance(function, dict) else function
+        for name, function in functions.items()
+    }
+    return {**data, "functions": moved}
 
 
 # "\$default" and "/2\d\d/" are the usual trips: in YAML's (and JSON's) double quotes a
@@ -278,6 +303,7 @@ def _cross_reference_issues(data: Mapping[str, Any], base_dir: Path) -> list[Con
         issues += _access_log_issues(
             str(name), as_mapping(as_mapping(stage).get("accessLogSettings"))
         )
+    issues += model_issues(as_mapping(data.get("models")), routes)
     issues += access_issues(data, base_dir)
     server = as_mapping(data.get("server"))
     if server.get("metrics") is True and server.get("adminPort") is None:
@@ -387,6 +413,8 @@ def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
 
 def _function_issues(name: str, function: Mapping[str, Any], base_dir: Path) -> list[ConfigIssue]:
     place = f"functions.{name}"
+    if function.get("lambdaEndpoint") is not None:
+        return []  # its code runs at the endpoint, not here
     code_uri = function.get("codeUri", ".")
     if isinstance(code_uri, str) and "\0" in code_uri:
         # The file system cannot hold it: Path.resolve() would raise ValueError.

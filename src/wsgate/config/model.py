@@ -8,6 +8,7 @@ Python attributes are snake_case.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Literal
 
@@ -25,6 +26,7 @@ from wsgate.config.security import (
     TlsConfig,
     UsagePlanConfig,
 )
+from wsgate.types import JSONObject
 
 __all__ = [
     "AWS_LIMITS",
@@ -35,6 +37,7 @@ __all__ = [
     "IntegrationConfig",
     "IntegrationResponseConfig",
     "Limits",
+    "ModelConfig",
     "OpenTelemetryConfig",
     "RouteConfig",
     "RouteResponseConfig",
@@ -47,6 +50,8 @@ __all__ = [
 # The name of every apigatewayv2 integration type; AWS (Lambda custom) is not served, and the
 # loader rejects it with a clear message.
 IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
+# The handler's default: never a handler anyone writes, so a missing one is told from "".
+_NO_HANDLER = "\x00"
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _STAGE_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 _STAGE_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9\-._~:/?#&=,]{1,2048}")
@@ -156,6 +161,10 @@ class RouteConfig(Model):
     authorization_type: Literal["NONE", "CUSTOM", "AWS_IAM"] = "NONE"
     authorizer_id: str | None = None
     api_key_required: bool = False
+    # Request validation (§4.5): the expression picks a key of requestModels (or $default),
+    # whose model the message must match; without the expression nothing is validated.
+    model_selection_expression: str | None = None
+    request_models: dict[str, str] = Field(default_factory=dict)
 
     @property
     def authorizer_name(self) -> str | None:
@@ -177,6 +186,23 @@ class RouteConfig(Model):
         if self.route_response_selection_expression != "$default":
             return False
         return self.route_responses is None or "$default" in self.route_responses
+
+
+class ModelConfig(Model):
+    """A model: a JSON Schema (draft 4) that routes validate message bodies against."""
+
+    # AWS's Model.Schema is JSON text; a mapping (as CloudFormation writes it) is accepted too.
+    # Not named "schema", which pydantic's BaseModel has.
+    json_schema: str | JSONObject = Field(alias="schema")
+    content_type: str = "application/json"
+    description: str = ""
+
+    @property
+    def schema_text(self) -> str:
+        """The schema as JSON text, as AWS stores it."""
+        if isinstance(self.json_schema, str):
+            return self.json_schema
+        return json.dumps(self.json_schema, separators=(",", ":"), ensure_ascii=False)
 
 
 ContentHandlingStrategy = Literal["CONVERT_TO_TEXT", "CONVERT_TO_BINARY"]
@@ -214,11 +240,17 @@ class IntegrationConfig(Model):
 class FunctionConfig(Model):
     """A local function standing in for a Lambda function (Python, Node.js or a custom runtime)."""
 
+    # A Lambda Invoke endpoint (sam local start-lambda, an emulator, https://lambda.REGION...)
+    # that runs the function instead of a local runtime; any runtime Lambda has then works.
+    # First, with runtime: the checks below depend on them.
+    lambda_endpoint: str | None = None
+    # The name the endpoint knows the function by; default: its name here.
+    function_name: str | None = None
     # Lambda's runtime identifier ("python3.12", "nodejs20.x", "provided.al2023"); None runs the
-    # handler on the gateway's own Python, as a pythonX.Y runtime does. First: the handler's
-    # check depends on it.
+    # handler on the gateway's own Python, as a pythonX.Y runtime does.
     runtime: str | None = None
-    handler: str
+    # Not read when the function runs at a lambdaEndpoint, so not required then.
+    handler: str = Field(_NO_HANDLER, validate_default=True)
     code_uri: str = "."
     environment: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(3, gt=0, le=900)
@@ -230,16 +262,28 @@ class FunctionConfig(Model):
     # gateway, for speed; it shares the gateway's process and environment.
     isolation: Literal["process", "inprocess"] = "process"
 
+    @field_validator("lambda_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not _ENDPOINT.match(value):
+            raise ValueError(f"lambdaEndpoint {value!r} must be an http:// or https:// URL")
+        return value
+
     @field_validator("runtime")
     @classmethod
-    def _check_runtime(cls, value: str | None) -> str | None:
-        if value is not None and runtime_family(value) is None:
+    def _check_runtime(cls, value: str | None, info: ValidationInfo) -> str | None:
+        remote = info.data.get("lambda_endpoint") is not None
+        if value is not None and not remote and runtime_family(value) is None:
             raise ValueError(f"unknown runtime {value!r}; supported: {SUPPORTED_RUNTIMES}")
         return value
 
     @field_validator("handler")
     @classmethod
     def _check_handler(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("lambda_endpoint") is not None:
+            return "" if value == _NO_HANDLER else value  # the endpoint's runtime reads it
+        if value == _NO_HANDLER:
+            raise ValueError("field required")
         runtime = info.data.get("runtime")
         family = runtime_family(runtime) if runtime else "python"
         # A custom runtime's bootstrap reads _HANDLER as it likes; Python and Node.js need a dot.
@@ -258,6 +302,11 @@ class FunctionConfig(Model):
         """How the function runs: ``python`` (also with no runtime), ``nodejs`` or ``provided``."""
         return (runtime_family(self.runtime) if self.runtime else None) or "python"
 
+    @property
+    def remote(self) -> bool:
+        """True when a Lambda Invoke endpoint runs the function (``lambdaEndpoint``)."""
+        return self.lambda_endpoint is not None
+
     @field_validator("environment", mode="before")
     @classmethod
     def _flatten_environment(cls, value: object) -> object:
@@ -270,6 +319,7 @@ class FunctionConfig(Model):
 
 
 _SAM_VARIABLES = ("Variables", "variables")
+_ENDPOINT = re.compile(r"https?://[^/\s]+\S*$")
 
 RuntimeFamily = Literal["python", "nodejs", "provided"]
 _NODE_MAJORS = (18, 20, 22, 24)  # Lambda's Node.js runtimes: the LTS releases
@@ -410,6 +460,8 @@ class ApiConfig(Model):
     # Beyond AWS: an authorizer context key listing groups to join ("a,b"), at $connect.
     groups_from_authorizer: str | None = None
     usage_plans: dict[str, UsagePlanConfig] = Field(default_factory=dict)
+    # Request validation's schemas (§4.5), by name; routes name them in requestModels.
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
 
     @field_validator("stages")
     @classmethod

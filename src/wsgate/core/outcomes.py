@@ -17,11 +17,13 @@ from enum import Enum
 from typing import Final, Literal, NamedTuple
 
 from wsgate.core.responses import (
+    BAD_REQUEST_BODY,
     ENDPOINT_TIMED_OUT,
     FORBIDDEN,
     INTERNAL_SERVER_ERROR,
     TOO_MANY_REQUESTS,
     UNSUPPORTED_MEDIA_TYPE,
+    bad_request_frame,
     error_frame,
 )
 from wsgate.errors import (
@@ -74,6 +76,7 @@ class Result(Enum):
     FORBIDDEN = "forbidden"  # no route, no API key, a denying policy or signature, an origin
     UNAUTHORIZED = "unauthorized"  # $connect: the authorizer said Unauthorized, or no identity
     AUTHORIZER_FAILED = "authorizer failed"  # $connect: the authorizer failed or answered badly
+    BAD_REQUEST_BODY = "bad request body"  # a message: its route's model refuses the body
 
 
 class Socket(Enum):
@@ -130,6 +133,7 @@ RULES: Final[Mapping[tuple[Phase, Result], Rule]] = {
     (_M, Result.UNSUPPORTED): Rule(415, "client", UNSUPPORTED_MEDIA_TYPE, _OPEN, "§3.8"),
     (_M, Result.THROTTLED): Rule(429, "client", TOO_MANY_REQUESTS, _OPEN, "§9.2: decisions"),
     (_M, Result.FORBIDDEN): Rule(403, "client", FORBIDDEN, _OPEN, "§10: no route, no key"),
+    (_M, Result.BAD_REQUEST_BODY): Rule(400, "client", BAD_REQUEST_BODY, _OPEN, "§4.5, §10"),
     # $disconnect: nothing reaches the client (§1.3); statuses as for messages, for the logs.
     (_D, Result.ANSWERED): Rule(200, None, None, Socket.CLOSED, "§1.3: answer ignored"),
     (_D, Result.TIMED_OUT): Rule(504, "execution", None, Socket.CLOSED, "decisions"),
@@ -178,6 +182,7 @@ def decide(
     reply: str | bytes | None = None,
     connection_id: str = "",
     request_id: str = "",
+    message_id: str = "",
     subprotocol: str | None = None,
     groups: tuple[str, ...] = (),
 ) -> Outcome:
@@ -187,13 +192,16 @@ def decide(
         status: the status a declined ``$connect`` answered with (that row has none of its own).
         reply: what the integration answered for a message, when its route has a route response.
         connection_id, request_id: for a message's error frame.
+        message_id: for the ``Bad request body`` frame, which names the message instead.
 
     Raises:
         KeyError: the phase has no such result (a message cannot be declined, for example).
     """
     rule = RULES[(phase, result)]
     frame: str | bytes | None = reply
-    if rule.frame is not None:
+    if rule.frame is BAD_REQUEST_BODY:
+        frame = bad_request_frame(connection_id, message_id)
+    elif rule.frame is not None:
         frame = error_frame(rule.frame, connection_id, request_id)
     return Outcome(
         phase,

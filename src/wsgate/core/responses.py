@@ -15,6 +15,7 @@ from typing import Final
 from wsgate.types import JSONValue
 
 __all__ = [
+    "BAD_REQUEST_BODY",
     "ENDPOINT_TIMED_OUT",
     "FORBIDDEN",
     "INTERNAL_SERVER_ERROR",
@@ -22,6 +23,7 @@ __all__ = [
     "UNSUPPORTED_MEDIA_TYPE",
     "ConnectDecision",
     "UnusableAnswer",
+    "bad_request_frame",
     "decide_connect",
     "error_frame",
     "is_group_name",
@@ -35,12 +37,23 @@ ENDPOINT_TIMED_OUT: Final = "Endpoint request timed out"
 TOO_MANY_REQUESTS: Final = "Too Many Requests"
 # AWS's 415 for a message no request template takes (§3.8); the frame's text is unconfirmed.
 UNSUPPORTED_MEDIA_TYPE: Final = "Unsupported Media Type"
+# A message its route's model refuses (§4.5); its frame has a shape of its own.
+BAD_REQUEST_BODY: Final = "Bad request body"
 
 
 def error_frame(message: str, connection_id: str, request_id: str) -> str:
     """AWS's error frame, e.g. ``{"message": "Forbidden", "connectionId":"…", "requestId":"…"}``."""
     return (
         f'{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}'
+    )
+
+
+def bad_request_frame(connection_id: str, message_id: str) -> str:
+    """AWS's frame for a body its model refuses, as documented (§10): a space before the
+    first colon, spaces after every other, and the ``messageId`` instead of the request's id."""
+    return (
+        f'{{"message" : "{BAD_REQUEST_BODY}", "connectionId": "{connection_id}", '
+        f'"messageId": "{message_id}"}}'
     )
 
 

@@ -51,6 +51,11 @@ class IntegrationCatalog:
         self._http: HttpTransport | None = None
         self._asgi: dict[str, AsgiTransport] = {}
         functions = _prepared(config, local_key, environ)
+        # How each family of runtime reaches the gateway back (``integrations/callback.py``):
+        # filled in by the gateway once its functions' listener is up, read at each spawn.
+        self.callback_environment: dict[str, dict[str, str]] = {
+            family: {} for family in ("python", "nodejs", "provided")
+        }
         self._functions = {
             name: FunctionIntegration(
                 name,
@@ -59,6 +64,7 @@ class IntegrationCatalog:
                 region=config.region,
                 account_id=config.account_id,
                 reload=reload,
+                callback_environment=self.callback_environment[function.family],
             )
             for name, function in functions.items()
         }
@@ -112,7 +118,11 @@ class IntegrationCatalog:
         Raises:
             ConfigError: a runtime cannot run here (no ``node``; the SDK cannot be installed).
         """
-        node = {name: f for name, f in self._config.functions.items() if f.family == "nodejs"}
+        node = {
+            name: f
+            for name, f in self._config.functions.items()
+            if f.family == "nodejs" and not f.remote
+        }
         if node:
             # Once for all of them, before any listener: the error names every function.
             await prepare_node(node)
@@ -135,17 +145,15 @@ class IntegrationCatalog:
 def _prepared(
     config: ApiConfig, local_key: Credentials | None, environ: Mapping[str, str]
 ) -> dict[str, FunctionConfig]:
-    """Functions ready to call the gateway back: its CA trusted, an access key it accepts.
+    """Functions ready to call the gateway back with an access key it accepts.
 
     A function's own ``AWS_ACCESS_KEY_ID`` wins, then the gateway's (real credentials pass
-    through, as the gateway can check them), then the local key.
+    through, as the gateway can check them), then the local key. The CA they trust comes with
+    the callback environment (``server.tls.caFile`` included).
     """
-    tls = config.server.tls
     prepared = {}
     for name, function in config.functions.items():
         extra: dict[str, str] = {}
-        if tls is not None and tls.ca_file is not None:
-            extra["AWS_CA_BUNDLE"] = tls.ca_file
         own = "AWS_ACCESS_KEY_ID" in function.environment
         if local_key is not None and not own and not _has_key(environ):
             extra["AWS_ACCESS_KEY_ID"] = local_key.access_key_id

@@ -1,7 +1,8 @@
 """AWS_PROXY integrations backed by local functions, run the way Lambda runs them.
 
 Node.js and ``provided`` functions run in :mod:`wsgate.integrations.runtime_runner` (the same
-pool of environments, over Lambda's Runtime API; see ``docs/runtimes.md``). For Python
+pool of environments, over Lambda's Runtime API; see ``docs/runtimes.md``). A function with a
+``lambdaEndpoint`` is invoked there (:mod:`wsgate.integrations.lambda_invoke`). For Python
 functions, ``FunctionConfig.isolation`` picks one of two runners:
 
 ``process`` (the default)
@@ -33,7 +34,7 @@ from __future__ import annotations
 import base64
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wsgate.config.model import runtime_version
@@ -42,6 +43,7 @@ from wsgate.core.responses import ConnectDecision, UnusableAnswer, decide_connec
 from wsgate.errors import IntegrationBadResponse
 from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
 from wsgate.integrations.inprocess import InProcessRunner
+from wsgate.integrations.lambda_invoke import LambdaInvokeRunner
 from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.reload import CodeWatcher
 from wsgate.integrations.runtime_runner import RuntimeApiRunner
@@ -78,21 +80,29 @@ class FunctionIntegration:
         region: str,
         account_id: str,
         reload: bool = False,
+        callback_environment: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.function_name = function_name
-        runner_class: type[ProcessRunner | InProcessRunner]
-        if config.family != "python":
+        runner_class: type[ProcessRunner | InProcessRunner | LambdaInvokeRunner]
+        if config.remote:
+            runner_class = LambdaInvokeRunner
+        elif config.family != "python":
             runner_class = RuntimeApiRunner
         elif config.isolation == "inprocess":
             runner_class = InProcessRunner
         else:
             runner_class = ProcessRunner
-        _check_python(function_name, config.runtime)
+        if not config.remote:
+            _check_python(function_name, config.runtime)
         self._runner = runner_class(
             name, function_name, config, region=region, account_id=account_id
         )
-        self._watcher = CodeWatcher(name, config.code_uri, self._on_change) if reload else None
+        if isinstance(self._runner, ProcessRunner) and callback_environment is not None:
+            # In-process functions share the gateway's process: their calls are left alone.
+            self._runner.callback_environment = callback_environment
+        watch = reload and not config.remote  # remote code is not here to watch
+        self._watcher = CodeWatcher(name, config.code_uri, self._on_change) if watch else None
 
     async def start(self) -> None:
         """Load the function (in-process) and start watching its code when asked to."""

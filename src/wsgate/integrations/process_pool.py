@@ -13,6 +13,7 @@ import os
 import sys
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -243,6 +244,9 @@ class ProcessRunner:
         self._starting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # How this runtime reaches the gateway back (integrations/callback.py); under the
+        # function's own variables, over the gateway's.
+        self.callback_environment: Mapping[str, str] = {}
 
     async def start(self) -> None:
         """Nothing to do: workers start when calls need them."""
@@ -424,7 +428,11 @@ class ProcessRunner:
             log_stream_name=stream,
         )
         environment = build_environment(
-            info, self._config, region=self._region, base=os.environ, runtime_dir=self._runtime_dir
+            info,
+            self._config,
+            region=self._region,
+            base={**os.environ, **self.callback_environment},
+            runtime_dir=self._runtime_dir,
         )
         # The worker must import this very wsgate, even when it is not installed (a checkout).
         path = environment.get("PYTHONPATH")

@@ -47,6 +47,8 @@ __all__ = ["NODE_RUNTIME_DIR", "RuntimeApiRunner"]
 NODE_RUNTIME_DIR = str(Path(__file__).parent / "runtimes" / "node")
 _NODE_BOOTSTRAP = os.path.join(NODE_RUNTIME_DIR, "bootstrap.mjs")
 _NODE_HOOKS = os.path.join(NODE_RUNTIME_DIR, "hooks.mjs")
+# Sends the function's calls to the API's names to the gateway (integrations/callback.py).
+_NODE_REDIRECT = os.path.join(NODE_RUNTIME_DIR, "redirect.cjs")
 
 
 class _ApiWorker(_Worker):
@@ -211,9 +213,11 @@ class RuntimeApiRunner(ProcessRunner):
         paths = [self._node.node_modules, environment.get("NODE_PATH", "")]
         environment["NODE_PATH"] = os.pathsep.join(path for path in paths if path)
         if _has_register(self._node.version):
-            return [self._node.node, _NODE_BOOTSTRAP]
+            return [self._node.node, "--require", _NODE_REDIRECT, _NODE_BOOTSTRAP]
         return [
             self._node.node,
+            "--require",
+            _NODE_REDIRECT,
             "--no-warnings",
             "--experimental-loader",
             _NODE_HOOKS,

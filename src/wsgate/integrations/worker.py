@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any
 
+from wsgate.integrations.callback import REDIRECTS_VARIABLE, decode_redirects, install_redirects
 from wsgate.integrations.lambda_context import (
     HANDLER_NOT_FOUND,
     IMPORT_MODULE_ERROR,
@@ -247,6 +248,8 @@ def main() -> None:
     inbound, outbound = _claim_protocol_pipes()
     _die_with_parent()
     _setup_logging()
+    # Before the handler's module runs: clients it makes at import time call back too.
+    install_redirects(decode_redirects(os.environ.get(REDIRECTS_VARIABLE)))
     frame = _read_frame(inbound)
     if frame is None or frame[0] != INIT:
         return

@@ -2,7 +2,9 @@
 
 Every listening socket lives here. The public listener serves WebSocket clients at
 ``/{prefix}/{stage}`` and, as on AWS, ``/{stage}/@connections/{id}``; an optional admin listener
-serves the management API apart from the public one.
+serves the management API apart from the public one. A third, on loopback only, serves the
+gateway's own functions both, in TLS and in plain HTTP: their calls to the API's execute-api
+name and to the events' ``domainName`` land there (``integrations/callback.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from wsgate.config.model import ApiConfig, OpenTelemetryConfig
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.addressing import match_management_path
 from wsgate.errors import ConfigError, ConfigIssue
+from wsgate.integrations.callback import CallbackPlan, plan_callback
 from wsgate.integrations.catalog import IntegrationCatalog
 from wsgate.observability.accesslog import AccessLogObserver
 from wsgate.observability.hooks import Observer
@@ -32,6 +36,7 @@ from wsgate.observability.routestats import RouteStats
 from wsgate.observability.tracing import TraceStore
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
+from wsgate.security.callback_tls import prepare_callback_tls
 from wsgate.security.certs import server_ssl_context
 from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.local import LocalSecrets, load_local_secrets
@@ -41,7 +46,7 @@ from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import Traffic
 from wsgate.server.dashboard import DASHBOARD_PATH, Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
-from wsgate.server.listener import GuardedSite, RequestDeadline
+from wsgate.server.listener import GuardedSite, RequestDeadline, SniffingSite
 from wsgate.server.management import ConnectionsApi
 from wsgate.server.stage import build_stages
 from wsgate.server.traces import TRACE_PATHS, serve_traces
@@ -58,7 +63,7 @@ logger = logging.getLogger(__name__)
 class Listener:
     """A bound socket: what it serves and where."""
 
-    role: str  # "public" or "admin"
+    role: str  # "public" or "admin" (in ``listeners``), "functions" (``functions_listener``)
     host: str
     port: int
 
@@ -159,6 +164,9 @@ class Gateway:
             Dashboard(self.dataplane, self.route_stats) if self.route_stats is not None else None
         )
         self._deadline = RequestDeadline(server.listener.handshake_timeout_seconds)
+        # Where local functions' calls back go; set once the functions' listener is up.
+        self.callback: CallbackPlan | None = None
+        self.functions_listener: Listener | None = None
         self.listeners: list[Listener] = []
         self._runners: list[web.AppRunner] = []
         self._sites: list[web.BaseSite] = []
@@ -172,6 +180,18 @@ class Gateway:
             if not self.config.server.management_on_public:
                 return _management_elsewhere()
             return await self.management.handle(request, management)
+        return await self._upgrade(request)
+
+    async def _functions(self, request: web.Request) -> web.StreamResponse:
+        """The functions' listener: the data plane and ``@connections``, whatever the config
+        says of the public listener (it is theirs, on loopback)."""
+        self._deadline.arrived(request)
+        management = match_management_path(request.raw_path)
+        if management is not None:
+            return await self.management.handle(request, management)
+        return await self._upgrade(request)
+
+    async def _upgrade(self, request: web.Request) -> web.StreamResponse:
         path = request.raw_path.split("?", 1)[0].rstrip("/")
         stage = self.dataplane.stages.get(path.rsplit("/", 1)[-1])
         if stage is None:
@@ -225,9 +245,15 @@ class Gateway:
         await self.integrations.start()
         # Join the cluster before taking connections: other nodes must be able to reach them.
         await self.cluster.start()
-        await self._listen(
-            "public", self._public, host or server.host, server.port if port is None else port
-        )
+        host = host or server.host
+        # Bound first: the functions are told its port before any connection can arrive.
+        public = socket.create_server((host, server.port if port is None else port))
+        try:
+            await self._serve_functions(host, int(public.getsockname()[1]))
+        except BaseException:
+            public.close()
+            raise
+        await self._listen("public", self._public, host, 0, sock=public)
         if server.admin_port is not None:
             await self._listen("admin", self._admin, server.admin_host, server.admin_port)
 
@@ -237,6 +263,9 @@ class Gateway:
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
         host: str,
         port: int,
+        *,
+        sock: socket.socket | None = None,
+        functions_tls: ssl.SSLContext | None = None,
     ) -> None:
         limits = self.config.server.listener
         app = web.Application(client_max_size=1024**2)
@@ -253,15 +282,49 @@ class Gateway:
             keepalive_timeout=_KEEPALIVE_SECONDS,
         )
         await runner.setup()
-        sock = socket.create_server((host, port), reuse_port=False)
-        tls = self.config.server.tls if role == "public" else None
-        context = server_ssl_context(tls.cert_file, tls.key_file) if tls is not None else None
-        site = GuardedSite(runner, sock, self._deadline, ssl_context=context)
+        sock = sock or socket.create_server((host, port), reuse_port=False)
+        site: GuardedSite
+        if functions_tls is not None:
+            site = SniffingSite(runner, sock, self._deadline, functions_tls)
+        else:
+            tls = self.config.server.tls if role == "public" else None
+            context = server_ssl_context(tls.cert_file, tls.key_file) if tls is not None else None
+            site = GuardedSite(runner, sock, self._deadline, ssl_context=context)
         await site.start()
-        bound = sock.getsockname()
-        self.listeners.append(Listener(role, host, int(bound[1])))
+        bound = Listener(role, host, int(sock.getsockname()[1]))
+        if role == "functions":  # the gateway's own, not one to advertise
+            self.functions_listener = bound
+        else:
+            self.listeners.append(bound)
         self._runners.append(runner)
         self._sites.append(site)
+
+    async def _serve_functions(self, public_host: str, public_port: int) -> None:
+        """Start the functions' listener and tell the functions how to reach it."""
+        config, server = self.config, self.config.server
+        sock = socket.create_server(("127.0.0.1", 0))
+        try:
+            plan = plan_callback(
+                api_id=config.api_id or "local",
+                region=config.region,
+                stage=next(iter(config.stages)),
+                domain_name=server.domain_name,
+                public=(public_host, public_port) if server.tls is None else None,
+                listener_port=int(sock.getsockname()[1]),
+            )
+            extra = [server.tls.ca_file] if server.tls is not None and server.tls.ca_file else []
+            tls = prepare_callback_tls(self.local.home, plan.names, extra)
+        except BaseException:
+            sock.close()
+            raise
+        await self._listen(
+            "functions", self._functions, "127.0.0.1", 0, sock=sock, functions_tls=tls.context
+        )
+        for family, environment in self.integrations.callback_environment.items():
+            environment.update(
+                plan.environment(family, ca_bundle=str(tls.ca_bundle), extra_ca=str(tls.extra_ca))
+            )
+        self.callback = plan
 
     @property
     def port(self) -> int:

@@ -21,6 +21,7 @@ from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.outcomes import Phase, Result, Socket, decide
 from wsgate.core.routing import RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
+from wsgate.core.validation import validate_request
 from wsgate.eager import Pending, run_first_step
 from wsgate.errors import ConnectionNotFound, ManagementError
 from wsgate.integrations.base import Call
@@ -347,19 +348,27 @@ class DataPlane:
             if refusal is not None:
                 return self._refuse(conn, match, refusal)
         target = stage.routes[match.route_key]
-        return None if target is None else self._dispatch(conn, target, body, match)
+        if target is None:
+            return None
+        if target.validation is not None:  # §4.5: a refused body never reaches the backend
+            problem = validate_request(target.validation, body, clock=time.monotonic)
+            if problem is not None:
+                return self._refuse(conn, match, Refusal(Result.BAD_REQUEST_BODY, problem))
+        return self._dispatch(conn, target, body, match)
 
     async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
-        """Answer a message that goes nowhere (no route, a throttle, no API key), as AWS does."""
+        """Answer a message that goes nowhere (no route, a throttle, no API key, a body its
+        model refuses), as AWS does."""
         started = time.monotonic()
         facts = conn.facts
-        call = Call(facts, match.route_key or "", new_id(), now_ms(), 0)
+        call = Call(facts, match.route_key or "", new_id(), now_ms(), 0, message_id=new_id())
         outcome = decide(
             Phase.MESSAGE,
             refusal.result,
             problem=refusal.reason,
             connection_id=facts.connection_id,
             request_id=call.request_id,
+            message_id=call.message_id or "",
         )
         assert outcome.frame is not None  # every refusal answers with an error frame
         sent = self._send(conn, outcome.frame)

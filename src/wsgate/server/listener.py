@@ -3,7 +3,8 @@
 aiohttp waits as long as a client likes for the first request on a connection, so a client
 that opens sockets and sends nothing (or a header, or a TLS ClientHello, a byte at a time)
 would hold them. :class:`GuardedSite` closes a connection whose first request has not arrived
-within the deadline of its TCP accept, its TLS handshake included.
+within the deadline of its TCP accept, its TLS handshake included. :class:`SniffingSite` serves
+plain HTTP and TLS on one socket, for the gateway's own functions (``integrations/callback.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["GuardedSite", "RequestDeadline"]
+__all__ = ["GuardedSite", "RequestDeadline", "SniffingSite"]
 
 # asyncio times a TLS handshake with a timer of its own, set to the deadline too but started a
 # loop turn after ours: at our deadline a handshake may be under way and still finish before
@@ -96,3 +97,122 @@ class GuardedSite(web.SockSite):
             backlog=self._backlog,
             ssl_handshake_timeout=deadline.seconds,
         )
+
+
+# The first byte of a TLS record carrying a handshake message (a ClientHello, here).
+_TLS_HANDSHAKE: Final = 0x16
+
+
+class SniffingSite(GuardedSite):
+    """Plain HTTP and TLS on one socket, told apart by the first byte each client sends.
+
+    A client that sends nothing within the deadline is dropped, as :class:`GuardedSite` drops
+    one that sends no request.
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        sock: socket.socket,
+        deadline: RequestDeadline,
+        ssl_context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(runner, sock, deadline, ssl_context=ssl_context)
+        self._waiting: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Accept connections on a task of its own; :meth:`stop` ends it."""
+        await web.BaseSite.start(self)
+        self._sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        self._server = _AcceptLoop(loop.create_task(self._accept()), self._sock, self._waiting)
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, _ = await loop.sock_accept(self._sock)
+            except OSError:  # too many open files, a client gone before accept: carry on
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._hand_over(connection))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+
+    async def _hand_over(self, connection: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        deadline = self._deadline
+        try:
+            async with asyncio.timeout(deadline.seconds):
+                await _readable(loop, connection)
+            first = connection.recv(1, socket.MSG_PEEK)
+        except (TimeoutError, OSError):
+            connection.close()
+            return
+        if not first:
+            connection.close()
+            return
+
+        def guarded() -> RequestHandler:
+            protocol = server()
+            deadline.watch(protocol)
+            return protocol
+
+        tls = self._ssl_context if first[0] == _TLS_HANDSHAKE else None
+        try:
+            await loop.connect_accepted_socket(
+                guarded,
+                connection,
+                ssl=tls,
+                ssl_handshake_timeout=deadline.seconds if tls is not None else None,
+            )
+        except (OSError, ssl.SSLError, TimeoutError):
+            connection.close()
+
+
+def _readable(loop: asyncio.AbstractEventLoop, connection: socket.socket) -> asyncio.Future[None]:
+    """A future that is done once ``connection`` has data (or an error) to read."""
+    waiter: asyncio.Future[None] = loop.create_future()
+    descriptor = connection.fileno()
+
+    def ready() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    loop.add_reader(descriptor, ready)
+    waiter.add_done_callback(lambda _: loop.remove_reader(descriptor))
+    return waiter
+
+
+class _AcceptLoop(asyncio.AbstractServer):
+    """What :meth:`web.BaseSite.stop` closes: the accept task, the socket, the waiting clients."""
+
+    def __init__(
+        self, task: asyncio.Task[None], sock: socket.socket, waiting: set[asyncio.Task[None]]
+    ) -> None:
+        self._task = task
+        self._sock = sock
+        self._waiting = waiting
+
+    def close(self) -> None:
+        self._task.cancel()
+        for task in list(self._waiting):
+            task.cancel()
+        self._sock.close()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._task.get_loop()
+
+    def is_serving(self) -> bool:
+        return not self._task.done()
+
+    async def start_serving(self) -> None:
+        """Serving starts with the site."""
+
+    async def serve_forever(self) -> None:
+        await self._task
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(self._task, *self._waiting, return_exceptions=True)

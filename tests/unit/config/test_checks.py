@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from wsgate.config.checks import backend_issues, config_warnings, expression_issues
+from wsgate.config.checks import backend_issues, config_warnings, expression_issues, model_issues
 from wsgate.config.model import ApiConfig
 from wsgate.core.routing import compile_expression
 from wsgate.core.templates import MAX_TEMPLATE_BYTES, compile_response_expression
@@ -690,3 +690,87 @@ def test_every_warning_in_order() -> None:
         "integrations.m.integrationResponseSelectionExpression",
         "integrations.m.integrationResponses.$default.templateSelectionExpression",
     ]
+
+
+# --- request validation ----------------------------------------------------------------------
+
+
+def test_model_selection_expression_without_its_dollar() -> None:
+    route = {"modelSelectionExpression": "request.body.kind", "requestModels": {}}
+    assert warnings(routes={"a": route}) == [
+        "routes.a.modelSelectionExpression: 'request.body.kind' has no '$', so it is a "
+        "constant: every message of the route is validated against the same model; "
+        "did you mean '$request.body.kind'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("routes", "warning"),
+    [
+        (
+            {"a": {"requestModels": {"$default": "M"}}},
+            "routes.a.requestModels: no modelSelectionExpression: messages are not validated, "
+            "as on AWS",
+        ),
+        (
+            {"$connect": {"modelSelectionExpression": "\\$default"}},
+            "routes.$connect.modelSelectionExpression: $connect has no message body: nothing is "
+            "validated",
+        ),
+    ],
+)
+def test_request_models_that_validate_nothing(routes: dict[str, object], warning: str) -> None:
+    models = {"M": {"schema": "{}"}}
+    assert warnings(routes=routes, models=models) == [warning]
+
+
+def test_validated_routes_warn_of_nothing() -> None:
+    route = {"modelSelectionExpression": "$request.body.action", "requestModels": {"a": "M"}}
+    assert warnings(routes={"a": route}, models={"M": {"schema": {"type": "object"}}}) == []
+
+
+@pytest.mark.parametrize(
+    ("models", "routes", "expected"),
+    [
+        ({"Chat": {"schema": {"type": "object"}}}, {}, []),
+        ({"Chat": {"schema": '{"type": "object"}'}}, {"r": "not a mapping"}, []),
+        ({"Chat": {}}, {}, []),  # the model reports the missing schema
+        ({"Chat": "not a mapping"}, {}, []),
+        (
+            {"Chat": {"schema": {"type": "thing"}}},
+            {},
+            ["models.Chat.schema: not a valid draft 4 schema at '/type': "],
+        ),
+        (
+            {"Chat": {"schema": "{"}},
+            {},
+            ["models.Chat.schema: the schema is not JSON: "],
+        ),
+        (
+            {"chat-model": {"schema": {}}},
+            {},
+            ["models.chat-model: model names are 1-128 letters or digits"],
+        ),
+        (
+            {},
+            {"r": {"modelSelectionExpression": "$default", "requestModels": {"$default": "Nope"}}},
+            [
+                "routes.r.modelSelectionExpression: '$default' is read as a variable; write "
+                "'\\$default' for the literal $default key",
+                "routes.r.requestModels.$default: no model named 'Nope'",
+            ],
+        ),
+        (
+            {},
+            {"r": {"modelSelectionExpression": "$request.header.x"}},
+            ["routes.r.modelSelectionExpression: unsupported variable $request.header.x; "],
+        ),
+    ],
+)
+def test_model_issues(
+    models: dict[str, object], routes: dict[str, object], expected: list[str]
+) -> None:
+    found = [str(issue) for issue in model_issues(models, routes)]
+    assert len(found) == len(expected)
+    for issue, start in zip(found, expected, strict=True):
+        assert issue.startswith(start), issue

@@ -1226,3 +1226,84 @@ def test_files_named_by_the_config_resolve_against_its_folder(tmp_path):
     assert config.iam.credentials_file == str((config_dir / "credentials").resolve())
     assert config.server.tls.cert_file == str((config_dir / "tls" / "cert.pem").resolve())
     assert config.server.tls.key_file == str((config_dir / "tls" / "key.pem").resolve())
+
+
+# --- request validation ----------------------------------------------------------------------
+
+
+def test_models_and_request_validation_load(code_dir):
+    schema = {"type": "object", "required": ["data"]}
+    data = _data(
+        models={"Message": {"schema": schema}, "Text": {"schema": '{"type": "string"}'}},
+        routes__sendmessage__modelSelectionExpression="$request.body.action",
+        routes__sendmessage__requestModels={"sendmessage": "Message", "$default": "Text"},
+    )
+    config = parse_config(_dump(data), base_dir=code_dir)
+    route = config.routes["sendmessage"]
+    assert route.model_selection_expression == "$request.body.action"
+    assert route.request_models == {"sendmessage": "Message", "$default": "Text"}
+    assert config.models["Message"].content_type == "application/json"
+    assert json.loads(config.models["Message"].schema_text) == schema
+    assert config.models["Text"].schema_text == '{"type": "string"}'
+
+
+def test_a_bad_schema_is_a_config_error_naming_its_model(code_dir):
+    data = _data(
+        models={"Message": {"schema": {"type": 5}}, "Other": {"schema": 3}},
+        routes__sendmessage__requestModels={"x": "Missing"},
+    )
+    found = _issues(data, code_dir)
+    assert found[0].startswith("models.Other.schema")  # the model's own check: not text
+    assert any(i.startswith("models.Message.schema: not a valid draft 4 schema") for i in found)
+    assert "routes.sendmessage.requestModels.x: no model named 'Missing'" in found
+
+
+# --- functions at a Lambda Invoke endpoint ---------------------------------------------------
+
+
+def test_a_remote_function_needs_no_local_code_nor_a_runtime_wsgate_runs(tmp_path):
+    data = _data(
+        functions={
+            "chat": {
+                "lambdaEndpoint": "http://127.0.0.1:3001",
+                "functionName": "ChatFunction",
+                "runtime": "java21",
+                "codeUri": "missing-folder",
+            }
+        }
+    )
+    function = parse_config(_dump(data), base_dir=tmp_path).functions["chat"]
+    assert function.remote and function.handler == "" and function.function_name == "ChatFunction"
+
+
+def test_the_endpoint_flag_reaches_every_function(tmp_path):
+    data = _data(functions={"chat": {"runtime": "dotnet8", "handler": "Chat::Chat.Fn::Handle"}})
+    with pytest.raises(ConfigError):
+        parse_config(_dump(data), base_dir=tmp_path)
+    config = parse_config(_dump(data), base_dir=tmp_path, lambda_endpoint="http://127.0.0.1:3001")
+    assert config.functions["chat"].lambda_endpoint == "http://127.0.0.1:3001"
+    own = _data(functions={"chat": {"lambdaEndpoint": "https://lambda.eu-west-1.amazonaws.com"}})
+    config = parse_config(_dump(own), base_dir=tmp_path, lambda_endpoint="http://127.0.0.1:3001")
+    assert config.functions["chat"].lambda_endpoint == "https://lambda.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("functions", [["not", "a", "mapping"], {"chat": "not a mapping"}])
+def test_the_endpoint_flag_leaves_malformed_functions_to_the_model(tmp_path, functions):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            _dump(_data(functions=functions)), base_dir=tmp_path, lambda_endpoint="http://x"
+        )
+    assert str(caught.value.issues[0]).startswith("functions")
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ({"lambdaEndpoint": "ftp://x"}, "functions.chat.lambdaEndpoint: lambdaEndpoint 'ftp://x'"),
+        ({}, "functions.chat.handler: field required"),
+        ({"runtime": "java21", "handler": "a.b"}, "functions.chat.runtime: unknown runtime"),
+    ],
+)
+def test_remote_function_problems(tmp_path, function, message):
+    found = _issues(_data(functions={"chat": function}), tmp_path)
+    assert any(issue.startswith(message) for issue in found), found

@@ -70,6 +70,15 @@ def test_api_parts(tmp_path: Path) -> None:
                 "RequestParameters": {"route.request.querystring.token": {"Required": True}},
             },
         },
+        "SendRoute": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": _API_ID,
+                "RouteKey": "send",
+                "ModelSelectionExpression": "$request.body.action",
+                "RequestModels": {"send": "m"},
+            },
+        },
         "Response": {
             "Type": "AWS::ApiGatewayV2::RouteResponse",
             "Properties": {
@@ -129,7 +138,12 @@ def test_api_parts(tmp_path: Path) -> None:
         "Deployment": {"Type": "AWS::ApiGatewayV2::Deployment", "Properties": {"ApiId": _API_ID}},
         "Model": {
             "Type": "AWS::ApiGatewayV2::Model",
-            "Properties": {"ApiId": _API_ID, "Name": "m", "Schema": {}},
+            "Properties": {
+                "ApiId": _API_ID,
+                "Name": "m",
+                "Schema": {"type": "object"},
+                "ContentType": "application/json",
+            },
         },
         "Meta": {"Type": "AWS::CDK::Metadata"},
     }
@@ -143,6 +157,14 @@ def test_api_parts(tmp_path: Path) -> None:
         "apiKeyRequired": False,
         "routeResponseSelectionExpression": "$default",
         "routeResponses": {"$default": {}},
+    }
+    assert data["routes"]["send"] == {
+        "modelSelectionExpression": "$request.body.action",
+        "requestModels": {"send": "m"},
+        "routeResponses": {},
+    }
+    assert data["models"] == {
+        "m": {"schema": {"type": "object"}, "contentType": "application/json"}
     }
     assert data["integrations"]["Integ"]["integrationResponses"] == {
         "$default": {"responseTemplates": {"$default": "ok"}}
@@ -160,7 +182,6 @@ def test_api_parts(tmp_path: Path) -> None:
         "Resources.Response.Properties.ResponseModels: not enforced",
         "Resources.Prod.Properties.AccessLogSettings: access logs go to stderr here, not to a "
         "CloudWatch group",
-        "Resources.Model: kept, but request validation against models is not enforced",
     ]
     assert result.skipped == []
 
@@ -189,6 +210,28 @@ def test_api_parts(tmp_path: Path) -> None:
                 },
             },
             "Resources.R2.Properties.RouteKey: route key 'a' is also declared by another route",
+        ),
+        (
+            {
+                "M1": {
+                    "Type": "AWS::ApiGatewayV2::Model",
+                    "Properties": {"ApiId": _API_ID, "Name": "m", "Schema": {}},
+                },
+                "M2": {
+                    "Type": "AWS::ApiGatewayV2::Model",
+                    "Properties": {"ApiId": _API_ID, "Name": "m", "Schema": {}},
+                },
+            },
+            "Resources.M2.Properties.Name: model 'm' is also declared by another model",
+        ),
+        (
+            {
+                "M": {
+                    "Type": "AWS::ApiGatewayV2::Model",
+                    "Properties": {"ApiId": _API_ID, "Name": "m"},
+                }
+            },
+            "Resources.M.Properties.Schema: required",
         ),
         (
             {

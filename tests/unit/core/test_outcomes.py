@@ -33,6 +33,12 @@ def _frame(message: str) -> str:
     return f'{{"message": "{message}", "connectionId":"{CID}", "requestId":"{RID}"}}'
 
 
+def _bad_body(message_id: str) -> str:
+    return (
+        f'{{"message" : "Bad request body", "connectionId": "{CID}", "messageId": "{message_id}"}}'
+    )
+
+
 C, M, D = Phase.CONNECT, Phase.MESSAGE, Phase.DISCONNECT
 R = Result
 OPENS, NOT_OPENED, OPEN, CLOSED = (
@@ -62,6 +68,7 @@ EXPECTED = [
     (M, R.UNSUPPORTED, 415, "client", _frame("Unsupported Media Type"), OPEN),
     (M, R.THROTTLED, 429, "client", _frame("Too Many Requests"), OPEN),
     (M, R.FORBIDDEN, 403, "client", _frame("Forbidden"), OPEN),
+    (M, R.BAD_REQUEST_BODY, 400, "client", _bad_body(""), OPEN),
     (D, R.ANSWERED, 200, None, None, CLOSED),
     (D, R.TIMED_OUT, 504, "execution", None, CLOSED),
     (D, R.UNREACHABLE, 500, "execution", None, CLOSED),
@@ -102,6 +109,14 @@ def test_a_message_sends_its_reply():
 def test_an_error_frame_replaces_any_reply():
     outcome = decide(M, R.RAISED, reply="late", connection_id=CID, request_id=RID)
     assert outcome.frame == _frame("Internal server error")
+
+
+def test_a_refused_body_names_the_message_not_the_request():
+    outcome = decide(
+        M, R.BAD_REQUEST_BODY, connection_id=CID, request_id=RID, message_id="BFHPhGXrIAMF9Bw="
+    )
+    assert outcome.frame == _bad_body("BFHPhGXrIAMF9Bw=")
+    assert outcome.status == 400 and outcome.socket is OPEN
 
 
 def test_an_accepted_connect_keeps_its_subprotocol_and_groups():

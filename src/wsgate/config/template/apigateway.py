@@ -53,14 +53,12 @@ _KINDS: Final = {
                 "AuthorizerId",
                 "ApiKeyRequired",
                 "RouteResponseSelectionExpression",
+                "RequestModels",
+                "ModelSelectionExpression",
             }
         ),
         frozenset({"ApiId", "RouteKey", "OperationName", "AuthorizationScopes"}),
-        {
-            "RequestParameters": "required request parameters are not checked",
-            "RequestModels": "request models are not enforced",
-            "ModelSelectionExpression": "request models are not enforced",
-        },
+        {"RequestParameters": "required request parameters are not checked"},
     ),
     "Integration": _Kind(
         frozenset(
@@ -117,8 +115,8 @@ _KINDS: Final = {
     ),
     "Deployment": _Kind(frozenset(), frozenset({"ApiId", "Description", "StageName"})),
     "Model": _Kind(
-        frozenset(),
-        frozenset({"ApiId", "ContentType", "Description", "Name", "Schema"}),
+        frozenset({"ContentType", "Description", "Schema"}),
+        frozenset({"ApiId", "Name"}),
     ),
 }
 SUPPORTED_PARTS: Final = frozenset(_PREFIX + kind for kind in _KINDS)
@@ -152,9 +150,6 @@ def translate_part(parts: ApiParts, name: str, kind: str, properties: Mapping[st
         getattr(_Builder(parts, name, place, properties), f"_{short.lower()}")(copied)
     except _Missing as missing:
         parts.issues.append(ConfigIssue(f"{place}.{missing.key}", missing.message))
-    if short == "Model":
-        message = "kept, but request validation against models is not enforced"
-        parts.notes.append(ConfigIssue(f"Resources.{name}", message))
 
 
 class _Missing(Exception):
@@ -250,4 +245,12 @@ class _Builder:
         del copied
 
     def _model(self, copied: dict[str, Any]) -> None:
-        del copied
+        # Routes name a model by its Name (RequestModels), not by its logical id.
+        model_name = self._text("Name")
+        if "Schema" not in self.properties:
+            raise _Missing("Schema")
+        models = self.parts.data.setdefault("models", {})
+        if model_name in models:
+            raise _Missing("Name", f"model {model_name!r} is also declared by another model")
+        models[model_name] = copied
+        self.parts.origins[("models", model_name)] = self.place

@@ -33,6 +33,7 @@ _NAMED_MAPS = frozenset(
         "routeSettings",
         "integrationResponses",
         "routeResponses",
+        "requestModels",
         "environment",
     }
 )
@@ -62,7 +63,7 @@ def load_api(path: str | Path, options: TemplateOptions) -> LoadedApi:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         data = None  # load_config reports it as it reports any config file
     if not is_template(data):
-        return LoadedApi(load_config(source))
+        return LoadedApi(load_config(source, lambda_endpoint=options.lambda_endpoint))
     stack_name = options.stack_name or stack_name_for(source)
     template_dir = source.resolve().parent
     translation = translate_template(
@@ -73,7 +74,12 @@ def load_api(path: str | Path, options: TemplateOptions) -> LoadedApi:
     issues = list(translation.issues)
     config = None
     try:
-        config = config_from_data(translation.data, base_dir=template_dir, source=str(source))
+        config = config_from_data(
+            translation.data,
+            base_dir=template_dir,
+            source=str(source),
+            lambda_endpoint=options.lambda_endpoint,
+        )
     except ConfigError as error:
         issues += [_in_template(issue, translation) for issue in error.issues]
     if issues or config is None:

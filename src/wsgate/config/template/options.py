@@ -42,6 +42,8 @@ class TemplateOptions:
     stack_name: str | None = None
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    # A Lambda Invoke endpoint that runs every function (wsgate serve --lambda-endpoint).
+    lambda_endpoint: str | None = None
 
 
 def stack_name_for(path: Path) -> str:
