@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,7 @@ from wsgate.server.app import Gateway
 
 FUNCTIONS = Path(__file__).parent / "functions"
 PROVIDED = str(FUNCTIONS / "provided")
+RIC = str(FUNCTIONS / "ric")
 NODE = FUNCTIONS / "node"
 TIMED_OUT = re.compile(r"^\S+Z \S+ Task timed out after 0\.50 seconds$")
 
@@ -88,6 +90,24 @@ async def test_provided_bootstrap_polls_the_runtime_api(make_function: MakeFunct
     second = (await function.invoke(request())).payload
     assert second["pid"] == first["pid"]  # the environment stays warm
     assert second["late"] == invalid  # a second answer to an answered invocation
+
+
+async def test_aws_runtime_interface_client_runs_unchanged(make_function: MakeFunction) -> None:
+    # awslambdaric is what Lambda's own Python images run: it speaks the Runtime API as is.
+    environment = {"RIC_PYTHON": sys.executable}
+    function = await make_function("app.handler", RIC, "provided.al2023", environment=environment)
+    call = request({"body": "hello"})
+    result = (await function.invoke(call)).payload
+    assert result["event"] == {"body": "hello"}
+    assert result["requestId"] == call.invocation_id
+    assert result["function"] == "chat"
+    assert result["arn"] == "arn:aws:lambda:eu-west-1:123456789012:function:chat"
+    assert 0 < result["remaining"] <= 3000
+    failing = await make_function("app.fail", RIC, "provided.al2023", environment=environment)
+    with pytest.raises(FunctionError) as caught:
+        await failing.invoke(request())
+    assert (caught.value.error_type, caught.value.error_message) == ("ValueError", "it broke")
+    assert any("ric/app.py" in line for line in caught.value.stack)
 
 
 @pytest.mark.parametrize(
