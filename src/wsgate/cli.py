@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--stage", help="serve only this stage")
     serve.add_argument(
+        "--state",
+        help="keep the APIs defined through the control plane (/v2/apis on the admin listener) "
+        "in this SQLite file, and serve them again on start",
+    )
+    serve.add_argument(
         "--registry", help="share connections with other nodes: redis://, rediss:// or unix://"
     )
     serve.add_argument("--node-id", help="this node's name in the registry (default host:pid)")
@@ -384,7 +389,9 @@ def _serve(args: argparse.Namespace) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         base_dir = Path(args.file).resolve().parent
         try:
-            runner.run(_run_gateway(config, reload=args.reload, base_dir=base_dir))
+            runner.run(
+                _run_gateway(config, reload=args.reload, base_dir=base_dir, state=args.state)
+            )
         except ConfigError as error:  # e.g. the local secrets folder cannot be written
             print(error, file=sys.stderr)
             return EXIT_INVALID_CONFIG
@@ -412,6 +419,11 @@ def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
         server["registry"] = args.registry
     if args.node_id is not None:
         server["node_id"] = args.node_id
+    if args.state is not None and server.get("admin_port", config.server.admin_port) is None:
+        raise _BadFlag(
+            "--state: the control plane is served on the admin listener; "
+            "set --admin-port or server.adminPort"
+        )
     update: dict[str, Any] = {"server": config.server.model_copy(update=server)}
     if args.stage is not None:
         if args.stage not in config.stages:
@@ -429,11 +441,13 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-async def _run_gateway(config: ApiConfig, *, reload: bool, base_dir: Path) -> None:
+async def _run_gateway(
+    config: ApiConfig, *, reload: bool, base_dir: Path, state: str | None = None
+) -> None:
     from wsgate.server.app import Gateway
     from wsgate.server.dashboard import DASHBOARD_PATH
 
-    gateway = Gateway(config, reload=reload, base_dir=base_dir)
+    gateway = Gateway(config, reload=reload, base_dir=base_dir, state=state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

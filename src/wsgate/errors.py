@@ -17,6 +17,7 @@
     │   ├── RegistryUnavailable          the registry backend cannot be reached
     │   └── NodeUnreachable              (also TimeoutError) another node did not answer in time
     ├── ManagementError                  a bad @connections request (status + AWS error type)
+    ├── ControlPlaneError                a refused apigatewayv2 call (status + AWS error type)
     ├── AuthorizationError               a Lambda authorizer's answer cannot be used (500)
     │   ├── PolicyError                  its IAM policy document is malformed
     │   └── AuthorizerResultError        the rest of its result is (principalId, context, size)
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "ConnectionNotFound",
+    "ControlPlaneError",
     "FunctionError",
     "GatewayError",
     "IntegrationBadResponse",
@@ -196,6 +198,23 @@ class ManagementError(GatewayError):
 
     def __str__(self) -> str:
         return f"{self.status} {self.error_type}" + (f": {self.message}" if self.message else "")
+
+
+class ControlPlaneError(GatewayError):
+    """An apigatewayv2 control plane call is refused, as AWS refuses it.
+
+    ``error_type`` is AWS's error shape (``BadRequestException`` 400, ``NotFoundException``
+    404, ``ConflictException`` 409); ``message`` goes to the caller.
+    """
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.error_type}: {self.message}"
 
 
 class AuthorizationError(GatewayError):

@@ -95,6 +95,11 @@ def test_an_unknown_stage_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "--stage: no stage 'nope'" in capsys.readouterr().err
 
 
+def test_state_needs_the_admin_listener(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(EXAMPLE / "wsgate.yaml"), "--state", "x.db"]) == 2
+    assert "--state: the control plane is served on the admin listener" in capsys.readouterr().err
+
+
 def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert main(["serve", "--help"]) == 0

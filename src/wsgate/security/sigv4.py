@@ -121,8 +121,10 @@ def verify(
     store: CredentialStore,
     region: str,
     now: datetime,
+    service: str = SERVICE,
 ) -> Credentials:
-    """Check a request's SigV4 signature for ``execute-api`` in ``region``; return who signed it.
+    """Check a request's SigV4 signature for ``service`` (``execute-api``, or ``apigateway``
+    for the control plane) in ``region``; return who signed it.
 
     Args:
         method: the HTTP method.
@@ -133,18 +135,19 @@ def verify(
         store: the known access keys.
         region: the region the credential scope must name.
         now: the current time (naive values are taken as UTC).
+        service: the service the credential scope must name.
 
     Raises:
         SignatureError: AWS's 403 answer for a missing, malformed, stale or wrong signature.
     """
     request = _request(method, raw_path_with_query, headers, body)
     claim = _claim(request)
-    key_id = _check_scope(claim, region)
+    key_id = _check_scope(claim, region, service)
     _check_time(claim, now if now.tzinfo else now.replace(tzinfo=UTC))
     credentials = store.get(key_id)
     if credentials is None or not _same(credentials.session_token, claim.session_token):
         raise SignatureError("UnrecognizedClientException", _BAD_TOKEN)
-    _check_signature(request, claim, credentials.secret_access_key, region)
+    _check_signature(request, claim, credentials.secret_access_key, region, service)
     return credentials
 
 
@@ -282,7 +285,7 @@ def _expires(value: str) -> int:
     return seconds
 
 
-def _check_scope(claim: _Claim, region: str) -> str:
+def _check_scope(claim: _Claim, region: str, service_name: str) -> str:
     """Check the credential scope against the request; return the access key id."""
     parts = claim.credential.split("/")
     if len(parts) != 5:
@@ -295,8 +298,8 @@ def _check_scope(claim: _Claim, region: str) -> str:
     problems = ""
     if scope_region != region:
         problems += f"Credential should be scoped to a valid region, not '{scope_region}'. "
-    if service != SERVICE:
-        problems += f"Credential should be scoped to correct service: '{SERVICE}'. "
+    if service != service_name:
+        problems += f"Credential should be scoped to correct service: '{service_name}'. "
     if terminator != "aws4_request":
         problems += (
             f"Credential should be scoped with a valid terminator: 'aws4_request', not "
@@ -337,7 +340,9 @@ def _check_time(claim: _Claim, now: datetime) -> None:
         )
 
 
-def _check_signature(request: _Request, claim: _Claim, secret: str, region: str) -> None:
+def _check_signature(
+    request: _Request, claim: _Claim, secret: str, region: str, service: str
+) -> None:
     headers = HTTPHeaders()
     signed: list[str] = [request.method, request.path, *claim.query]
     for name in claim.signed_headers:
@@ -350,7 +355,7 @@ def _check_signature(request: _Request, claim: _Claim, secret: str, region: str)
         # surrogateescape), and a target in absolute form ("http://h/dev") has no leading
         # slash: botocore signs neither, and would read the second as part of the host.
         raise SignatureError("InvalidSignatureException", _MISMATCH)
-    signer = _SignedHeadersAuth(BotoCredentials("", secret), SERVICE, region, headers)
+    signer = _SignedHeadersAuth(BotoCredentials("", secret), service, region, headers)
     provided = claim.signature.encode("utf-8", "replace")
     canonical, string_to_sign, expected = _sign(signer, request, claim, raw_query=False)
     if hmac.compare_digest(expected.encode(), provided):

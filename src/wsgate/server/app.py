@@ -2,9 +2,12 @@
 
 Every listening socket lives here. The public listener serves WebSocket clients at
 ``/{prefix}/{stage}`` and, as on AWS, ``/{stage}/@connections/{id}``; an optional admin listener
-serves the management API apart from the public one. A third, on loopback only, serves the
-gateway's own functions both, in TLS and in plain HTTP: their calls to the API's execute-api
-name and to the events' ``domainName`` land there (``integrations/callback.py``).
+serves the management API apart from the public one, and the apigatewayv2 control plane
+(``/v2/apis``): the APIs defined there are served beside the config file's, each at
+``/{apiId}/{stage}``, with ``@connections`` under that path (``server/controlplane.py``). A
+third, on loopback only, serves the gateway's own functions both, in TLS and in plain HTTP:
+their calls to the API's execute-api name and to the events' ``domainName`` land there
+(``integrations/callback.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from wsgate.config.controlplane.plane import ControlPlane
 from wsgate.config.model import ApiConfig, OpenTelemetryConfig
 from wsgate.core.accesslog import compile_access_log_format
-from wsgate.core.addressing import match_management_path
+from wsgate.core.addressing import ManagementPath, match_management_path
 from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.integrations.callback import CallbackPlan, plan_callback
 from wsgate.integrations.catalog import IntegrationCatalog
@@ -42,8 +46,15 @@ from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.local import LocalSecrets, load_local_secrets
 from wsgate.server.adminaccess import HEALTH_PATH, AdminAccess
 from wsgate.server.admission import Gatekeeper
+from wsgate.server.apistore import ApiStore
 from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import Traffic
+from wsgate.server.controlplane import (
+    PREFIX as CONTROL_PLANE_PREFIX,
+    ControlPlaneApi,
+    aws_time,
+    random_id,
+)
 from wsgate.server.dashboard import DASHBOARD_PATH, Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
 from wsgate.server.listener import GuardedSite, RequestDeadline, SniffingSite
@@ -79,6 +90,7 @@ class Gateway:
         registry: ConnectionRegistry | None = None,
         base_dir: str | Path | None = None,
         local: LocalSecrets | None = None,
+        state: str | Path | None = None,
     ) -> None:
         self.config = config
         server = config.server
@@ -140,17 +152,34 @@ class Gateway:
                 idempotency_seconds=timing.idempotency_seconds,
             ),
         )
+        signers = (
+            _management_keys(config, local, self.integrations.function_credentials)
+            if server.management_authorization == "AWS_IAM"
+            else None
+        )
         self.management = ConnectionsApi(
             self.dataplane,
             self.cluster,
             tracer,
-            signers=(
-                _management_keys(config, local, self.integrations.function_credentials)
-                if server.management_authorization == "AWS_IAM"
-                else None
-            ),
+            signers=signers,
             region=config.region,
             traces=self.traces,
+        )
+        # The APIs defined through the control plane, served beside this one, by id.
+        self.hosted: dict[str, Gateway] = {}
+        self._base_dir = folder
+        self._retired: set[asyncio.Future[None]] = set()
+        self._store = ApiStore(state)
+        self.controlplane = (
+            ControlPlaneApi(
+                ControlPlane(clock=aws_time, new_id=random_id, base_dir=folder),
+                self._store,
+                self._deploy,
+                signers=signers,
+                region=config.region,
+            )
+            if admin
+            else None
         )
         self.admin_access = AdminAccess(
             host=server.admin_host,
@@ -179,8 +208,15 @@ class Gateway:
         if management is not None:
             if not self.config.server.management_on_public:
                 return _management_elsewhere()
-            return await self.management.handle(request, management)
+            return await self._management_for(management).handle(request, management)
         return await self._upgrade(request)
+
+    def _management_for(self, path: ManagementPath) -> ConnectionsApi:
+        """The ``@connections`` API a path addresses: a hosted API's (``/{apiId}/{stage}``)
+        or this one's."""
+        parts = path.prefix.rstrip("/").split("/")
+        hosted = self.hosted.get(parts[-2]) if len(parts) > 2 else None
+        return hosted.management if hosted is not None else self.management
 
     async def _functions(self, request: web.Request) -> web.StreamResponse:
         """The functions' listener: the data plane and ``@connections``, whatever the config
@@ -188,16 +224,18 @@ class Gateway:
         self._deadline.arrived(request)
         management = match_management_path(request.raw_path)
         if management is not None:
-            return await self.management.handle(request, management)
+            return await self._management_for(management).handle(request, management)
         return await self._upgrade(request)
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:
-        path = request.raw_path.split("?", 1)[0].rstrip("/")
-        stage = self.dataplane.stages.get(path.rsplit("/", 1)[-1])
+        parts = request.raw_path.split("?", 1)[0].rstrip("/").split("/")
+        hosted = self.hosted.get(parts[-2]) if len(parts) > 2 else None
+        dataplane = hosted.dataplane if hosted is not None else self.dataplane
+        stage = dataplane.stages.get(parts[-1])
         if stage is None:
             # AWS answers an unknown stage or path with 403 Forbidden.
             return web.json_response({"message": "Forbidden"}, status=403)
-        return await self.dataplane.handle_upgrade(request, stage)
+        return await dataplane.handle_upgrade(request, stage)
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
         self._deadline.arrived(request)
@@ -213,7 +251,13 @@ class Gateway:
             # A token stands in for a signature; without either, only an open API answers.
             if access.require_token and not shown and not self.management.signed:
                 return access.token_refusal()
-            return await self.management.handle(request, management, trusted=shown)
+            return await self._management_for(management).handle(request, management, trusted=shown)
+        controlplane = self.controlplane
+        if controlplane is not None and request.path.startswith(CONTROL_PLANE_PREFIX):
+            # As for @connections: the token, or a SigV4 signature for apigateway.
+            if access.require_token and not shown and not controlplane.signed:
+                return access.token_refusal()
+            return await controlplane.handle(request, trusted=shown)
         if access.require_token and not shown:
             login = access.login(request, DASHBOARD_PATH) if self.dashboard is not None else None
             return login or access.token_refusal()
@@ -256,6 +300,52 @@ class Gateway:
         await self._listen("public", self._public, host, 0, sock=public)
         if server.admin_port is not None:
             await self._listen("admin", self._admin, server.admin_host, server.admin_port)
+        if self.controlplane is not None:
+            await self._restore_hosted()
+
+    async def _restore_hosted(self) -> None:
+        """Serve the control plane's APIs kept in ``--state``, once the public listener is up."""
+        assert self.controlplane is not None
+        secure = self.config.server.tls is not None
+        public = next(listener for listener in self.listeners if listener.role == "public")
+        plane = self.controlplane.plane
+        plane.endpoint_base = f"{'wss' if secure else 'ws'}://{public.host}:{public.port}"
+        plane.definitions.update(await self._store.load())
+        for api_id in plane.definitions:
+            await self._deploy(api_id, plane.served(api_id))
+
+    async def _deploy(self, api_id: str, config: ApiConfig | None) -> None:
+        """Serve a control plane API's config now (None: stop serving it)."""
+        hosted = self.hosted.get(api_id)
+        if config is None:
+            if hosted is not None:
+                del self.hosted[api_id]
+                await hosted.stop()
+            return
+        if hosted is not None:
+            await hosted.redeploy(config)
+            return
+        hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)
+        await hosted.integrations.start()
+        await hosted.cluster.start()
+        self.hosted[api_id] = hosted
+
+    async def redeploy(self, config: ApiConfig) -> None:
+        """Serve a new version of the API at once, to new connections and to the next message
+        of open ones; calls already under way finish on the integrations they started with."""
+        catalog = IntegrationCatalog(
+            config, base_dir=self._base_dir, local_key=self.local.credentials
+        )
+        await catalog.start()
+        self.dataplane.stages = build_stages(config, catalog)
+        self.dataplane.gate = _build_gate(config, catalog) if _needs_gate(config) else None
+        # Calls already under way on the old integrations finish as they started; a control
+        # plane integration times out within 29 s, so the old catalog stops after that.
+        retired, self.integrations = self.integrations, catalog
+        retiring = asyncio.ensure_future(_stop_later(retired, _RETIRE_AFTER_SECONDS))
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
+        self.config = config
 
     async def _listen(
         self,
@@ -358,6 +448,14 @@ class Gateway:
         for runner in self._runners:
             await runner.cleanup()
         await self.integrations.stop()
+        for retiring in self._retired:
+            retiring.cancel()  # _stop_later then stops its catalog at once
+        await asyncio.gather(*self._retired, return_exceptions=True)
+        self._retired.clear()
+        for hosted in list(self.hosted.values()):
+            await hosted.stop(limit)
+        self.hosted.clear()
+        await self._store.close()
         for access_log in self._access_logs:
             access_log.close()
         if self._tracer is not None:
@@ -393,6 +491,18 @@ def _build_gate(config: ApiConfig, integrations: IntegrationCatalog) -> Gatekeep
     """Authorizers, signing keys, API keys and throttles (data plane and @connections)."""
     authorizers = {name: integrations.authorizer(name) for name in config.authorizers}
     return Gatekeeper(config, authorizers, _credentials(config))
+
+
+# Longer than any control plane integration may take (AWS's 29 s integration timeout).
+_RETIRE_AFTER_SECONDS: Final = 30.0
+
+
+async def _stop_later(catalog: IntegrationCatalog, seconds: float) -> None:
+    """Stop a replaced catalog once the calls it may still be serving are over."""
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await catalog.stop()
 
 
 def _build_access_logs(config: ApiConfig) -> list[AccessLogObserver]:

@@ -334,7 +334,9 @@ class DataPlane:
         nothing for a binary frame. AWS would route a binary frame's base64 text the same way,
         so binary frames go to $default (or get Forbidden without one).
         """
-        stage = conn.stage
+        # The stage as deployed now: a redeployed API routes open connections' next message
+        # by its new routes (a stage removed since keeps serving the ones it had).
+        stage = self.stages.get(conn.stage.name, conn.stage)
         match = select_route(stage.expression, stage.routes, selectable)
         if match.route_key is None:
             return self._refuse(conn, match, _NO_ROUTE)

@@ -1,0 +1,71 @@
+"""Where the control plane keeps its definitions: SQLite (``wsgate serve --state FILE``).
+
+One row per API holds its whole definition as JSON, written in one transaction after each
+change, so a definition on disk is always one the control plane accepted. The writes are small
+and run in a worker thread (``asyncio.to_thread``), one at a time, so the event loop never waits
+on the disk. Without a file, nothing is kept: the definitions live as long as the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+from wsgate.types import JSONObject
+
+__all__ = ["ApiStore"]
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS apis (api_id TEXT PRIMARY KEY, definition TEXT NOT NULL)"
+)
+
+
+class ApiStore:
+    """The definitions of the control plane's APIs, by id; ``path`` None keeps none."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    async def load(self) -> dict[str, JSONObject]:
+        """Open the file (made when absent) and read every definition."""
+        if self.path is None:
+            return {}
+        async with self._lock:
+            return await asyncio.to_thread(self._open)
+
+    async def save(self, api_id: str, definition: JSONObject) -> None:
+        """Keep one API's definition (replacing the one kept)."""
+        text = json.dumps(definition, separators=(",", ":"))
+        await self._write("INSERT OR REPLACE INTO apis VALUES (?, ?)", (api_id, text))
+
+    async def delete(self, api_id: str) -> None:
+        """Forget one API."""
+        await self._write("DELETE FROM apis WHERE api_id = ?", (api_id,))
+
+    async def close(self) -> None:
+        """Close the file."""
+        async with self._lock:
+            if self._db is not None:
+                await asyncio.to_thread(self._db.close)
+                self._db = None
+
+    def _open(self) -> dict[str, JSONObject]:
+        assert self.path is not None
+        # Used from worker threads, one at a time (the lock).
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+        rows = self._db.execute("SELECT api_id, definition FROM apis").fetchall()
+        return {api_id: json.loads(text) for api_id, text in rows}
+
+    async def _write(self, statement: str, values: tuple[str, ...]) -> None:
+        if self._db is None:
+            return
+        db = self._db
+        async with self._lock:
+            await asyncio.to_thread(db.execute, statement, values)

@@ -1,0 +1,291 @@
+"""The apigatewayv2 control plane on the admin listener, driven by the unmodified boto3 client.
+
+An API is built from nothing (CreateApi, CreateIntegration, CreateRoute, CreateStage with
+AutoDeploy), a real WebSocket client talks to it at ``ApiEndpoint/stage``, listings page, every
+refusal raises AWS's exception class, and definitions survive a restart with a state file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aiohttp import web
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.helpers import local_secrets, management_client, ws_client
+from wsgate.config.load import parse_config
+from wsgate.server.app import Gateway
+
+CONFIG = """
+name: base
+routeSelectionExpression: $request.body.action
+stages: {dev: {}}
+server: {adminPort: 0}
+"""
+
+
+def _client(gateway: Gateway, *, secret: str | None = None) -> Any:
+    admin = next(listener for listener in gateway.listeners if listener.role == "admin")
+    key = local_secrets()
+    return boto3.client(
+        "apigatewayv2",
+        endpoint_url=f"http://{admin.host}:{admin.port}",
+        region_name="us-east-1",
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=secret or key.secret_access_key,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+async def call(client: Any, operation: str, **params: Any) -> Any:
+    """A boto3 call off the event loop, which serves it."""
+    return await asyncio.to_thread(getattr(client, operation), **params)
+
+
+async def _start(state: Path) -> Gateway:
+    gateway = Gateway(parse_config(CONFIG, base_dir=state.parent), state=state)
+    await gateway.start(port=0)
+    return gateway
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[str]:
+    """An HTTP backend that answers every message with its body, upper-cased."""
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.Response(text=json.dumps({"got": body["data"].upper()}))
+
+    app = web.Application()
+    app.router.add_post("/chat", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/chat"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    gateway = await _start(tmp_path / "state.db")
+    try:
+        yield gateway
+    finally:
+        await gateway.stop(timeout=5)
+
+
+async def _chat(client: Any, backend: str) -> dict[str, Any]:
+    api = await call(
+        client,
+        "create_api",
+        Name="chat",
+        ProtocolType="WEBSOCKET",
+        RouteSelectionExpression="$request.body.action",
+    )
+    integration = await call(
+        client,
+        "create_integration",
+        ApiId=api["ApiId"],
+        IntegrationType="HTTP_PROXY",
+        IntegrationMethod="POST",
+        IntegrationUri=backend,
+    )
+    route = await call(
+        client,
+        "create_route",
+        ApiId=api["ApiId"],
+        RouteKey="sendmessage",
+        Target=f"integrations/{integration['IntegrationId']}",
+        RouteResponseSelectionExpression="$default",
+    )
+    await call(
+        client,
+        "create_route_response",
+        ApiId=api["ApiId"],
+        RouteId=route["RouteId"],
+        RouteResponseKey="$default",
+    )
+    await call(client, "create_stage", ApiId=api["ApiId"], StageName="dev", AutoDeploy=True)
+    return {"api": api, "integration": integration, "route": route}
+
+
+async def _exchange(endpoint: str) -> str:
+    async with ws_client(f"{endpoint}/dev") as ws:
+        await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
+        return str(await asyncio.wait_for(ws.recv(), 5))
+
+
+async def test_build_chat_from_nothing(gateway: Gateway, backend: str) -> None:
+    client = _client(gateway)
+    made = await _chat(client, backend)
+    api = await call(client, "get_api", ApiId=made["api"]["ApiId"])
+    assert api["ApiEndpoint"] == f"ws://127.0.0.1:{gateway.port}/{api['ApiId']}"
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["ApiKeySelectionExpression"] == "$request.header.x-api-key"
+    assert json.loads(await _exchange(api["ApiEndpoint"])) == {"got": "HI"}
+    # The config file's API is still served where it was.
+    async with ws_client(f"ws://127.0.0.1:{gateway.port}/dev"):
+        pass
+
+
+async def test_changes_are_served_at_once(gateway: Gateway, backend: str) -> None:
+    client = _client(gateway)
+    made = await _chat(client, backend)
+    api_id = made["api"]["ApiId"]
+    # A client connected before the change stays connected and meets it at its next message.
+    async with ws_client(f"{made['api']['ApiEndpoint']}/dev") as ws:
+        await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
+        assert await asyncio.wait_for(ws.recv(), 5) != "mocked"
+        mock = await call(
+            client,
+            "create_integration",
+            ApiId=api_id,
+            IntegrationType="MOCK",
+            RequestTemplates={"$default": '{"statusCode": 200}'},
+        )
+        await call(
+            client,
+            "create_integration_response",
+            ApiId=api_id,
+            IntegrationId=mock["IntegrationId"],
+            IntegrationResponseKey="$default",
+            ResponseTemplates={"$default": "mocked"},
+        )
+        await call(
+            client,
+            "update_route",
+            ApiId=api_id,
+            RouteId=made["route"]["RouteId"],
+            Target=f"integrations/{mock['IntegrationId']}",
+        )
+        assert await _exchange(made["api"]["ApiEndpoint"]) == "mocked"
+        await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
+        assert await asyncio.wait_for(ws.recv(), 5) == "mocked"
+
+
+async def test_connections_of_a_hosted_api(gateway: Gateway, backend: str) -> None:
+    client = _client(gateway)
+    made = await _chat(client, backend)
+    endpoint = made["api"]["ApiEndpoint"]
+    async with ws_client(f"{endpoint}/dev") as ws:
+        admin = next(listener for listener in gateway.listeners if listener.role == "admin")
+        hosted = gateway.hosted[made["api"]["ApiId"]]
+        connection_id = next(iter(hosted.dataplane.live))
+        url = f"http://{admin.host}:{admin.port}/{made['api']['ApiId']}/dev"
+        await call(
+            management_client(url), "post_to_connection", ConnectionId=connection_id, Data=b"x"
+        )
+        assert await asyncio.wait_for(ws.recv(), 5) == "x"
+
+
+async def test_defaults_and_listings(gateway: Gateway) -> None:
+    client = _client(gateway)
+    api = await call(
+        client,
+        "create_api",
+        Name="a",
+        ProtocolType="WEBSOCKET",
+        RouteSelectionExpression="$request.body.a",
+    )
+    api_id = api["ApiId"]
+    mock = await call(client, "create_integration", ApiId=api_id, IntegrationType="MOCK")
+    assert mock["IntegrationResponseSelectionExpression"] == "${integration.response.statuscode}"
+    assert mock["PassthroughBehavior"] == "WHEN_NO_MATCH"
+    assert mock["TimeoutInMillis"] == 29000
+    assert mock["ConnectionType"] == "INTERNET"
+    for key in ("one", "two", "three"):
+        route = await call(client, "create_route", ApiId=api_id, RouteKey=key)
+        assert route["AuthorizationType"] == "NONE"
+        assert route["ApiKeyRequired"] is False
+    page = await call(client, "get_routes", ApiId=api_id, MaxResults="2")
+    assert len(page["Items"]) == 2
+    rest = await call(client, "get_routes", ApiId=api_id, NextToken=page["NextToken"])
+    assert [item["RouteKey"] for item in page["Items"] + rest["Items"]] == ["one", "two", "three"]
+    assert "NextToken" not in rest
+    paginator = client.get_paginator("get_routes")
+    pages = await asyncio.to_thread(
+        lambda: list(paginator.paginate(ApiId=api_id, PaginationConfig={"PageSize": 1}))
+    )
+    assert sum(len(p["Items"]) for p in pages) == 3
+    stage = await call(client, "create_stage", ApiId=api_id, StageName="prod")
+    assert stage["AutoDeploy"] is False
+    assert stage["DefaultRouteSettings"]["LoggingLevel"] == "OFF"
+    deployment = await call(client, "create_deployment", ApiId=api_id, StageName="prod")
+    assert deployment["DeploymentStatus"] == "DEPLOYED"
+    got = await call(client, "get_stage", ApiId=api_id, StageName="prod")
+    assert got["DeploymentId"] == deployment["DeploymentId"]
+    assert (await call(client, "get_apis"))["Items"][0]["ApiId"] == api_id
+    await call(client, "update_api", ApiId=api_id, Description="renamed")
+    assert (await call(client, "get_api", ApiId=api_id))["Description"] == "renamed"
+    await call(client, "delete_route", ApiId=api_id, RouteId=route["RouteId"])
+    assert len((await call(client, "get_routes", ApiId=api_id))["Items"]) == 2
+    await call(client, "delete_api", ApiId=api_id)
+    assert (await call(client, "get_apis"))["Items"] == []
+
+
+async def test_errors_have_aws_types(gateway: Gateway) -> None:
+    client = _client(gateway)
+    with pytest.raises(client.exceptions.NotFoundException):
+        await call(client, "get_api", ApiId="nosuchapi0")
+    with pytest.raises(client.exceptions.BadRequestException):
+        await call(client, "create_api", Name="h", ProtocolType="HTTP")
+    api = await call(
+        client,
+        "create_api",
+        Name="a",
+        ProtocolType="WEBSOCKET",
+        RouteSelectionExpression="$request.body.a",
+    )
+    api_id = api["ApiId"]
+    with pytest.raises(client.exceptions.BadRequestException):
+        await call(
+            client,
+            "create_integration",
+            ApiId=api_id,
+            IntegrationType="MOCK",
+            TimeoutInMillis=29001,
+        )
+    with pytest.raises(client.exceptions.BadRequestException, match="Invalid integration"):
+        await call(
+            client, "create_route", ApiId=api_id, RouteKey="x", Target="integrations/nope123"
+        )
+    await call(client, "create_route", ApiId=api_id, RouteKey="x")
+    with pytest.raises(client.exceptions.ConflictException):
+        await call(client, "create_route", ApiId=api_id, RouteKey="x")
+    with pytest.raises(client.exceptions.NotFoundException):
+        await call(client, "get_route", ApiId=api_id, RouteId="nope123")
+    with pytest.raises(client.exceptions.BadRequestException, match="routeSelectionExpression"):
+        await call(client, "update_api", ApiId=api_id, RouteSelectionExpression="$request.body.")
+    with pytest.raises(ClientError) as refused:
+        await call(_client(gateway, secret="wrong"), "get_apis")
+    assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+async def test_definitions_survive_a_restart(tmp_path: Path, backend: str) -> None:
+    state = tmp_path / "state.db"
+    first = await _start(state)
+    try:
+        made = await _chat(_client(first), backend)
+    finally:
+        await first.stop(timeout=5)
+    second = await _start(state)
+    try:
+        client = _client(second)
+        api = await call(client, "get_api", ApiId=made["api"]["ApiId"])
+        assert api["ApiEndpoint"].endswith(f":{second.port}/{api['ApiId']}")
+        routes = await call(client, "get_routes", ApiId=api["ApiId"])
+        assert [route["RouteKey"] for route in routes["Items"]] == ["sendmessage"]
+        assert json.loads(await _exchange(api["ApiEndpoint"])) == {"got": "HI"}
+    finally:
+        await second.stop(timeout=5)

@@ -1,0 +1,280 @@
+"""The control plane's operations and translation, called with literals."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wsgate.config.controlplane.plane import ControlPlane
+from wsgate.config.controlplane.translate import config_data
+from wsgate.errors import ControlPlaneError
+
+NOW = "2024-02-09T18:23:27Z"
+
+
+def plane() -> ControlPlane:
+    counter = itertools.count()
+    made = ControlPlane(
+        clock=lambda: NOW,
+        new_id=lambda length: str(next(counter) // 2).rjust(length, "a"),  # each id twice
+        base_dir=Path("."),
+    )
+    made.endpoint_base = "ws://h:1"
+    return made
+
+
+@contextlib.contextmanager
+def refused(status: int, match: str | None = None) -> Iterator[None]:
+    with pytest.raises(ControlPlaneError, match=match) as info:
+        yield
+    assert info.value.status == status
+
+
+def chat(cp: ControlPlane) -> tuple[str, str, str]:
+    api = cp.create(
+        "api",
+        (),
+        {
+            "name": "chat",
+            "protocolType": "WEBSOCKET",
+            "routeSelectionExpression": "$request.body.a",
+        },
+    )
+    api_id = api["apiId"]
+    mock = cp.create("integration", (api_id,), {"integrationType": "MOCK", "description": None})
+    route = cp.create(
+        "route",
+        (api_id,),
+        {"routeKey": "$default", "target": f"integrations/{mock['integrationId']}", "x": 1},
+    )
+    return api_id, mock["integrationId"], route["routeId"]
+
+
+def test_api_defaults_and_endpoint() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    api = cp.get("api", (api_id,))
+    assert api["apiEndpoint"] == f"ws://h:1/{api_id}"
+    assert api["createdDate"] == NOW
+    assert api["ipAddressType"] == "ipv4"
+    assert cp.update("api", (api_id,), {"description": "d"})["description"] == "d"
+    assert cp.list("api", ())["items"][0]["apiId"] == api_id
+    assert cp.served(api_id) is None  # no stage yet
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ({"protocolType": "WEBSOCKET"}, "name is required"),
+        ({"name": "a", "protocolType": "HTTP"}, "WebSocket APIs only"),
+        ({"name": "a", "protocolType": "WEBSOCKET"}, "routeSelectionExpression is required"),
+        ({"name": 1, "protocolType": "WEBSOCKET"}, "Invalid value for name"),
+        (
+            {
+                "name": "a",
+                "protocolType": "WEBSOCKET",
+                "routeSelectionExpression": "$request.body.",
+            },
+            "routeSelectionExpression",
+        ),
+    ],
+)
+def test_create_api_refusals(body: dict[str, Any], match: str) -> None:
+    with refused(400, match):
+        plane().create("api", (), body)
+
+
+def test_update_api_cannot_change_protocol() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    with refused(400, "cannot be changed"):
+        cp.update("api", (api_id,), {"protocolType": "HTTP"})
+
+
+def test_unknown_ids_are_not_found() -> None:
+    cp = plane()
+    api_id, integration_id, route_id = chat(cp)
+    with refused(404, "Invalid API identifier specified nope"):
+        cp.get("api", ("nope",))
+    with refused(404, "Invalid Route identifier"):
+        cp.get("route", (api_id, "nope"))
+    with refused(404, "Invalid Route identifier"):
+        cp.update("route", (api_id, "nope"), {})
+    with refused(404, "Invalid Route identifier"):
+        cp.delete("route", (api_id, "nope"))
+    with refused(404, "Invalid Route identifier"):
+        cp.list("routeResponse", (api_id, "nope"))
+    with refused(404, "Invalid API identifier"):
+        cp.delete("api", ("nope",))
+    assert cp.list("integrationResponse", (api_id, integration_id)) == {"items": []}
+    assert cp.get("route", (api_id, route_id))["routeKey"] == "$default"
+
+
+def test_routes_and_responses() -> None:
+    cp = plane()
+    api_id, integration_id, route_id = chat(cp)
+    with refused(409, "routeKey \\$default already exists"):
+        cp.create("route", (api_id,), {"routeKey": "$default"})
+    other = cp.create("route", (api_id,), {"routeKey": "b"})
+    with refused(409):
+        cp.update("route", (api_id, other["routeId"]), {"routeKey": "$default"})
+    for body, match in [
+        ({"routeKey": "c", "target": "lambda/x"}, "Invalid target"),
+        ({"routeKey": "c", "target": "integrations/"}, "Invalid target"),
+        ({"routeKey": "c", "target": "integrations/zz"}, "Invalid integration identifier"),
+        ({"routeKey": "c", "authorizationType": "JWT"}, "JWT"),
+        ({"routeKey": "$nope"}, "reserved"),
+    ]:
+        with refused(400, match):
+            cp.create("route", (api_id,), body)
+    cp.update("route", (api_id, route_id), {"routeResponseSelectionExpression": "$default"})
+    response = cp.create("routeResponse", (api_id, route_id), {"routeResponseKey": "$default"})
+    with refused(409):
+        cp.create("routeResponse", (api_id, route_id), {"routeResponseKey": "$default"})
+    with refused(400, "only the '\\$default' route response key"):
+        cp.create("routeResponse", (api_id, other["routeId"]), {"routeResponseKey": "x"})
+    data = config_data(cp.definitions[api_id])
+    assert data["routes"]["$default"]["routeResponses"] == {"$default": {}}
+    assert data["routes"]["$default"]["target"] == f"integrations/{integration_id}"
+    assert cp.get("routeResponse", (api_id, route_id, response["routeResponseId"]))
+    cp.delete("route", (api_id, route_id))
+    assert route_id not in cp.definitions[api_id]["routeResponse"]
+
+
+def test_integrations_and_responses() -> None:
+    cp = plane()
+    api_id, integration_id, _ = chat(cp)
+    http = cp.create(
+        "integration",
+        (api_id,),
+        {
+            "integrationType": "HTTP_PROXY",
+            "integrationUri": "http://b/x",
+            "integrationMethod": "POST",
+        },
+    )
+    assert "integrationResponseSelectionExpression" not in http
+    assert "passthroughBehavior" not in http
+    changed = cp.update("integration", (api_id, http["integrationId"]), {"integrationType": "HTTP"})
+    assert changed["integrationResponseSelectionExpression"] == "${integration.response.statuscode}"
+    refusals: list[tuple[dict[str, Any], str]] = [
+        ({"integrationType": "AWS_PROXY", "integrationUri": "f"}, "not served"),
+        ({"integrationType": "MOCK", "timeoutInMillis": 49}, "TimeoutInMillis"),
+        ({"integrationType": "MOCK", "timeoutInMillis": True}, "Invalid value"),
+        ({"integrationType": "HTTP"}, "needs a URL"),
+    ]
+    for body, match in refusals:
+        with refused(400, match):
+            cp.create("integration", (api_id,), body)
+    ids = (api_id, integration_id)
+    response = cp.create(
+        "integrationResponse", ids, {"integrationResponseKey": "$default", "responseTemplates": {}}
+    )
+    with refused(409):
+        cp.create("integrationResponse", ids, {"integrationResponseKey": "$default"})
+    data = config_data(cp.definitions[api_id])
+    assert data["integrations"][integration_id]["integrationResponses"] == {
+        "$default": {"responseTemplates": {}}
+    }
+    with refused(400, "target of route"):
+        cp.delete("integration", ids)
+    cp.delete("integrationResponse", (*ids, response["integrationResponseId"]))
+    cp.delete("integration", (api_id, http["integrationId"]))
+
+
+def test_stages_and_deployments() -> None:
+    cp = plane()
+    api_id, _, route_id = chat(cp)
+    stage = cp.create("stage", (api_id,), {"stageName": "dev", "stageVariables": {"a": "b"}})
+    assert stage["defaultRouteSettings"]["loggingLevel"] == "OFF"
+    assert cp.served(api_id) is None  # neither auto-deployed nor deployed
+    with refused(409, "Stage dev already exists"):
+        cp.create("stage", (api_id,), {"stageName": "dev"})
+    with refused(400, "Invalid deployment identifier"):
+        cp.update("stage", (api_id, "dev"), {"deploymentId": "nope"})
+    with refused(404, "Invalid Stage identifier"):
+        cp.create("deployment", (api_id,), {"stageName": "nope"})
+    deployment = cp.create("deployment", (api_id,), {"stageName": "dev"})
+    assert deployment["deploymentStatus"] == "DEPLOYED"
+    assert "stageName" not in deployment
+    assert cp.get("stage", (api_id, "dev"))["deploymentId"] == deployment["deploymentId"]
+    served = cp.served(api_id)
+    assert served is not None and list(served.stages) == ["dev"]
+    with refused(400, "Active stages"):
+        cp.delete("deployment", (api_id, deployment["deploymentId"]))
+    updated = cp.update("stage", (api_id, "dev"), {"stageName": "x", "autoDeploy": True})
+    assert updated["stageName"] == "dev"
+    other = cp.create("deployment", (api_id,), {})
+    cp.delete("deployment", (api_id, other["deploymentId"]))
+    cp.delete("route", (api_id, route_id))
+    with refused(400, "At least one route"):
+        cp.create("deployment", (api_id,), {})
+    cp.delete("api", (api_id,))
+    assert cp.definitions == {}
+
+
+def test_stage_problems_are_refused() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    cp.create(
+        "integration",
+        (api_id,),
+        {"integrationType": "HTTP_PROXY", "integrationUri": "http://${stageVariables.host}/x"},
+    )
+    with refused(400, "stage dev: stage variable 'host' is not set"):
+        cp.create("stage", (api_id,), {"stageName": "dev"})
+
+
+@pytest.mark.parametrize(
+    ("max_results", "token", "keys", "next_token"),
+    [
+        (None, None, ["a", "b", "c"], None),
+        ("2", None, ["a", "b"], "2"),
+        ("2", "2", ["c"], None),
+        (None, "3", [], None),
+    ],
+)
+def test_pages(
+    max_results: str | None, token: str | None, keys: list[str], next_token: str | None
+) -> None:
+    cp = plane()
+    api_id = cp.create(
+        "api", (), {"name": "p", "protocolType": "WEBSOCKET", "routeSelectionExpression": "x"}
+    )["apiId"]
+    for key in ("a", "b", "c"):
+        cp.create("route", (api_id,), {"routeKey": key})
+    page = cp.list("route", (api_id,), max_results, token)
+    assert [item["routeKey"] for item in page["items"]] == keys
+    assert page.get("nextToken") == next_token
+
+
+@pytest.mark.parametrize(
+    ("max_results", "token"), [("0", None), ("x", None), (None, "9"), (None, "x")]
+)
+def test_bad_pages(max_results: str | None, token: str | None) -> None:
+    with refused(400):
+        plane().list("api", (), max_results, token)
+
+
+def test_restores_definitions() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    again = ControlPlane(
+        clock=lambda: NOW,
+        new_id=lambda length: "x" * length,
+        base_dir=Path("."),
+        definitions=cp.definitions,
+    )
+    assert again.get("api", (api_id,))["name"] == "chat"
+
+
+def test_route_members_of_every_shape() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    body = {"routeKey": "s", "requestParameters": {}, "authorizationScopes": ["a"]}
+    assert cp.create("route", (api_id,), body)["authorizationScopes"] == ["a"]
