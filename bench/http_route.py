@@ -69,7 +69,8 @@ def _start(command: list[str], cpu: int) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError(f"{command[0]} did not start")
 
 
-async def _post_loop(port: int, inflight: int, warmup: float, duration: float) -> float:
+async def post_loop(port: int, inflight: int, warmup: float, duration: float) -> float:
+    """POSTs per second to the backend's ``/echo`` with ``inflight`` of them in flight."""
     body = PAYLOAD.replace("<pad>", "x" * 5).encode()
     url = f"http://127.0.0.1:{port}/echo"
     done = 0
@@ -145,7 +146,7 @@ def main() -> None:
     try:
         port = int(port_line)
         os.sched_setaffinity(0, {0})
-        plain = asyncio.run(_post_loop(port, args.inflight, args.warmup, args.duration))
+        plain = asyncio.run(post_loop(port, args.inflight, args.warmup, args.duration))
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         through = _gateway(port, args)
     finally:

@@ -116,19 +116,27 @@ def _worker_main(config: LoadConfig, count: int, barrier: Any, results: Any) -> 
     results.put(result)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError, ValueError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and its live descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         with contextlib.suppress(OSError, ValueError, IndexError):
             stat = Path(f"/proc/{current}/stat").read_text()
             fields = stat.rpartition(")")[2].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(child) for child in (task / "children").read_text().split())
     return total
 
 

@@ -42,7 +42,7 @@ PORT_LINE = re.compile(r"^\s*(\d+)\s*$")
 # Cores that other processes may use, or the hypervisor steal, during a measurement before it
 # counts as noisy.
 NOISE_LIMIT = 0.15
-_GATEWAY_OPTIONS = ("--port", "0", "--log-level", "warning")
+GATEWAY_OPTIONS = ("--port", "0", "--log-level", "warning")
 _PACKAGES = ("websockets", "aiohttp", "uvloop", "picows", "aiofastnet")
 
 
@@ -82,7 +82,7 @@ def default_scenarios(python: str) -> tuple[Scenario, ...]:
         ),
         Scenario(
             "wsgate",
-            (python, "-m", "wsgate", "serve", "bench/echo/wsgate.yaml", *_GATEWAY_OPTIONS),
+            (python, "-m", "wsgate", "serve", "bench/echo/wsgate.yaml", *GATEWAY_OPTIONS),
             path="/dev",
             payload='{"action":"echo","data":"<pad>"}',
             env=(("PYTHONPATH", str(ROOT / "src")),),
@@ -90,7 +90,7 @@ def default_scenarios(python: str) -> tuple[Scenario, ...]:
         ),
         Scenario(
             "wsgate-process",
-            (python, "-m", "wsgate", "serve", "bench/echo/wsgate-process.yaml", *_GATEWAY_OPTIONS),
+            (python, "-m", "wsgate", "serve", "bench/echo/wsgate-process.yaml", *GATEWAY_OPTIONS),
             path="/dev",
             payload='{"action":"echo","data":"<pad>"}',
             env=(("PYTHONPATH", str(ROOT / "src")),),

@@ -1,5 +1,9 @@
 """A minimal HTTP backend: POST /echo answers with the request's body (aiohttp + uvloop).
 
+A body of WebSocket events (Pushpin's WebSocket-over-HTTP, ``application/websocket-events``)
+comes back as it came, with that type: the connection is accepted (``OPEN``) and each message
+is echoed. Any other body is answered as JSON.
+
 Prints the bound port on the first line of stdout, then serves until killed.
 
     python bench/servers/http_echo_backend.py [--port 0]
@@ -14,9 +18,12 @@ import socket
 import uvloop
 from aiohttp import web
 
+_EVENTS = "application/websocket-events"
+
 
 async def _echo(request: web.Request) -> web.Response:
-    return web.Response(body=await request.read(), content_type="application/json")
+    kind = _EVENTS if request.content_type == _EVENTS else "application/json"
+    return web.Response(body=await request.read(), content_type=kind)
 
 
 async def _serve(port: int) -> None:
