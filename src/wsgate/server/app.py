@@ -27,13 +27,10 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from wsgate.config.controlplane.plane import ControlPlane
-from wsgate.config.model import ApiConfig, OpenTelemetryConfig
-from wsgate.core.accesslog import compile_access_log_format
+from wsgate.config.model import ApiConfig
 from wsgate.core.addressing import ManagementPath, match_management_path
-from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.integrations.callback import CallbackPlan, plan_callback
 from wsgate.integrations.catalog import IntegrationCatalog
-from wsgate.observability.accesslog import AccessLogObserver
 from wsgate.observability.hooks import Observer
 from wsgate.observability.metrics import MetricsObserver
 from wsgate.observability.routestats import RouteStats
@@ -42,10 +39,8 @@ from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.security.callback_tls import prepare_callback_tls
 from wsgate.security.certs import server_ssl_context
-from wsgate.security.credentials import Credentials, CredentialStore
 from wsgate.security.local import LocalSecrets, load_local_secrets
 from wsgate.server.adminaccess import HEALTH_PATH, AdminAccess
-from wsgate.server.admission import Gatekeeper
 from wsgate.server.apistore import ApiStore
 from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import Traffic
@@ -61,9 +56,16 @@ from wsgate.server.listener import GuardedSite, RequestDeadline, SniffingSite
 from wsgate.server.management import ConnectionsApi
 from wsgate.server.stage import build_stages
 from wsgate.server.traces import TRACE_PATHS, serve_traces
+from wsgate.server.wiring import (
+    build_access_logs,
+    build_gate,
+    management_keys,
+    needs_gate,
+    open_telemetry,
+)
 
 if TYPE_CHECKING:
-    from wsgate.observability.otel import RequestTracer
+    pass
 
 __all__ = ["Gateway", "Listener"]
 
@@ -106,14 +108,14 @@ class Gateway:
         self.integrations = IntegrationCatalog(
             config, reload=reload, base_dir=folder, local_key=local.credentials
         )
-        self._tracer = tracer = _open_telemetry(server.open_telemetry)
+        self._tracer = tracer = open_telemetry(server.open_telemetry)
         node_id = server.node_id or f"{socket.gethostname()}:{os.getpid()}"
-        gate = _build_gate(config, self.integrations) if _needs_gate(config) else None
+        gate = build_gate(config, self.integrations) if needs_gate(config) else None
         traffic = Traffic()
         self.metrics = MetricsObserver() if server.metrics else None
         if self.metrics is not None:
             self.metrics.watch_traffic(traffic)
-        self._access_logs = _build_access_logs(config)
+        self._access_logs = build_access_logs(config)
         # Traces and the dashboard are read on the admin listener; without one they would
         # only cost time.
         admin = server.admin_port is not None
@@ -153,7 +155,7 @@ class Gateway:
             ),
         )
         signers = (
-            _management_keys(config, local, self.integrations.function_credentials)
+            management_keys(config, local, self.integrations.function_credentials)
             if server.management_authorization == "AWS_IAM"
             else None
         )
@@ -338,7 +340,7 @@ class Gateway:
         )
         await catalog.start()
         self.dataplane.stages = build_stages(config, catalog)
-        self.dataplane.gate = _build_gate(config, catalog) if _needs_gate(config) else None
+        self.dataplane.gate = build_gate(config, catalog) if needs_gate(config) else None
         # Calls already under way on the old integrations finish as they started; a control
         # plane integration times out within 29 s, so the old catalog stops after that.
         retired, self.integrations = self.integrations, catalog
@@ -470,29 +472,6 @@ class Gateway:
 _KEEPALIVE_SECONDS: Final = 75.0
 
 
-def _needs_gate(config: ApiConfig) -> bool:
-    """Whether anything decides access, so that plain APIs skip the checks entirely."""
-    routes = config.routes.values()
-    return bool(
-        config.iam is not None
-        or config.api_keys
-        or config.server.listener.allowed_origins is not None
-        or any(route.authorization_type != "NONE" or route.api_key_required for route in routes)
-        or any(
-            stage.default_route_settings
-            or stage.route_settings
-            or stage.protection.model_fields_set
-            for stage in config.stages.values()
-        )
-    )
-
-
-def _build_gate(config: ApiConfig, integrations: IntegrationCatalog) -> Gatekeeper:
-    """Authorizers, signing keys, API keys and throttles (data plane and @connections)."""
-    authorizers = {name: integrations.authorizer(name) for name in config.authorizers}
-    return Gatekeeper(config, authorizers, _credentials(config))
-
-
 # Longer than any control plane integration may take (AWS's 29 s integration timeout).
 _RETIRE_AFTER_SECONDS: Final = 30.0
 
@@ -503,58 +482,6 @@ async def _stop_later(catalog: IntegrationCatalog, seconds: float) -> None:
         await asyncio.sleep(seconds)
     finally:
         await catalog.stop()
-
-
-def _build_access_logs(config: ApiConfig) -> list[AccessLogObserver]:
-    """One access log per stage that asks for one (``accessLogSettings``)."""
-    logs = []
-    for stage_name, stage in config.stages.items():
-        settings = stage.access_log_settings
-        if settings is not None:
-            log_format = compile_access_log_format(settings.format)
-            try:
-                logs.append(AccessLogObserver(log_format, settings.destination, stage=stage_name))
-            except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-                place = f"stages.{stage_name}.accessLogSettings.destination"
-                reason = getattr(error, "strerror", None) or str(error)
-                message = f"cannot open {settings.destination!r}: {reason}"
-                raise ConfigError([ConfigIssue(place, message)]) from error
-    return logs
-
-
-def _credentials(config: ApiConfig) -> CredentialStore | None:
-    """The access keys SigV4 signatures are checked against (config entries, then the file)."""
-    iam = config.iam
-    if iam is None:
-        return None
-    keys = [
-        Credentials(key.access_key_id, key.secret_access_key, key.principal or key.access_key_id)
-        for key in iam.credentials
-    ]
-    if iam.credentials_file is not None:
-        keys += list(CredentialStore.from_ini_file(iam.credentials_file))
-    try:
-        return CredentialStore(keys)
-    except ValueError as error:  # the same key in the config and in the file
-        raise ConfigError([ConfigIssue("iam", str(error))]) from error
-
-
-def _management_keys(
-    config: ApiConfig, local: LocalSecrets, functions: tuple[Credentials, ...]
-) -> CredentialStore:
-    """The keys ``@connections`` signatures are checked against: the config's, the local key,
-    and whatever the local functions were given (which the gateway holds anyway)."""
-    configured = _credentials(config)
-    chosen = {key.access_key_id: key for key in configured or ()}
-    for key in (local.credentials, *functions):
-        known = chosen.setdefault(key.access_key_id, key)
-        if (known.secret_access_key, known.session_token) != (
-            key.secret_access_key,
-            key.session_token,
-        ):
-            message = f"access key {key.access_key_id} is given two different secrets"
-            raise ConfigError([ConfigIssue("iam", message)])
-    return CredentialStore(chosen.values())
 
 
 def _local_secrets() -> LocalSecrets:
@@ -570,16 +497,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _open_telemetry(settings: OpenTelemetryConfig | None) -> RequestTracer | None:
-    """The span tracer ``server.openTelemetry`` asks for (None: no spans)."""
-    if settings is None:
-        return None
-    # Imported here: OpenTelemetry is an optional extra.
-    from wsgate.observability.otel import build_tracer
-
-    return build_tracer(settings.exporter, settings.service_name, settings.endpoint)
 
 
 def _management_elsewhere() -> web.Response:
