@@ -15,7 +15,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from aiohttp import web
@@ -42,7 +41,8 @@ from wsgate.core.throttle import KeyedLimiter, Quota, TokenBucket
 from wsgate.errors import IntegrationError, SignatureError
 from wsgate.integrations.authorizer import Authorizer
 from wsgate.security.credentials import Credentials, CredentialStore
-from wsgate.security.sigv4 import error_response, verify
+from wsgate.security.sigv4 import error_response
+from wsgate.server.signatures import verify_request
 from wsgate.server.stamps import new_id
 
 __all__ = ["Admitted", "Gatekeeper", "Refusal", "Seat"]
@@ -335,15 +335,7 @@ class Gatekeeper:
             SignatureError: the signature is missing, malformed, stale or wrong.
         """
         assert self._credentials is not None
-        return verify(
-            request.method,
-            request.raw_path,
-            request.headers,
-            body,
-            self._credentials,
-            self._config.region,
-            datetime.now(UTC),
-        )
+        return verify_request(request, body, self._credentials, self._config.region)
 
 
 def _or_none(reason: str | None) -> Refusal | None:

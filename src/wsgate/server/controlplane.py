@@ -24,8 +24,8 @@ from wsgate.config.controlplane.plane import ControlPlane
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ControlPlaneError, SignatureError
 from wsgate.security.credentials import CredentialStore
-from wsgate.security.sigv4 import verify
 from wsgate.server.apistore import ApiStore
+from wsgate.server.signatures import verify_request
 from wsgate.types import JSONObject
 
 __all__ = ["PREFIX", "ControlPlaneApi", "aws_time", "random_id"]
@@ -104,16 +104,7 @@ class ControlPlaneApi:
 
     def _verify(self, request: web.Request, body: bytes) -> None:
         assert self._signers is not None
-        verify(
-            request.method,
-            request.raw_path,
-            request.headers,
-            body,
-            self._signers,
-            self._region,
-            datetime.now(UTC),
-            service=_SERVICE,
-        )
+        verify_request(request, body, self._signers, self._region, service=_SERVICE)
 
     async def _answer(self, request: web.Request, body: bytes) -> web.Response:
         kind, ids, item = _resource(request.path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
@@ -32,10 +31,10 @@ from wsgate.observability.hooks import ManagementCall
 from wsgate.observability.logs import log_event
 from wsgate.observability.tracing import TraceStore
 from wsgate.security.credentials import CredentialStore
-from wsgate.security.sigv4 import verify
 from wsgate.server import fanout
 from wsgate.server.cluster import Cluster
 from wsgate.server.dataplane import DataPlane
+from wsgate.server.signatures import verify_request
 from wsgate.server.stamps import new_id, now_ms
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
@@ -170,15 +169,7 @@ class ConnectionsApi:
         """
         assert self._signers is not None
         try:
-            verify(
-                request.method,
-                request.raw_path,
-                request.headers,
-                body,
-                self._signers,
-                self._region,
-                datetime.now(UTC),
-            )
+            verify_request(request, body, self._signers, self._region)
         except SignatureError as error:
             raise ManagementError(error.status, error.error_type, error.message) from error
 
