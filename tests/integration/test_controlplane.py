@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from websockets.exceptions import InvalidStatus
 
 from tests.helpers import local_secrets, management_client, ws_client
 from wsgate.config.load import parse_config
@@ -180,7 +181,7 @@ async def test_connections_of_a_hosted_api(gateway: Gateway, backend: str) -> No
     endpoint = made["api"]["ApiEndpoint"]
     async with ws_client(f"{endpoint}/dev") as ws:
         admin = next(listener for listener in gateway.listeners if listener.role == "admin")
-        hosted = gateway.hosted[made["api"]["ApiId"]]
+        hosted = gateway.hosted[made["api"]["ApiId"], "dev"]
         connection_id = next(iter(hosted.dataplane.live))
         url = f"http://{admin.host}:{admin.port}/{made['api']['ApiId']}/dev"
         await call(
@@ -289,3 +290,163 @@ async def test_definitions_survive_a_restart(tmp_path: Path, backend: str) -> No
         assert json.loads(await _exchange(api["ApiEndpoint"])) == {"got": "HI"}
     finally:
         await second.stop(timeout=5)
+
+
+HANDLERS = """
+def shout(event, context):
+    return {"statusCode": 200, "body": event["body"].upper()}
+
+
+def gate(event, context):
+    allowed = event["queryStringParameters"]["token"] == "ok"
+    return {
+        "principalId": "me",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow" if allowed else "Deny",
+                    "Resource": event["methodArn"],
+                }
+            ],
+        },
+    }
+"""
+
+FUNCTIONS = """
+functions:
+  shout: {handler: handlers.shout, isolation: inprocess}
+  gate: {handler: handlers.gate, isolation: inprocess}
+"""
+
+SHOUT = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    "arn:aws:lambda:us-east-1:123456789012:function:shout/invocations"
+)
+
+
+async def _status(url: str) -> int:
+    with pytest.raises(InvalidStatus) as caught:
+        async with ws_client(url):
+            pass
+    return caught.value.response.status_code
+
+
+async def _send(ws: Any, data: str) -> str:
+    await ws.send(data)
+    return str(await asyncio.wait_for(ws.recv(), 5))
+
+
+async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -> None:
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    config = parse_config(CONFIG + FUNCTIONS, base_dir=tmp_path)
+    gateway = Gateway(config, state=tmp_path / "state.db")
+    await gateway.start(port=0)
+    try:
+        client = _client(gateway)
+        api = await call(
+            client,
+            "create_api",
+            Name="shout",
+            ProtocolType="WEBSOCKET",
+            RouteSelectionExpression="$request.body.action",
+        )
+        api_id, endpoint = api["ApiId"], f"{api['ApiEndpoint']}/dev"
+        shout = await call(
+            client,
+            "create_integration",
+            ApiId=api_id,
+            IntegrationType="AWS_PROXY",
+            IntegrationUri=SHOUT,
+        )
+        route = await call(
+            client,
+            "create_route",
+            ApiId=api_id,
+            RouteKey="$default",
+            Target=f"integrations/{shout['IntegrationId']}",
+            RouteResponseSelectionExpression="$default",
+        )
+        await call(
+            client,
+            "create_route_response",
+            ApiId=api_id,
+            RouteId=route["RouteId"],
+            RouteResponseKey="$default",
+        )
+        gate = await call(
+            client,
+            "create_authorizer",
+            ApiId=api_id,
+            AuthorizerType="REQUEST",
+            Name="gate",
+            AuthorizerUri="arn:aws:lambda:us-east-1:123456789012:function:gate",
+            IdentitySource=["route.request.querystring.token"],
+        )
+        await call(
+            client,
+            "create_route",
+            ApiId=api_id,
+            RouteKey="$connect",
+            AuthorizationType="CUSTOM",
+            AuthorizerId=gate["AuthorizerId"],
+        )
+        await call(client, "create_stage", ApiId=api_id, StageName="dev")
+        assert await _status(f"{endpoint}?token=ok") == 403  # a stage with no deployment
+        first = await call(client, "create_deployment", ApiId=api_id, StageName="dev")
+        assert await _status(endpoint) == 401  # no identity
+        assert await _status(f"{endpoint}?token=no") == 403
+        async with ws_client(f"{endpoint}?token=ok") as ws:
+            assert await _send(ws, "hi") == "HI"
+            mock = await call(
+                client,
+                "create_integration",
+                ApiId=api_id,
+                IntegrationType="MOCK",
+                RequestTemplates={"$default": '{"statusCode": 200}'},
+            )
+            await call(
+                client,
+                "create_integration_response",
+                ApiId=api_id,
+                IntegrationId=mock["IntegrationId"],
+                IntegrationResponseKey="$default",
+                ResponseTemplates={"$default": "mocked"},
+            )
+            await call(
+                client,
+                "update_route",
+                ApiId=api_id,
+                RouteId=route["RouteId"],
+                Target=f"integrations/{mock['IntegrationId']}",
+            )
+            assert await _send(ws, "hi") == "HI"  # not deployed: not seen
+            await call(client, "create_deployment", ApiId=api_id, StageName="dev")
+            assert await _send(ws, "hi") == "mocked"
+            # Back to the first deployment, on the same connection.
+            await call(
+                client,
+                "update_stage",
+                ApiId=api_id,
+                StageName="dev",
+                DeploymentId=first["DeploymentId"],
+            )
+            assert await _send(ws, "hi") == "HI"
+        deployments = await call(client, "get_deployments", ApiId=api_id)
+        assert len(deployments["Items"]) == 2
+        assert all(item["DeploymentStatus"] == "DEPLOYED" for item in deployments["Items"])
+        with pytest.raises(ClientError, match="used by route"):
+            await call(client, "delete_authorizer", ApiId=api_id, AuthorizerId=gate["AuthorizerId"])
+        model = await call(
+            client,
+            "create_model",
+            ApiId=api_id,
+            Name="Message",
+            Schema='{"type": "object", "required": ["action"]}',
+        )
+        assert (await call(client, "get_model", ApiId=api_id, ModelId=model["ModelId"]))[
+            "Name"
+        ] == "Message"
+    finally:
+        await gateway.stop(timeout=5)

@@ -19,7 +19,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -167,14 +167,22 @@ class Gateway:
             region=config.region,
             traces=self.traces,
         )
-        # The APIs defined through the control plane, served beside this one, by id.
-        self.hosted: dict[str, Gateway] = {}
+        # The APIs defined through the control plane, served beside this one, by id and stage.
+        self.hosted: dict[tuple[str, str], Gateway] = {}
         self._base_dir = folder
         self._retired: set[asyncio.Future[None]] = set()
         self._store = ApiStore(state)
         self.controlplane = (
             ControlPlaneApi(
-                ControlPlane(clock=aws_time, new_id=random_id, base_dir=folder),
+                ControlPlane(
+                    clock=aws_time,
+                    new_id=random_id,
+                    base_dir=folder,
+                    functions={
+                        name: function.model_dump(by_alias=True, exclude_unset=True)
+                        for name, function in config.functions.items()
+                    },
+                ),
                 self._store,
                 self._deploy,
                 signers=signers,
@@ -217,7 +225,7 @@ class Gateway:
         """The ``@connections`` API a path addresses: a hosted API's (``/{apiId}/{stage}``)
         or this one's."""
         parts = path.prefix.rstrip("/").split("/")
-        hosted = self.hosted.get(parts[-2]) if len(parts) > 2 else None
+        hosted = self.hosted.get((parts[-2], parts[-1])) if len(parts) > 2 else None
         return hosted.management if hosted is not None else self.management
 
     async def _functions(self, request: web.Request) -> web.StreamResponse:
@@ -231,13 +239,21 @@ class Gateway:
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:
         parts = request.raw_path.split("?", 1)[0].rstrip("/").split("/")
-        hosted = self.hosted.get(parts[-2]) if len(parts) > 2 else None
-        dataplane = hosted.dataplane if hosted is not None else self.dataplane
-        stage = dataplane.stages.get(parts[-1])
-        if stage is None:
+        hosted = self.hosted.get((parts[-2], parts[-1])) if len(parts) > 2 else None
+        dataplane: DataPlane | None = self.dataplane
+        if hosted is not None:
+            dataplane = hosted.dataplane
+        elif len(parts) > 2 and self._defined(parts[-2]):
+            dataplane = None  # a control plane API whose stage is not deployed
+        stage = dataplane.stages.get(parts[-1]) if dataplane is not None else None
+        if dataplane is None or stage is None:
             # AWS answers an unknown stage or path with 403 Forbidden.
             return web.json_response({"message": "Forbidden"}, status=403)
         return await dataplane.handle_upgrade(request, stage)
+
+    def _defined(self, api_id: str) -> bool:
+        """True when the control plane holds this API (served on some stage or not)."""
+        return self.controlplane is not None and api_id in self.controlplane.plane.definitions
 
     async def _admin(self, request: web.Request) -> web.StreamResponse:
         self._deadline.arrived(request)
@@ -312,25 +328,23 @@ class Gateway:
         public = next(listener for listener in self.listeners if listener.role == "public")
         plane = self.controlplane.plane
         plane.endpoint_base = f"{'wss' if secure else 'ws'}://{public.host}:{public.port}"
-        plane.definitions.update(await self._store.load())
+        plane.restore(await self._store.load())
         for api_id in plane.definitions:
             await self._deploy(api_id, plane.served(api_id))
 
-    async def _deploy(self, api_id: str, config: ApiConfig | None) -> None:
-        """Serve a control plane API's config now (None: stop serving it)."""
-        hosted = self.hosted.get(api_id)
-        if config is None:
-            if hosted is not None:
-                del self.hosted[api_id]
-                await hosted.stop()
-            return
-        if hosted is not None:
-            await hosted.redeploy(config)
-            return
-        hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)
-        await hosted.integrations.start()
-        await hosted.cluster.start()
-        self.hosted[api_id] = hosted
+    async def _deploy(self, api_id: str, stages: Mapping[str, ApiConfig]) -> None:
+        """Serve a control plane API's stages now; the stages not given stop being served."""
+        for key in [key for key in self.hosted if key[0] == api_id and key[1] not in stages]:
+            await self.hosted.pop(key).stop()
+        for stage, config in stages.items():
+            hosted = self.hosted.get((api_id, stage))
+            if hosted is None:
+                hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)
+                await hosted.integrations.start()
+                await hosted.cluster.start()
+                self.hosted[api_id, stage] = hosted
+            elif hosted.config != config:
+                await hosted.redeploy(config)
 
     async def redeploy(self, config: ApiConfig) -> None:
         """Serve a new version of the API at once, to new connections and to the next message

@@ -1,11 +1,12 @@
 """The apigatewayv2 control plane's REST-JSON front on the admin listener (§8).
 
-``/v2/apis[/{apiId}[/{routes|integrations|stages|deployments}[/{id}[/{routeresponses|
-integrationresponses}[/{id}]]]]]``: GET lists or reads, POST creates (201), PATCH updates (200),
-DELETE deletes (204). Refusals carry ``x-amzn-ErrorType`` and ``{"message": …}``, so that boto3's
-``apigatewayv2`` client raises AWS's exception classes. The operations themselves are pure
-(:mod:`wsgate.config.controlplane.plane`); this module reads requests, keeps each accepted
-definition in the store and has the gateway serve what changed.
+``/v2/apis[/{apiId}[/{routes|integrations|authorizers|models|stages|deployments}[/{id}[/{
+routeresponses|integrationresponses}[/{id}]]]]]``: GET lists or reads, POST creates (201),
+PATCH updates (200), DELETE deletes (204). Refusals carry ``x-amzn-ErrorType`` and
+``{"message": …}``, so that boto3's ``apigatewayv2`` client raises AWS's exception classes.
+The operations themselves are pure (:mod:`wsgate.config.controlplane.plane`); this module
+reads requests, keeps each accepted definition in the store and has the gateway serve what
+changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import unquote
@@ -37,6 +38,8 @@ _SERVICE: Final = "apigateway"
 _COLLECTIONS: Final = {
     "routes": "route",
     "integrations": "integration",
+    "authorizers": "authorizer",
+    "models": "model",
     "stages": "stage",
     "deployments": "deployment",
 }
@@ -46,7 +49,8 @@ _SUBCOLLECTIONS: Final = {
 }
 _ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-Deploy = Callable[[str, ApiConfig | None], Awaitable[None]]
+# Serves an API's stages (those absent stop being served; none: the API is gone).
+Deploy = Callable[[str, Mapping[str, ApiConfig]], Awaitable[None]]
 
 
 def random_id(length: int) -> str:
@@ -65,7 +69,7 @@ class ControlPlaneApi:
     Args:
         plane: the definitions and their operations.
         store: where accepted definitions are kept.
-        deploy: serves an API's config (None: stop serving it).
+        deploy: serves an API's stages, by name.
         signers: the keys SigV4 signatures are checked against; None: no signature asked.
         region: the region signatures must be scoped to.
     """
@@ -136,7 +140,7 @@ class ControlPlaneApi:
         definition = self.plane.definitions.get(api_id)
         if definition is None:
             await self._store.delete(api_id)
-            await self._deploy(api_id, None)
+            await self._deploy(api_id, {})
             return
         await self._store.save(api_id, definition)
         await self._deploy(api_id, self.plane.served(api_id))

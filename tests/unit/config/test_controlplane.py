@@ -64,7 +64,7 @@ def test_api_defaults_and_endpoint() -> None:
     assert api["ipAddressType"] == "ipv4"
     assert cp.update("api", (api_id,), {"description": "d"})["description"] == "d"
     assert cp.list("api", ())["items"][0]["apiId"] == api_id
-    assert cp.served(api_id) is None  # no stage yet
+    assert cp.served(api_id) == {}  # no stage yet
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,8 @@ def test_integrations_and_responses() -> None:
     changed = cp.update("integration", (api_id, http["integrationId"]), {"integrationType": "HTTP"})
     assert changed["integrationResponseSelectionExpression"] == "${integration.response.statuscode}"
     refusals: list[tuple[dict[str, Any], str]] = [
-        ({"integrationType": "AWS_PROXY", "integrationUri": "f"}, "not served"),
+        ({"integrationType": "AWS_PROXY", "integrationUri": "f"}, "no function named 'f'"),
+        ({"integrationType": "AWS", "integrationUri": "f"}, "not served"),
         ({"integrationType": "MOCK", "timeoutInMillis": 49}, "TimeoutInMillis"),
         ({"integrationType": "MOCK", "timeoutInMillis": True}, "Invalid value"),
         ({"integrationType": "HTTP"}, "needs a URL"),
@@ -192,7 +193,7 @@ def test_stages_and_deployments() -> None:
     api_id, _, route_id = chat(cp)
     stage = cp.create("stage", (api_id,), {"stageName": "dev", "stageVariables": {"a": "b"}})
     assert stage["defaultRouteSettings"]["loggingLevel"] == "OFF"
-    assert cp.served(api_id) is None  # neither auto-deployed nor deployed
+    assert cp.served(api_id) == {}  # neither auto-deployed nor deployed
     with refused(409, "Stage dev already exists"):
         cp.create("stage", (api_id,), {"stageName": "dev"})
     with refused(400, "Invalid deployment identifier"):
@@ -204,7 +205,7 @@ def test_stages_and_deployments() -> None:
     assert "stageName" not in deployment
     assert cp.get("stage", (api_id, "dev"))["deploymentId"] == deployment["deploymentId"]
     served = cp.served(api_id)
-    assert served is not None and list(served.stages) == ["dev"]
+    assert list(served) == ["dev"] and list(served["dev"].stages) == ["dev"]
     with refused(400, "Active stages"):
         cp.delete("deployment", (api_id, deployment["deploymentId"]))
     updated = cp.update("stage", (api_id, "dev"), {"stageName": "x", "autoDeploy": True})
@@ -278,3 +279,183 @@ def test_route_members_of_every_shape() -> None:
     api_id, _, _ = chat(cp)
     body = {"routeKey": "s", "requestParameters": {}, "authorizationScopes": ["a"]}
     assert cp.create("route", (api_id,), body)["authorizationScopes"] == ["a"]
+
+
+def _routes(cp: ControlPlane, api_id: str, stage: str) -> list[str]:
+    return sorted(cp.served(api_id)[stage].routes)
+
+
+def test_a_stage_serves_its_deployment_until_the_next() -> None:
+    cp = plane()
+    api_id, mock_id, _ = chat(cp)
+    cp.create("stage", (api_id,), {"stageName": "dev"})
+    first = cp.create("deployment", (api_id,), {"stageName": "dev", "description": "one"})
+    added = cp.create(
+        "route", (api_id,), {"routeKey": "later", "target": f"integrations/{mock_id}"}
+    )
+    assert _routes(cp, api_id, "dev") == ["$default"]  # undeployed: invisible
+    cp.update("deployment", (api_id, first["deploymentId"]), {"description": "two"})
+    assert _routes(cp, api_id, "dev") == ["$default"]  # describing is not deploying
+    second = cp.create("deployment", (api_id,), {"stageName": "dev"})
+    assert _routes(cp, api_id, "dev") == ["$default", "later"]
+    # Back to the first deployment: the route is gone again from what the stage serves.
+    cp.update("stage", (api_id, "dev"), {"deploymentId": first["deploymentId"]})
+    assert _routes(cp, api_id, "dev") == ["$default"]
+    cp.delete("route", (api_id, added["routeId"]))
+    cp.delete("deployment", (api_id, second["deploymentId"]))
+    assert second["deploymentId"] not in cp.definitions[api_id]["snapshot"]
+    # A stage's own settings apply at once, to the deployment it serves.
+    cp.update("stage", (api_id, "dev"), {"stageVariables": {"code": "200"}})
+    assert cp.served(api_id)["dev"].stages["dev"].stage_variables == {"code": "200"}
+
+
+def test_auto_deploy_follows_every_change() -> None:
+    cp = plane()
+    api_id = cp.create(
+        "api", (), {"name": "a", "protocolType": "WEBSOCKET", "routeSelectionExpression": "x"}
+    )["apiId"]
+    cp.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
+    assert cp.served(api_id) == {}  # no route: AWS's automatic deployment fails
+    assert cp.get("stage", (api_id, "dev")).get("deploymentId") is None
+    mock = cp.create("integration", (api_id,), {"integrationType": "MOCK"})
+    target = f"integrations/{mock['integrationId']}"
+    cp.create("route", (api_id,), {"routeKey": "a", "target": target})
+    first = cp.get("stage", (api_id, "dev"))["deploymentId"]
+    assert cp.get("deployment", (api_id, first))["autoDeployed"] is True
+    cp.create("route", (api_id,), {"routeKey": "b"})
+    second = cp.get("stage", (api_id, "dev"))["deploymentId"]
+    assert second != first and _routes(cp, api_id, "dev") == ["a", "b"]
+    # The automatic deployment no stage points at is dropped; a manual one stays.
+    assert [d["deploymentId"] for d in cp.list("deployment", (api_id,))["items"]] == [second]
+    manual = cp.create("deployment", (api_id,), {})
+    cp.update("stage", (api_id, "dev"), {"stageVariables": {"v": "1"}})
+    assert cp.get("stage", (api_id, "dev"))["deploymentId"] == second  # nothing to deploy
+    deployments = {d["deploymentId"] for d in cp.list("deployment", (api_id,))["items"]}
+    assert deployments == {second, manual["deploymentId"]}
+
+
+AUTHORIZER = {
+    "authorizerType": "REQUEST",
+    "name": "auth",
+    "authorizerUri": "http://127.0.0.1:9/auth",
+    "identitySource": ["route.request.header.Auth"],
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ({**AUTHORIZER, "authorizerType": "JWT"}, "JWT authorizers are for HTTP APIs"),
+        ({k: v for k, v in AUTHORIZER.items() if k != "authorizerUri"}, "authorizerUri is"),
+        ({k: v for k, v in AUTHORIZER.items() if k != "identitySource"}, "identitySource is"),
+        ({**AUTHORIZER, "authorizerResultTtlInSeconds": 3601}, "between 0 and 3600"),
+    ],
+)
+def test_authorizer_refusals(body: dict[str, Any], match: str) -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    with refused(400, match):
+        cp.create("authorizer", (api_id,), body)
+
+
+def test_authorizers_and_models() -> None:
+    cp = plane()
+    api_id, mock_id, _ = chat(cp)
+    authorizer = cp.create(
+        "authorizer", (api_id,), {**AUTHORIZER, "authorizerResultTtlInSeconds": 60}
+    )
+    authorizer_id = authorizer["authorizerId"]
+    with refused(400, "Invalid authorizer identifier specified nope"):
+        cp.create("route", (api_id,), {"routeKey": "$connect", "authorizerId": "nope"})
+    with refused(400, "CUSTOM authorization type needs an authorizerId"):
+        cp.create("route", (api_id,), {"routeKey": "$connect", "authorizationType": "CUSTOM"})
+    connect = cp.create(
+        "route",
+        (api_id,),
+        {"routeKey": "$connect", "authorizationType": "CUSTOM", "authorizerId": authorizer_id},
+    )
+    schema = '{"type": "object", "required": ["a"]}'
+    model = cp.create("model", (api_id,), {"name": "Body", "schema": schema})
+    with refused(409, "Model with name Body already exists"):
+        cp.create("model", (api_id,), {"name": "Body", "schema": schema})
+    with refused(400, "Invalid model specified Nope"):
+        cp.create("route", (api_id,), {"routeKey": "m", "requestModels": {"$default": "Nope"}})
+    checked = cp.create(
+        "route",
+        (api_id,),
+        {
+            "routeKey": "m",
+            "target": f"integrations/{mock_id}",
+            "modelSelectionExpression": "\\$default",
+            "requestModels": {"$default": "Body"},
+        },
+    )
+    cp.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
+    served = cp.served(api_id)["dev"]
+    assert served.authorizers[authorizer_id].authorizer_result_ttl_in_seconds == 60
+    assert served.models["Body"].schema_text == schema
+    assert served.routes["$connect"].authorizer_name == authorizer_id
+    with refused(400, f"Authorizer {authorizer_id} is used by route \\$connect"):
+        cp.delete("authorizer", (api_id, authorizer_id))
+    with refused(400, "Model Body is used by route m"):
+        cp.delete("model", (api_id, model["modelId"]))
+    cp.delete("route", (api_id, connect["routeId"]))
+    cp.delete("route", (api_id, checked["routeId"]))
+    cp.delete("authorizer", (api_id, authorizer_id))
+    cp.delete("model", (api_id, model["modelId"]))
+    assert cp.served(api_id)["dev"].models == {}
+
+
+def test_routes_reach_the_hosts_functions() -> None:
+    functions = {
+        "echo": {"handler": "runtime_handlers.echo", "isolation": "inprocess"},
+        "other": {"handler": "runtime_handlers.echo"},
+        "gate": {"handler": "runtime_handlers.echo"},
+    }
+    counter = itertools.count()
+    cp = ControlPlane(
+        clock=lambda: NOW,
+        new_id=lambda length: str(next(counter)).rjust(length, "b"),
+        base_dir=Path("tests/integration/functions"),
+        functions=functions,
+    )
+    api_id = cp.create(
+        "api", (), {"name": "f", "protocolType": "WEBSOCKET", "routeSelectionExpression": "x"}
+    )["apiId"]
+    function = cp.create(
+        "integration",
+        (api_id,),
+        {
+            "integrationType": "AWS_PROXY",
+            "integrationUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+            "arn:aws:lambda:us-east-1:123456789012:function:echo/invocations",
+        },
+    )
+    target = f"integrations/{function['integrationId']}"
+    cp.create("route", (api_id,), {"routeKey": "$default", "target": target})
+    authorizer = cp.create("authorizer", (api_id,), {**AUTHORIZER, "authorizerUri": "gate"})
+    authorizer_id = authorizer["authorizerId"]
+    body = {"routeKey": "$connect", "authorizationType": "CUSTOM", "authorizerId": authorizer_id}
+    cp.create("route", (api_id,), body)
+    cp.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
+    assert sorted(cp.served(api_id)["dev"].functions) == ["echo", "gate"]  # not "other"
+    with refused(400, "nope"):
+        cp.create(
+            "integration", (api_id,), {"integrationType": "AWS_PROXY", "integrationUri": "nope"}
+        )
+
+
+def test_definitions_kept_before_authorizers_and_snapshots() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    old = {
+        key: value
+        for key, value in cp.definitions[api_id].items()
+        if key not in ("authorizer", "model", "snapshot")
+    }
+    again = ControlPlane(
+        clock=lambda: NOW, new_id=lambda n: "z" * n, base_dir=Path("."), definitions={api_id: old}
+    )
+    assert again.list("authorizer", (api_id,)) == {"items": []}
+    again.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
+    assert list(again.served(api_id)) == ["dev"]

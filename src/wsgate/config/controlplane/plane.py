@@ -5,8 +5,12 @@ ids arrive as callables. Every change is made on a copy, checked with the config
 (``translate.py``) and only then kept, so a refused call changes nothing.
 
 A definition: ``{"api": {...}, "route": {id: {...}}, "routeResponse": {routeId: {id: {...}}},
-"integration": {...}, "integrationResponse": {integrationId: {id: {...}}}, "stage": {name:
-{...}}, "deployment": {id: {...}}}``.
+"integration": {...}, "integrationResponse": {integrationId: {id: {...}}}, "authorizer":
+{...}, "model": {...}, "stage": {name: {...}}, "deployment": {id: {...}}, "snapshot": {id:
+{...}}}``. A deployment takes a snapshot of the API as it is; a stage serves its deployment's
+snapshot, so a change stays invisible to clients until it is deployed. A stage with
+``autoDeploy`` gets a new deployment after each change, as on AWS; the automatic deployments
+no stage points at any more are dropped, so they do not pile up.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from wsgate.config.controlplane.resources import KINDS, Kind, bad_request, check_members
-from wsgate.config.controlplane.translate import served_config
+from wsgate.config.controlplane.translate import SNAPSHOT_PARTS, check_definition, stage_configs
 from wsgate.config.model import ApiConfig
 from wsgate.errors import ControlPlaneError
 from wsgate.types import JSONObject
@@ -32,9 +36,12 @@ _TYPE_DEFAULTS: Final[dict[str, JSONObject]] = {
     "MOCK": {"integrationResponseSelectionExpression": _STATUS_CODE},
     "HTTP": {"integrationResponseSelectionExpression": _STATUS_CODE},
     "HTTP_PROXY": {},
+    "AWS_PROXY": {},
 }
 _PASSTHROUGH_TYPES: Final = frozenset({"MOCK", "HTTP"})
+_AUTO_DESCRIPTION: Final = "Automatic deployment triggered by changes to the Api configuration"
 _UNIQUE: Final = {
+    "model": "name",
     "route": "routeKey",
     "routeResponse": "routeResponseKey",
     "integrationResponse": "integrationResponseKey",
@@ -44,7 +51,14 @@ _UNIQUE: Final = {
 def empty_definition(api: JSONObject) -> JSONObject:
     """A definition holding only its API resource."""
     collections: JSONObject = {name: {} for name in KINDS if name != "api"}
-    return {"api": api, **collections}
+    return {"api": api, **collections, "snapshot": {}}
+
+
+def _complete(definition: JSONObject) -> JSONObject:
+    """A definition kept by an older version, with the collections added since."""
+    for name in (*KINDS, "snapshot"):
+        definition.setdefault(name, {})
+    return definition
 
 
 def _not_found(kind: Kind, identifier: str) -> ControlPlaneError:
@@ -62,6 +76,8 @@ class ControlPlane:
         new_id: a fresh random id of the given length (``[a-z0-9]``).
         base_dir: where relative paths of a definition resolve (``asgi:`` modules).
         definitions: the definitions to start from (the store's), by API id.
+        functions: the host's local functions (config data), which Lambda ARNs in the APIs'
+            integrations and authorizers may name.
     """
 
     def __init__(
@@ -71,11 +87,14 @@ class ControlPlane:
         new_id: Callable[[int], str],
         base_dir: Path,
         definitions: Mapping[str, JSONObject] | None = None,
+        functions: JSONObject | None = None,
     ) -> None:
         self._clock = clock
         self._new_id = new_id
         self._base_dir = base_dir
-        self.definitions: dict[str, JSONObject] = dict(definitions or {})
+        self._functions: JSONObject = dict(functions or {})
+        self.definitions: dict[str, JSONObject] = {}
+        self.restore(definitions or {})
         # The base of every ApiEndpoint (ws://host:port); set once the public listener is up.
         self.endpoint_base = ""
 
@@ -113,9 +132,14 @@ class ControlPlane:
             page["nextToken"] = str(start + size)
         return page
 
-    def served(self, api_id: str) -> ApiConfig | None:
-        """The config the data plane serves for an API (None: no deployed stage)."""
-        return served_config(self._definition(api_id), self._base_dir)
+    def served(self, api_id: str) -> dict[str, ApiConfig]:
+        """What the data plane serves for an API, by stage (deployed stages only)."""
+        return stage_configs(self._definition(api_id), self._base_dir, self._functions)
+
+    def restore(self, definitions: Mapping[str, JSONObject]) -> None:
+        """Take definitions kept earlier (the store's, or another node's), as they are."""
+        for api_id, definition in definitions.items():
+            self.definitions[api_id] = _complete(copy.deepcopy(definition))
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -158,7 +182,8 @@ class ControlPlane:
         resource = collection.get(ids[-1])
         if resource is None:
             raise _not_found(kind, ids[-1])
-        members.pop("stageName", None)  # a stage is renamed by no call
+        # A stage is renamed by no call; a deployment is pointed at a stage by UpdateStage.
+        members.pop("stageName", None)
         resource.update(members)
         if kind_name == "stage":
             resource["lastUpdatedDate"] = self._clock()
@@ -183,6 +208,8 @@ class ControlPlane:
         child = _CHILDREN.get(kind_name)
         if child is not None:
             definition[child].pop(identifier, None)
+        if kind_name == "deployment":
+            definition["snapshot"].pop(identifier, None)
         self._commit(ids[0], definition)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -245,14 +272,17 @@ class ControlPlane:
             _check_route(definition, resource)
         elif kind_name == "integration":
             _settle_integration(resource, create=create)
+        elif kind_name == "authorizer":
+            _check_authorizer(resource)
         elif kind_name == "stage":
             _check_deployment(definition, resource.get("deploymentId"))
-        elif kind_name == "deployment":
+        elif kind_name == "deployment" and create:
             self._deploy(definition, resource)
 
     def _deploy(self, definition: JSONObject, resource: JSONObject) -> None:
         if not definition["route"]:
             raise bad_request("At least one route is required before deploying the Api.")
+        definition["snapshot"][resource["deploymentId"]] = _snapshot(definition)
         stage_name = resource.pop("stageName", None)
         if stage_name is not None:
             stage = definition["stage"].get(stage_name)
@@ -264,8 +294,39 @@ class ControlPlane:
         resource.setdefault("autoDeployed", False)
         resource["deploymentStatus"] = "DEPLOYED"
 
+    def _auto_deploy(self, definition: JSONObject) -> None:
+        """Deploy the API as it is now to its ``autoDeploy`` stages, when it changed."""
+        stages = [stage for stage in definition["stage"].values() if stage.get("autoDeploy")]
+        if not stages or not definition["route"]:
+            return  # AWS's automatic deployment fails without a route; the stage keeps its own
+        snapshot = _snapshot(definition)
+        snapshots = definition["snapshot"]
+        if all(snapshots.get(stage.get("deploymentId")) == snapshot for stage in stages):
+            return
+        now = self._clock()
+        deployment_id = self._fresh_id(KINDS["deployment"], definition["deployment"])
+        definition["deployment"][deployment_id] = {
+            "deploymentId": deployment_id,
+            "autoDeployed": True,
+            "createdDate": now,
+            "deploymentStatus": "DEPLOYED",
+            "description": _AUTO_DESCRIPTION,
+        }
+        snapshots[deployment_id] = snapshot
+        for stage in stages:
+            stage["deploymentId"] = deployment_id
+            stage["lastUpdatedDate"] = now
+        pointed = {stage.get("deploymentId") for stage in definition["stage"].values()}
+        for old_id, old in list(definition["deployment"].items()):
+            if old.get("autoDeployed") and old_id not in pointed:
+                del definition["deployment"][old_id]
+                snapshots.pop(old_id, None)
+
     def _commit(self, api_id: str, definition: JSONObject) -> None:
-        served_config(definition, self._base_dir)  # refuses what cannot be served
+        # Refuses what cannot be served: the API as it is, and what each stage would serve.
+        check_definition(definition, self._base_dir, self._functions)
+        self._auto_deploy(definition)
+        stage_configs(definition, self._base_dir, self._functions)
         self.definitions[api_id] = definition
 
 
@@ -286,9 +347,33 @@ def _check_unique(
             )
 
 
+def _snapshot(definition: JSONObject) -> JSONObject:
+    return {part: copy.deepcopy(definition[part]) for part in SNAPSHOT_PARTS}
+
+
+def _check_authorizer(authorizer: JSONObject) -> None:
+    if authorizer["authorizerType"] != "REQUEST":
+        raise bad_request("JWT authorizers are for HTTP APIs only: use REQUEST")
+    for member in ("authorizerUri", "identitySource"):
+        if member not in authorizer:
+            raise bad_request(f"{member} is required for a REQUEST authorizer")
+    ttl = authorizer.get("authorizerResultTtlInSeconds", 0)
+    if not 0 <= ttl <= 3600:
+        raise bad_request("AuthorizerResultTtlInSeconds must be between 0 and 3600")
+
+
 def _check_route(definition: JSONObject, route: JSONObject) -> None:
     if route["authorizationType"] == "JWT":
         raise bad_request("JWT authorization is for HTTP APIs only")
+    authorizer_id = route.get("authorizerId")
+    if authorizer_id is not None and authorizer_id not in definition["authorizer"]:
+        raise bad_request(f"Invalid authorizer identifier specified {authorizer_id}")
+    if route["authorizationType"] == "CUSTOM" and authorizer_id is None:
+        raise bad_request("A CUSTOM authorization type needs an authorizerId")
+    names = {model["name"] for model in definition["model"].values()}
+    for model in route.get("requestModels", {}).values():
+        if model not in names:
+            raise bad_request(f"Invalid model specified {model}: create the model first")
     target = route.get("target")
     if target is None:
         return
@@ -303,8 +388,8 @@ def _settle_integration(integration: JSONObject, *, create: bool) -> None:
     kind = integration["integrationType"]
     if kind not in _TYPE_DEFAULTS:
         raise bad_request(
-            f"{kind} integrations are not served by the control plane yet: wsgate has no "
-            "Lambda function to call; use HTTP_PROXY, HTTP or MOCK"
+            f"{kind} integrations are not served by the control plane yet; "
+            "use AWS_PROXY, HTTP_PROXY, HTTP or MOCK"
         )
     timeout = integration["timeoutInMillis"]
     if not 50 <= timeout <= 29000:
@@ -321,6 +406,28 @@ def _check_deployment(definition: JSONObject, deployment_id: str | None) -> None
 
 
 def _check_unused(definition: JSONObject, kind_name: str, identifier: str) -> None:
+    if kind_name == "authorizer":
+        users = [
+            route["routeKey"]
+            for route in definition["route"].values()
+            if route.get("authorizerId") == identifier
+        ]
+        if users:
+            raise bad_request(
+                f"Authorizer {identifier} is used by route {users[0]}: "
+                "change or delete the route first"
+            )
+    if kind_name == "model":
+        name = definition["model"][identifier]["name"]
+        users = [
+            route["routeKey"]
+            for route in definition["route"].values()
+            if name in route.get("requestModels", {}).values()
+        ]
+        if users:
+            raise bad_request(
+                f"Model {name} is used by route {users[0]}: change or delete the route first"
+            )
     if kind_name == "integration":
         users = [
             route["routeKey"]

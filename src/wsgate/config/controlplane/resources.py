@@ -192,6 +192,28 @@ KINDS: Final[dict[str, Kind]] = {
             "tags": {},
         },
     ),
+    "authorizer": Kind(
+        "Authorizer",
+        "authorizerId",
+        {
+            "authorizerType": _one_of("REQUEST", "JWT"),
+            "authorizerUri": _string,
+            "identitySource": _string_list,
+            "name": _string,
+            "authorizerCredentialsArn": _string,
+            "authorizerResultTtlInSeconds": _integer,
+            "identityValidationExpression": _string,
+        },
+        ("authorizerType", "name"),
+        id_length=6,
+    ),
+    "model": Kind(
+        "Model",
+        "modelId",
+        {"name": _string, "schema": _string, "contentType": _string, "description": _string},
+        ("name", "schema"),
+        id_length=6,
+    ),
     "deployment": Kind(
         "Deployment",
         "deploymentId",
