@@ -15,6 +15,7 @@
     ├── RegistryError                    the connection registry failed
     │   ├── ConnectionNotFound           (also LookupError) no such live connection
     │   ├── RegistryUnavailable          the registry backend cannot be reached
+    │   ├── DefinitionConflict           another node changed a control plane API meanwhile
     │   └── NodeUnreachable              (also TimeoutError) another node did not answer in time
     ├── ManagementError                  a bad @connections request (status + AWS error type)
     ├── ControlPlaneError                a refused apigatewayv2 call (status + AWS error type)
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigIssue",
     "ConnectionNotFound",
     "ControlPlaneError",
+    "DefinitionConflict",
     "FunctionError",
     "GatewayError",
     "IntegrationBadResponse",
@@ -173,6 +175,14 @@ class ConnectionNotFound(RegistryError, LookupError):
 
 class RegistryUnavailable(RegistryError):
     """The registry backend cannot be reached."""
+
+
+class DefinitionConflict(RegistryError):
+    """Another node changed a control plane definition since this one read it."""
+
+    def __init__(self, api_id: str) -> None:
+        self.api_id = api_id
+        super().__init__(f"API {api_id} was changed by another node meanwhile")
 
 
 class NodeUnreachable(RegistryError, TimeoutError):

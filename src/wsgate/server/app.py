@@ -41,7 +41,7 @@ from wsgate.security.callback_tls import prepare_callback_tls
 from wsgate.security.certs import server_ssl_context
 from wsgate.security.local import LocalSecrets, load_local_secrets
 from wsgate.server.adminaccess import HEALTH_PATH, AdminAccess
-from wsgate.server.apistore import ApiStore
+from wsgate.server.apistore import definition_store
 from wsgate.server.cluster import Cluster, ClusterTiming
 from wsgate.server.connection import Traffic
 from wsgate.server.controlplane import (
@@ -171,7 +171,9 @@ class Gateway:
         self.hosted: dict[tuple[str, str], Gateway] = {}
         self._base_dir = folder
         self._retired: set[asyncio.Future[None]] = set()
-        self._store = ApiStore(state)
+        self._store = definition_store(
+            state, server.registry, prefix=f"wsgate:{config.api_id}:controlplane:"
+        )
         self.controlplane = (
             ControlPlaneApi(
                 ControlPlane(
@@ -331,6 +333,7 @@ class Gateway:
         plane.restore(await self._store.load())
         for api_id in plane.definitions:
             await self._deploy(api_id, plane.served(api_id))
+        await self._store.watch(self.controlplane.changed_elsewhere)
 
     async def _deploy(self, api_id: str, stages: Mapping[str, ApiConfig]) -> None:
         """Serve a control plane API's stages now; the stages not given stop being served."""

@@ -11,6 +11,7 @@ changed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -23,9 +24,14 @@ from aiohttp import web
 
 from wsgate.config.controlplane.plane import ControlPlane
 from wsgate.config.model import ApiConfig
-from wsgate.errors import ControlPlaneError, SignatureError
+from wsgate.errors import (
+    ControlPlaneError,
+    DefinitionConflict,
+    RegistryUnavailable,
+    SignatureError,
+)
 from wsgate.security.credentials import CredentialStore
-from wsgate.server.apistore import ApiStore
+from wsgate.server.apistore import DefinitionStore
 from wsgate.server.signatures import verify_request
 from wsgate.types import JSONObject
 
@@ -48,6 +54,8 @@ _SUBCOLLECTIONS: Final = {
     ("integration", "integrationresponses"): "integrationResponse",
 }
 _ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
+# The (method, names one item) pairs that change a definition: Create*, Update*, Delete*.
+_CHANGES: Final = frozenset({("POST", False), ("PATCH", True), ("DELETE", True)})
 
 # Serves an API's stages (those absent stop being served; none: the API is gone).
 Deploy = Callable[[str, Mapping[str, ApiConfig]], Awaitable[None]]
@@ -77,7 +85,7 @@ class ControlPlaneApi:
     def __init__(
         self,
         plane: ControlPlane,
-        store: ApiStore,
+        store: DefinitionStore,
         deploy: Deploy,
         *,
         signers: CredentialStore | None,
@@ -88,6 +96,8 @@ class ControlPlaneApi:
         self._deploy = deploy
         self._signers = signers
         self._region = region
+        # One change at a time: each reads the stored definition, changes it and writes it.
+        self._changing = asyncio.Lock()
 
     @property
     def signed(self) -> bool:
@@ -103,6 +113,15 @@ class ControlPlaneApi:
             return await self._answer(request, body)
         except ControlPlaneError as error:
             return _error(error.status, error.error_type, error.message)
+        except DefinitionConflict:
+            # AWS's answer to two changes of one API at once; the caller tries again.
+            message = (
+                "Unable to complete operation due to concurrent modification. "
+                "Please try again later."
+            )
+            return _error(409, "ConflictException", message)
+        except RegistryUnavailable as error:
+            return _error(503, "ServiceUnavailableException", str(error))
         except SignatureError as error:
             return _error(error.status, error.error_type, error.message)
 
@@ -120,30 +139,59 @@ class ControlPlaneApi:
             query = request.query
             page = plane.list(kind, ids, query.get("maxResults"), query.get("nextToken"))
             return web.json_response(page)
-        if method == "POST" and not item:
-            answer = plane.create(kind, ids, _json_body(body))
-            api_id = ids[0] if ids else answer["apiId"]
-            await self._changed(api_id)
-            return web.json_response(answer, status=201)
-        if method == "PATCH" and item:
-            answer = plane.update(kind, ids, _json_body(body))
-            await self._changed(ids[0])
-            return web.json_response(answer)
-        if method == "DELETE" and item:
+        if (method, item) not in _CHANGES:
+            raise ControlPlaneError(
+                404, "NotFoundException", f"{method} is not served on this path"
+            )
+        async with self._changing:
+            if ids:
+                await self._refresh(ids[0])
+            if method == "POST":
+                answer = plane.create(kind, ids, _json_body(body))
+                api_id = ids[0] if ids else answer["apiId"]
+                await self._changed(api_id)
+                return web.json_response(answer, status=201)
+            if method == "PATCH":
+                answer = plane.update(kind, ids, _json_body(body))
+                await self._changed(ids[0])
+                return web.json_response(answer)
             plane.delete(kind, ids)
             await self._changed(ids[0])
             return web.Response(status=204)
-        raise ControlPlaneError(404, "NotFoundException", f"{method} is not served on this path")
+
+    async def changed_elsewhere(self, api_id: str) -> None:
+        """Serve what another node made of an API (its definition, or its deletion)."""
+        async with self._changing:
+            await self._refresh(api_id)
+            await self._serve(api_id)
+
+    async def _refresh(self, api_id: str) -> None:
+        """Read the API as the store holds it now, when other nodes write the store too."""
+        if not self._store.shared:
+            return
+        definition = await self._store.fetch(api_id)
+        if definition is None:
+            self.plane.definitions.pop(api_id, None)
+        else:
+            self.plane.restore({api_id: definition})
 
     async def _changed(self, api_id: str) -> None:
         """Keep the API's definition and serve it (or forget and stop it once deleted)."""
         definition = self.plane.definitions.get(api_id)
-        if definition is None:
-            await self._store.delete(api_id)
-            await self._deploy(api_id, {})
-            return
-        await self._store.save(api_id, definition)
-        await self._deploy(api_id, self.plane.served(api_id))
+        try:
+            if definition is None:
+                await self._store.delete(api_id)
+            else:
+                await self._store.save(api_id, definition)
+        except (DefinitionConflict, RegistryUnavailable):
+            # Not kept: serve what the store holds, not the refused change.
+            await self._refresh(api_id)
+            raise
+        await self._serve(api_id)
+
+    async def _serve(self, api_id: str) -> None:
+        served = self.plane.served(api_id) if api_id in self.plane.definitions else {}
+        await self._deploy(api_id, served)
 
 
 def _resource(path: str) -> tuple[str, tuple[str, ...], bool]:
