@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from wsgate.config.template.options import (
     parse_env_vars,
     parse_parameter_overrides,
 )
-from wsgate.errors import ConfigError, TlsError
+from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
 from wsgate.registry import check_registry_url, redact_url
 from wsgate.security.local import LOCAL_PROFILE, wsgate_home
@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-id", help="this node's name in the registry (default host:pid)")
     serve.add_argument("--reload", action="store_true", help="reload function code on change")
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="apply each saved version of the file without a restart; open connections stay",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format", choices=["json", "text"], help="default: text on a terminal, else JSON"
@@ -390,7 +395,13 @@ def _serve(args: argparse.Namespace) -> int:
         base_dir = Path(args.file).resolve().parent
         try:
             runner.run(
-                _run_gateway(config, reload=args.reload, base_dir=base_dir, state=args.state)
+                _run_gateway(
+                    config,
+                    reload=args.reload,
+                    base_dir=base_dir,
+                    state=args.state,
+                    watch=(Path(args.file), _reader(args)) if args.watch else None,
+                )
             )
         except ConfigError as error:  # e.g. the local secrets folder cannot be written
             print(error, file=sys.stderr)
@@ -433,6 +444,18 @@ def _configure(config: ApiConfig, args: argparse.Namespace) -> ApiConfig:
     return config.model_copy(update=update)
 
 
+def _reader(args: argparse.Namespace) -> Callable[[], ApiConfig]:
+    """Reads the served file again as at start, flags applied (``serve --watch``)."""
+
+    def read() -> ApiConfig:
+        try:
+            return _configure(_load(args).config, args)
+        except _BadFlag as error:
+            raise ConfigError([ConfigIssue(args.file, str(error))]) from error
+
+    return read
+
+
 def _loop_factory() -> Any:
     try:
         import uvloop
@@ -442,10 +465,16 @@ def _loop_factory() -> Any:
 
 
 async def _run_gateway(
-    config: ApiConfig, *, reload: bool, base_dir: Path, state: str | None = None
+    config: ApiConfig,
+    *,
+    reload: bool,
+    base_dir: Path,
+    state: str | None = None,
+    watch: tuple[Path, Callable[[], ApiConfig]] | None = None,
 ) -> None:
     from wsgate.server.app import Gateway
     from wsgate.server.dashboard import DASHBOARD_PATH
+    from wsgate.server.watch import watch_config
 
     gateway = Gateway(config, reload=reload, base_dir=base_dir, state=state)
     stop = asyncio.Event()
@@ -484,7 +513,14 @@ async def _run_gateway(
         if gateway.admin_access.require_token:
             url += f"?token={local.admin_token}"
         print(f"  dashboard  {url}", flush=True)
+    watching = None
+    if watch is not None:
+        path, read = watch
+        watching = asyncio.create_task(watch_config(path, read, gateway, stop))
+        print(f"  watching   {path} (saved versions apply without a restart)", flush=True)
     await stop.wait()
+    if watching is not None:
+        await watching
     print("wsgate: shutting down (closing connections with 1001)", file=sys.stderr, flush=True)
     await gateway.stop()
 

@@ -343,6 +343,7 @@ class Gateway:
             hosted = self.hosted.get((api_id, stage))
             if hosted is None:
                 hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)
+                _share_callback(self.integrations, hosted.integrations)
                 await hosted.integrations.start()
                 await hosted.cluster.start()
                 self.hosted[api_id, stage] = hosted
@@ -355,7 +356,12 @@ class Gateway:
         catalog = IntegrationCatalog(
             config, base_dir=self._base_dir, local_key=self.local.credentials
         )
-        await catalog.start()
+        _share_callback(self.integrations, catalog)
+        try:
+            await catalog.start()
+        except BaseException:
+            await catalog.stop()  # what started before the failure
+            raise
         self.dataplane.stages = build_stages(config, catalog)
         self.dataplane.gate = build_gate(config, catalog) if needs_gate(config) else None
         # Calls already under way on the old integrations finish as they started; a control
@@ -499,6 +505,12 @@ async def _stop_later(catalog: IntegrationCatalog, seconds: float) -> None:
         await asyncio.sleep(seconds)
     finally:
         await catalog.stop()
+
+
+def _share_callback(source: IntegrationCatalog, target: IntegrationCatalog) -> None:
+    """Have ``target``'s functions call back through this gateway's functions' listener."""
+    for family, environment in source.callback_environment.items():
+        target.callback_environment[family].update(environment)
 
 
 def _local_secrets() -> LocalSecrets:
