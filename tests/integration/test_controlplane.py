@@ -450,3 +450,44 @@ async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -
         ] == "Message"
     finally:
         await gateway.stop(timeout=5)
+
+
+async def test_a_route_removed_in_flight_finishes_as_it_started(gateway: Gateway) -> None:
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        client = _client(gateway)
+        made = await _chat(client, f"http://127.0.0.1:{runner.addresses[0][1]}/slow")
+        api_id = made["api"]["ApiId"]
+        # Another route, so that the API can still be deployed once the first is gone.
+        await call(client, "create_route", ApiId=api_id, RouteKey="other")
+        async with ws_client(f"{made['api']['ApiEndpoint']}/dev") as ws:
+            await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
+            await asyncio.wait_for(arrived.wait(), 5)
+            await call(client, "delete_route", ApiId=api_id, RouteId=made["route"]["RouteId"])
+            await call(
+                client,
+                "delete_integration",
+                ApiId=api_id,
+                IntegrationId=made["integration"]["IntegrationId"],
+            )
+            release.set()
+            assert await asyncio.wait_for(ws.recv(), 5) == "finished"
+            # The next message meets the API without the route (no $default either).
+            await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer["message"] == "Forbidden"
+    finally:
+        await runner.cleanup()
