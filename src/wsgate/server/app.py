@@ -339,7 +339,11 @@ class Gateway:
         """Serve a control plane API's stages now; the stages not given stop being served."""
         for key in [key for key in self.hosted if key[0] == api_id and key[1] not in stages]:
             await self.hosted.pop(key).stop()
-        for stage, config in stages.items():
+        assert self.controlplane is not None
+        domain_name = self.controlplane.plane.domain_name(api_id)
+        for stage, served in stages.items():
+            server = served.server.model_copy(update={"domain_name": domain_name})
+            config = served.model_copy(update={"server": server})
             hosted = self.hosted.get((api_id, stage))
             if hosted is None:
                 hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)

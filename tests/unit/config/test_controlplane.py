@@ -60,6 +60,7 @@ def test_api_defaults_and_endpoint() -> None:
     api_id, _, _ = chat(cp)
     api = cp.get("api", (api_id,))
     assert api["apiEndpoint"] == f"ws://h:1/{api_id}"
+    assert cp.domain_name(api_id) == f"h:1/{api_id}"
     assert api["createdDate"] == NOW
     assert api["ipAddressType"] == "ipv4"
     assert cp.update("api", (api_id,), {"description": "d"})["description"] == "d"

@@ -136,6 +136,11 @@ class ControlPlane:
         """What the data plane serves for an API, by stage (deployed stages only)."""
         return stage_configs(self._definition(api_id), self._base_dir, self._functions)
 
+    def domain_name(self, api_id: str) -> str:
+        """What an API's events carry as ``domainName``: its ``ApiEndpoint`` without the
+        scheme, as on AWS, so ``https://{domainName}/{stage}`` is its ``@connections`` API."""
+        return f"{self.endpoint_base.partition('://')[2]}/{api_id}"
+
     def restore(self, definitions: Mapping[str, JSONObject]) -> None:
         """Take definitions kept earlier (the store's, or another node's), as they are."""
         for api_id, definition in definitions.items():
