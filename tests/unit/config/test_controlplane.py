@@ -460,3 +460,12 @@ def test_definitions_kept_before_authorizers_and_snapshots() -> None:
     assert again.list("authorizer", (api_id,)) == {"items": []}
     again.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
     assert list(again.served(api_id)) == ["dev"]
+
+
+def test_quotas_per_api() -> None:
+    cp = plane()
+    api_id, _, _ = chat(cp)
+    for number in range(10):
+        cp.create("stage", (api_id,), {"stageName": f"s{number}"})
+    with refused(400, "An API holds at most 10 stages"):
+        cp.create("stage", (api_id,), {"stageName": "one-more"})

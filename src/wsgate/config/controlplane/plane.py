@@ -39,6 +39,9 @@ _TYPE_DEFAULTS: Final[dict[str, JSONObject]] = {
     "AWS_PROXY": {},
 }
 _PASSTHROUGH_TYPES: Final = frozenset({"MOCK", "HTTP"})
+# AWS's default quotas per API (§1.4). They are adjustable on AWS, not here: a definition
+# meant for AWS stays within what a new account may deploy.
+_QUOTAS: Final = {"route": 300, "integration": 300, "stage": 10, "authorizer": 10}
 _AUTO_DESCRIPTION: Final = "Automatic deployment triggered by changes to the Api configuration"
 _UNIQUE: Final = {
     "model": "name",
@@ -156,6 +159,9 @@ class ControlPlane:
             return self._create_api(kind, members)
         definition = copy.deepcopy(self._definition(ids[0]))
         collection = self._collection(definition, kind_name, ids[1:], create=True)
+        quota = _QUOTAS.get(kind_name)
+        if quota is not None and len(collection) >= quota:
+            raise bad_request(f"An API holds at most {quota} {kind.name.lower()}s (AWS's quota)")
         resource = {**copy.deepcopy(dict(kind.defaults)), **members}
         if kind_name == "stage":
             identifier = members["stageName"]
