@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import eventually, ws_client
+from tests.helpers import eventually, management_client, ws_client
 from tests.integration.test_controlplane import _client, call
 from tests.redis_server import RedisServer
 from wsgate.config.load import parse_config
@@ -126,6 +126,14 @@ async def test_a_change_on_one_node_is_live_on_the_other(start_node: Start) -> N
         await call(two, "update_route", ApiId=api_id, RouteId=route_id, Target=target)
         await eventually(lambda: _routed(first, api_id, other), timeout=5)
         assert await _say(ws) == "from two"
+        # Its @connections API answers on every node: the second forwards to the first.
+        (connection_id,) = first.hosted[api_id, "live"].dataplane.live
+        admin = next(listener for listener in second.listeners if listener.role == "admin")
+        management = management_client(f"http://{admin.host}:{admin.port}/{api_id}/live")
+        await asyncio.to_thread(
+            management.post_to_connection, ConnectionId=connection_id, Data=b"via two"
+        )
+        assert await asyncio.wait_for(ws.recv(), 5) == "via two"
     # A node that starts later finds it; a deletion reaches every node.
     third = await start_node("n3")
     assert (api_id, "live") in third.hosted

@@ -342,8 +342,16 @@ class Gateway:
         assert self.controlplane is not None
         domain_name = self.controlplane.plane.domain_name(api_id)
         for stage, served in stages.items():
-            server = served.server.model_copy(update={"domain_name": domain_name})
-            config = served.model_copy(update={"server": server})
+            # This gateway's settings: its registry (a stage's connections are found from
+            # every node), its signing keys, limits and timings; no listener of its own.
+            server = self.config.server.model_copy(
+                update={
+                    "domain_name": domain_name,
+                    "node_id": f"{self.cluster.node_id}/{api_id}/{stage}",
+                    "admin_port": None,
+                }
+            )
+            config = served.model_copy(update={"server": server, "iam": self.config.iam})
             hosted = self.hosted.get((api_id, stage))
             if hosted is None:
                 hosted = Gateway(config, registry=None, base_dir=self._base_dir, local=self.local)
