@@ -121,6 +121,26 @@ async def _chat(client: Any, backend: str) -> dict[str, Any]:
     return {"api": api, "integration": integration, "route": route}
 
 
+async def mock_integration(client: Any, api_id: str, answer: str) -> str:
+    """A MOCK integration answering ``answer``; returns the route target naming it."""
+    integration = await call(
+        client,
+        "create_integration",
+        ApiId=api_id,
+        IntegrationType="MOCK",
+        RequestTemplates={"$default": '{"statusCode": 200}'},
+    )
+    await call(
+        client,
+        "create_integration_response",
+        ApiId=api_id,
+        IntegrationId=integration["IntegrationId"],
+        IntegrationResponseKey="$default",
+        ResponseTemplates={"$default": answer},
+    )
+    return f"integrations/{integration['IntegrationId']}"
+
+
 async def _exchange(endpoint: str) -> str:
     async with ws_client(f"{endpoint}/dev") as ws:
         await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
@@ -148,28 +168,9 @@ async def test_changes_are_served_at_once(gateway: Gateway, backend: str) -> Non
     async with ws_client(f"{made['api']['ApiEndpoint']}/dev") as ws:
         await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
         assert await asyncio.wait_for(ws.recv(), 5) != "mocked"
-        mock = await call(
-            client,
-            "create_integration",
-            ApiId=api_id,
-            IntegrationType="MOCK",
-            RequestTemplates={"$default": '{"statusCode": 200}'},
-        )
-        await call(
-            client,
-            "create_integration_response",
-            ApiId=api_id,
-            IntegrationId=mock["IntegrationId"],
-            IntegrationResponseKey="$default",
-            ResponseTemplates={"$default": "mocked"},
-        )
-        await call(
-            client,
-            "update_route",
-            ApiId=api_id,
-            RouteId=made["route"]["RouteId"],
-            Target=f"integrations/{mock['IntegrationId']}",
-        )
+        mock = await mock_integration(client, api_id, "mocked")
+        route_id = made["route"]["RouteId"]
+        await call(client, "update_route", ApiId=api_id, RouteId=route_id, Target=mock)
         assert await _exchange(made["api"]["ApiEndpoint"]) == "mocked"
         await ws.send(json.dumps({"action": "sendmessage", "data": "hi"}))
         assert await asyncio.wait_for(ws.recv(), 5) == "mocked"
@@ -399,28 +400,8 @@ async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -
         assert await _status(f"{endpoint}?token=no") == 403
         async with ws_client(f"{endpoint}?token=ok") as ws:
             assert await _send(ws, "hi") == "HI"
-            mock = await call(
-                client,
-                "create_integration",
-                ApiId=api_id,
-                IntegrationType="MOCK",
-                RequestTemplates={"$default": '{"statusCode": 200}'},
-            )
-            await call(
-                client,
-                "create_integration_response",
-                ApiId=api_id,
-                IntegrationId=mock["IntegrationId"],
-                IntegrationResponseKey="$default",
-                ResponseTemplates={"$default": "mocked"},
-            )
-            await call(
-                client,
-                "update_route",
-                ApiId=api_id,
-                RouteId=route["RouteId"],
-                Target=f"integrations/{mock['IntegrationId']}",
-            )
+            mock = await mock_integration(client, api_id, "mocked")
+            await call(client, "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=mock)
             assert await _send(ws, "hi") == "HI"  # not deployed: not seen
             await call(client, "create_deployment", ApiId=api_id, StageName="dev")
             assert await _send(ws, "hi") == "mocked"

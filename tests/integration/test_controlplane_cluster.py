@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import eventually, management_client, ws_client
-from tests.integration.test_controlplane import _client, call
+from tests.integration.test_controlplane import _client, call, mock_integration
 from tests.redis_server import RedisServer
 from wsgate.config.load import parse_config
 from wsgate.errors import ConfigError
@@ -64,13 +64,13 @@ async def _mock_api(client: Any, answer: str) -> tuple[str, str, str]:
         RouteSelectionExpression="$request.body.action",
     )
     api_id = api["ApiId"]
-    integration = await _mock(client, api_id, answer)
+    target = await mock_integration(client, api_id, answer)
     route = await call(
         client,
         "create_route",
         ApiId=api_id,
         RouteKey="$default",
-        Target=f"integrations/{integration}",
+        Target=target,
         RouteResponseSelectionExpression="$default",
     )
     await call(
@@ -81,26 +81,7 @@ async def _mock_api(client: Any, answer: str) -> tuple[str, str, str]:
         RouteResponseKey="$default",
     )
     await call(client, "create_stage", ApiId=api_id, StageName="live", AutoDeploy=True)
-    return api_id, route["RouteId"], integration
-
-
-async def _mock(client: Any, api_id: str, answer: str) -> str:
-    integration = await call(
-        client,
-        "create_integration",
-        ApiId=api_id,
-        IntegrationType="MOCK",
-        RequestTemplates={"$default": '{"statusCode": 200}'},
-    )
-    await call(
-        client,
-        "create_integration_response",
-        ApiId=api_id,
-        IntegrationId=integration["IntegrationId"],
-        IntegrationResponseKey="$default",
-        ResponseTemplates={"$default": answer},
-    )
-    return str(integration["IntegrationId"])
+    return api_id, route["RouteId"], target
 
 
 async def _say(ws: Any) -> str:
@@ -121,8 +102,8 @@ async def test_a_change_on_one_node_is_live_on_the_other(start_node: Start) -> N
     # A client of the first node meets a change made on the second on its open connection.
     async with ws_client(f"ws://127.0.0.1:{first.port}/{api_id}/live") as ws:
         assert await _say(ws) == "from one"
-        other = await _mock(two, api_id, "from two")
-        target = f"integrations/{other}"
+        target = await mock_integration(two, api_id, "from two")
+        other = target.removeprefix("integrations/")
         await call(two, "update_route", ApiId=api_id, RouteId=route_id, Target=target)
         await eventually(lambda: _routed(first, api_id, other), timeout=5)
         assert await _say(ws) == "from two"
