@@ -4,9 +4,9 @@ example, then two clients chatting through it (their functions post back with bo
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from tests.helpers import eventually, ws_client
@@ -15,6 +15,7 @@ from wsgate.config.load import load_config
 from wsgate.server.app import Gateway
 
 ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / "examples" / "controlplane" / "chat_api.py"
 
 
 async def test_the_boto3_script_defines_a_working_chat(tmp_path: Path) -> None:
@@ -26,11 +27,12 @@ async def test_the_boto3_script_defines_a_working_chat(tmp_path: Path) -> None:
     )
     gateway = Gateway(config, base_dir=tmp_path / "chat", state=tmp_path / "apis.db")
     await gateway.start(port=0)
-    sys.path.insert(0, str(ROOT / "examples" / "controlplane"))
+    spec = importlib.util.spec_from_file_location("chat_api", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
     try:
-        from chat_api import define_chat
-
-        url = await asyncio.to_thread(define_chat, _client(gateway), "us-east-1")
+        url = await asyncio.to_thread(script.define_chat, _client(gateway), "us-east-1")
         api_id = url.split("/")[-2]
         assert url == f"ws://127.0.0.1:{gateway.port}/{api_id}/dev"
         async with ws_client(url) as alice, ws_client(url) as bob:
@@ -42,5 +44,4 @@ async def test_the_boto3_script_defines_a_working_chat(tmp_path: Path) -> None:
             await bob.send("hello?")
             assert "sendmessage" in json.loads(await asyncio.wait_for(bob.recv(), 15))["message"]
     finally:
-        sys.path.remove(str(ROOT / "examples" / "controlplane"))
         await gateway.stop(timeout=5)
