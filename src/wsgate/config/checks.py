@@ -1,4 +1,4 @@
-"""Checks of HTTP, HTTP_PROXY and MOCK integrations, selection expressions, and warnings.
+"""Checks of HTTP, HTTP_PROXY, MOCK and AWS integrations, selection expressions, and warnings.
 
 Everything a template or a mapping can get wrong is found at load time, with its place in the
 file, so that ``wsgate validate`` reports it before any message is sent. What loads but is most
@@ -45,7 +45,7 @@ def backend_issues(
     integration: Mapping[str, Any],
     stage_variables: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[ConfigIssue]:
-    """Every problem of one HTTP, HTTP_PROXY or MOCK integration.
+    """Every problem of one HTTP, HTTP_PROXY, MOCK or AWS integration (an AWS one's URI aside).
 
     ``stage_variables`` maps each stage to its variables, to check the URI on every stage.
     """
@@ -82,8 +82,8 @@ def backend_issues(
 
 def _uri_issues(place: str, kind: str, integration: Mapping[str, Any]) -> list[ConfigIssue]:
     uri = integration.get("integrationUri")
-    if kind == "MOCK":
-        return []
+    if kind in ("MOCK", "AWS"):
+        return []  # a MOCK calls nothing; an AWS one names a function or service (services.py)
     if not isinstance(uri, str) or not uri:
         return [ConfigIssue(f"{place}.integrationUri", f"an {kind} integration needs a URL")]
     # Stage variables may stand for any part; check the shape with a placeholder.

@@ -20,6 +20,7 @@ from wsgate.config.access import access_issues
 from wsgate.config.base import as_mapping
 from wsgate.config.checks import backend_issues, expression_issues, model_issues
 from wsgate.config.model import ApiConfig
+from wsgate.config.services import aws_integration_issues
 from wsgate.config.uris import STAGE_VARIABLE, function_name_from_uri, substitute_stage_variables
 from wsgate.core.accesslog import compile_access_log_format
 from wsgate.core.routing import RESERVED_ROUTE_KEYS
@@ -34,8 +35,6 @@ __all__ = [
     "substitute_stage_variables",
     "yaml_error",
 ]
-
-_SERVED_TYPES = frozenset({"AWS_PROXY", "HTTP_PROXY", "HTTP", "MOCK"})
 
 
 def load_config(path: str | Path, *, lambda_endpoint: str | None = None) -> ApiConfig:
@@ -371,14 +370,6 @@ def _integration_issues(
     kind = integration.get("integrationType")
     if not isinstance(kind, str) or kind not in {"AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"}:
         return []  # the model reports the bad type
-    if kind not in _SERVED_TYPES:
-        return [
-            ConfigIssue(
-                f"{place}.integrationType",
-                f"{kind} (Lambda custom) integrations are not served by this version of wsgate; "
-                "use AWS_PROXY, HTTP_PROXY, HTTP or MOCK",
-            )
-        ]
     if kind != "AWS_PROXY":
         per_stage = {
             str(stage_name): {
@@ -387,7 +378,10 @@ def _integration_issues(
             }
             for stage_name, stage in stages.items()
         }
-        return backend_issues(place, kind, integration, per_stage)
+        issues = backend_issues(place, kind, integration, per_stage)
+        if kind == "AWS":
+            issues = aws_integration_issues(place, integration, functions, per_stage) + issues
+        return _unique(issues)
     uri = integration.get("integrationUri")
     if not isinstance(uri, str) or not uri:
         return [ConfigIssue(f"{place}.integrationUri", "an AWS_PROXY integration needs a function")]

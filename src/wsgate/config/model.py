@@ -47,8 +47,8 @@ __all__ = [
     "runtime_version",
 ]
 
-# The name of every apigatewayv2 integration type; AWS (Lambda custom) is not served, and the
-# loader rejects it with a clear message.
+# The name of every apigatewayv2 integration type. AWS is a Lambda function called without the
+# proxy envelope (Lambda custom) or an AWS service action (config/services.py).
 IntegrationType = Literal["AWS_PROXY", "AWS", "HTTP_PROXY", "HTTP", "MOCK"]
 # The handler's default: never a handler anyone writes, so a missing one is told from "".
 _NO_HANDLER = "\x00"
@@ -210,7 +210,8 @@ PassthroughBehavior = Literal["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"]
 
 
 class IntegrationResponseConfig(Model):
-    """An integration response of a non-proxy integration (HTTP, MOCK), chosen by status."""
+    """An integration response of a non-proxy integration, chosen by status (HTTP, MOCK, an AWS
+    service) or by a Lambda custom function's errorMessage."""
 
     response_templates: dict[str, str] = Field(default_factory=dict)
     template_selection_expression: str | None = None
@@ -231,10 +232,14 @@ class IntegrationConfig(Model):
     passthrough_behavior: PassthroughBehavior = "WHEN_NO_MATCH"
     content_handling_strategy: ContentHandlingStrategy | None = None
     request_parameters: dict[str, str] = Field(default_factory=dict)
-    # Keyed by "$default" or a /regex/ over the status code (HTTP, MOCK).
+    # Keyed by "$default" or a /regex/ over the status code (HTTP, MOCK, AWS services), or over
+    # the errorMessage of a failed Lambda custom function (§3.3).
     integration_responses: dict[str, IntegrationResponseConfig] = Field(default_factory=dict)
     # Fixed by AWS per type (§3.1); accepted for configs exported from AWS.
     integration_response_selection_expression: str | None = None
+    # The role API Gateway assumes to call an AWS service; recorded only: wsgate signs with the
+    # credentials botocore finds (environment, shared files, instance role).
+    credentials_arn: str | None = None
 
 
 class FunctionConfig(Model):

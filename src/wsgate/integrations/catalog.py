@@ -1,8 +1,9 @@
 """Every integration an API's routes and authorizers call, built once and shared.
 
 One runtime per local function, whatever number of routes name it; one pooled HTTP client for
-every HTTP backend; one app per ASGI module; one HTTP or MOCK integration per name and resolved
-URI (stage variables can make one integration reach a different URL on each stage).
+every HTTP backend and AWS service; one app per ASGI module; one HTTP, MOCK or AWS integration per
+name and resolved URI (stage variables can make one integration reach a different URL on each
+stage); one reading of the user's AWS credentials and endpoints.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from wsgate.config.access import function_authorizer
 from wsgate.config.checks import ASGI_PREFIX
 from wsgate.config.load import function_name_from_uri, substitute_stage_variables
 from wsgate.config.model import ApiConfig, FunctionConfig
+from wsgate.config.uris import service_uri
 from wsgate.integrations.asgi import AsgiTransport
 from wsgate.integrations.authorizer import Authorizer, FunctionAuthorizer, HttpAuthorizer
+from wsgate.integrations.aws_service import AwsServiceIntegration
+from wsgate.integrations.aws_signing import AwsSession
 from wsgate.integrations.base import Integration
 from wsgate.integrations.function import FunctionIntegration
 from wsgate.integrations.http import HttpIntegration
+from wsgate.integrations.lambda_custom import LambdaCustomIntegration
 from wsgate.integrations.mock import MockIntegration
 from wsgate.integrations.node_sdk import prepare_node
 from wsgate.integrations.transport import HttpTransport, Transport
@@ -49,6 +54,7 @@ class IntegrationCatalog:
         self._config = config
         self._base_dir = base_dir
         self._http: HttpTransport | None = None
+        self._aws: AwsSession | None = None  # the user's AWS setup, for AWS service integrations
         self._asgi: dict[str, AsgiTransport] = {}
         functions = _prepared(config, local_key, environ)
         # How each family of runtime reaches the gateway back (``integrations/callback.py``):
@@ -86,11 +92,24 @@ class IntegrationCatalog:
             api_id = self._config.api_id or ""
             if kind == "MOCK":
                 built = MockIntegration(name, config, api_id=api_id)
+            elif kind == "AWS":
+                built = self._aws_integration(name, uri, api_id)
             else:
                 transport, url = self._transport(uri)
                 built = HttpIntegration(name, config, transport, api_id=api_id, uri=url)
             self._built[key] = built
         return built
+
+    def _aws_integration(self, name: str, uri: str, api_id: str) -> Integration:
+        """A Lambda custom integration, or an AWS service one (``uri`` is substituted)."""
+        config = self._config.integrations[name]
+        target = service_uri(uri)
+        if target is None:
+            function = self._functions[function_name_from_uri(uri, {})]
+            return LambdaCustomIntegration(name, config, function, api_id=api_id)
+        if self._aws is None:
+            self._aws = AwsSession()
+        return AwsServiceIntegration(name, config, target, self._aws, self._pool(), api_id=api_id)
 
     def authorizer(self, name: str) -> Authorizer:
         """The authorizer ``name``: a local function, or an endpoint given the same JSON."""
@@ -103,14 +122,18 @@ class IntegrationCatalog:
     def _transport(self, uri: str) -> tuple[Transport, str]:
         """The shared HTTP pool, or the in-process ASGI app an ``asgi:`` URI names."""
         if not uri.startswith(ASGI_PREFIX):
-            if self._http is None:
-                self._http = HttpTransport()
-            return self._http, uri
+            return self._pool(), uri
         # asgi:package.module:app/some/path -> the app, and the URL it sees.
         target, slash, path = uri.partition("/")
         if target not in self._asgi:
             self._asgi[target] = AsgiTransport.from_uri(target, code_dir=str(self._base_dir))
         return self._asgi[target], f"http://asgi.local{slash}{path}"
+
+    def _pool(self) -> HttpTransport:
+        """The HTTP pool every HTTP backend and AWS service shares, opened on first use."""
+        if self._http is None:
+            self._http = HttpTransport()
+        return self._http
 
     async def start(self) -> None:
         """Start the ASGI apps, then the functions' runtimes.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -84,12 +84,16 @@ class HttpIntegration:
         *,
         api_id: str,
         uri: str,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.name = name
         self._config = config
         self._transport = transport
         self._proxy = config.integration_type == "HTTP_PROXY"
         self._uri = uri  # stage variables already substituted
+        # Headers of the integration's kind (an AWS service's Content-Type and X-Amz-Target):
+        # they replace the defaults, and mapped request parameters replace them.
+        self._headers = tuple(headers)
         self._api_id = api_id
         self._method = config.integration_method.upper()
         self._templates = {
@@ -234,13 +238,17 @@ class HttpIntegration:
             ]
         else:
             forwarded = []
-        return [
+        defaults = [
             *forwarded,
             ("x-amzn-apigateway-api-id", self._api_id),
             ("User-Agent", agent),
             ("Content-Type", "application/json"),
             *call.propagate,
         ]
+        if not self._headers:
+            return defaults
+        replaced = {name.lower() for name, _ in self._headers}
+        return [(n, v) for n, v in defaults if n.lower() not in replaced] + list(self._headers)
 
     def _body(self, call: Call, context: JSONObject) -> bytes:
         message = call.body if call.body is not None else ""
@@ -292,13 +300,28 @@ class HttpIntegration:
 
     def render_response(self, call: Call, reply: BackendReply) -> str | bytes | None:
         """What the client gets from a non-proxy reply: its integration response, rendered."""
+        return self.render_selected(call, reply, str(reply.status))
+
+    def response_key(self, value: str | None) -> str | None:
+        """The integration response that ``value`` selects (None: no error, ``$default``)."""
+        return self._response_keys.match(value)
+
+    def render_selected(
+        self, call: Call, reply: BackendReply, value: str | None
+    ) -> str | bytes | None:
+        """The reply rendered by the integration response ``value`` selects: the status for
+        HTTP, MOCK and AWS services, a Lambda custom function's errorMessage (None: none)."""
         if not self._responses:
             # No integration responses: the body goes back as the backend sent it.
             return client_message(reply.body, None)
-        key = self._response_keys.match(str(reply.status))
+        key = self._response_keys.match(value)
         if key is None:
+            if value == str(reply.status):
+                selected_by = f"status {value}"
+            else:
+                selected_by = "a success" if value is None else f"errorMessage {value!r}"
             raise IntegrationBadResponse(
-                self.name, f"no integration response matches status {reply.status}"
+                self.name, f"no integration response matches {selected_by}"
             )
         response = self._responses[key]
         text = reply.body.decode("utf-8", errors="replace")

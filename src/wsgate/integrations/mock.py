@@ -11,11 +11,12 @@ import json
 from typing import Final
 
 from wsgate.config.model import IntegrationConfig
-from wsgate.core.exchange import BackendReply, BackendRequest
+from wsgate.core.exchange import BackendReply
 from wsgate.core.responses import ConnectDecision
 from wsgate.errors import IntegrationBadResponse, TemplateError
 from wsgate.integrations.base import Call
 from wsgate.integrations.http import HttpIntegration
+from wsgate.integrations.transport import NoTransport
 
 __all__ = ["MockIntegration"]
 
@@ -28,7 +29,7 @@ class MockIntegration:
     def __init__(self, name: str, config: IntegrationConfig, *, api_id: str) -> None:
         self.name = name
         # The template and response machinery is the HTTP integration's, minus the transport.
-        self._shape = HttpIntegration(name, config, _NoTransport(), api_id=api_id, uri="mock://")
+        self._shape = HttpIntegration(name, config, NoTransport(), api_id=api_id, uri="mock://")
 
     async def start(self) -> None:
         """Nothing to start."""
@@ -74,13 +75,3 @@ def mocked_status(rendered: str) -> int:
     if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
         return status
     return _DEFAULT_STATUS
-
-
-class _NoTransport:
-    async def send(
-        self, request: BackendRequest, *, timeout: float, integration: str = "http"
-    ) -> BackendReply:
-        raise AssertionError("a MOCK integration never calls a backend")
-
-    async def close(self) -> None:
-        """Nothing to close."""

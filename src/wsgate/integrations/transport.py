@@ -40,7 +40,7 @@ from wsgate.errors import (
     IntegrationUnavailable,
 )
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpTransport", "Transport"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpTransport", "NoTransport", "Transport"]
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -105,6 +105,20 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Release pooled connections; later sends raise IntegrationUnavailable."""
+
+
+class NoTransport(Transport):
+    """The transport of integrations that shape requests and replies but call no backend
+    (MOCK, Lambda custom): nothing is ever sent through it."""
+
+    async def send(
+        self, request: BackendRequest, *, timeout: float, integration: str = "http"
+    ) -> BackendReply:
+        """Never called: the integration has no backend."""
+        raise AssertionError(f"integration {integration!r} calls no HTTP backend")
+
+    async def close(self) -> None:
+        """Nothing to close."""
 
 
 class HttpTransport(Transport):

@@ -165,7 +165,10 @@ def test_integrations_and_responses() -> None:
     assert changed["integrationResponseSelectionExpression"] == "${integration.response.statuscode}"
     refusals: list[tuple[dict[str, Any], str]] = [
         ({"integrationType": "AWS_PROXY", "integrationUri": "f"}, "no function named 'f'"),
-        ({"integrationType": "AWS", "integrationUri": "f"}, "not served"),
+        (
+            {"integrationType": "AWS", "integrationUri": "arn:aws:apigateway:us-east-1:x:action/A"},
+            "x",
+        ),
         ({"integrationType": "MOCK", "timeoutInMillis": 49}, "TimeoutInMillis"),
         ({"integrationType": "MOCK", "timeoutInMillis": True}, "Invalid value"),
         ({"integrationType": "HTTP"}, "needs a URL"),
@@ -412,6 +415,7 @@ def test_routes_reach_the_hosts_functions() -> None:
         "echo": {"handler": "runtime_handlers.echo", "isolation": "inprocess"},
         "other": {"handler": "runtime_handlers.echo"},
         "gate": {"handler": "runtime_handlers.echo"},
+        "custom": {"handler": "runtime_handlers.echo"},
     }
     counter = itertools.count()
     cp = ControlPlane(
@@ -438,8 +442,31 @@ def test_routes_reach_the_hosts_functions() -> None:
     authorizer_id = authorizer["authorizerId"]
     body = {"routeKey": "$connect", "authorizationType": "CUSTOM", "authorizerId": authorizer_id}
     cp.create("route", (api_id,), body)
+    custom = cp.create(
+        "integration",
+        (api_id,),
+        {"integrationType": "AWS", "integrationUri": "arn:aws:lambda:us-east-1:1:function:custom"},
+    )
+    assert custom["passthroughBehavior"] == "WHEN_NO_MATCH"
+    expression = "${integration.response.body.errorMessage}"
+    assert custom["integrationResponseSelectionExpression"] == expression
+    queue = "arn:aws:apigateway:us-east-1:sqs:path/123456789012/q"
+    service = cp.create(
+        "integration",
+        (api_id,),
+        {
+            "integrationType": "AWS",
+            "integrationUri": queue,
+            "credentialsArn": "arn:aws:iam::1:role/r",
+        },
+    )
+    for integration in (custom, service):
+        target = f"integrations/{integration['integrationId']}"
+        cp.create("route", (api_id,), {"routeKey": integration["integrationId"], "target": target})
     cp.create("stage", (api_id,), {"stageName": "dev", "autoDeploy": True})
-    assert sorted(cp.served(api_id)["dev"].functions) == ["echo", "gate"]  # not "other"
+    served = cp.served(api_id)["dev"]
+    assert sorted(served.functions) == ["custom", "echo", "gate"]  # not "other"
+    assert served.integrations[service["integrationId"]].credentials_arn == "arn:aws:iam::1:role/r"
     with refused(400, "nope"):
         cp.create(
             "integration", (api_id,), {"integrationType": "AWS_PROXY", "integrationUri": "nope"}

@@ -419,9 +419,23 @@ def test_model_and_integration_checks_are_reported_together(code_dir):
             "integrations.chat.integrationUri: an AWS_PROXY integration needs a function",
         ),
         (
-            {"integrations__chat__integrationType": "AWS"},
-            "integrations.chat.integrationType: AWS (Lambda custom) integrations are not served "
-            "by this version of wsgate; use AWS_PROXY, HTTP_PROXY, HTTP or MOCK",
+            {
+                "integrations__chat__integrationType": "AWS",
+                "integrations__chat__integrationUri": "arn:aws:apigateway:us-east-1:lambda:"
+                "path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:nofn/invocations",
+            },
+            "integrations.chat.integrationUri: no function named 'nofn'",
+        ),
+        (
+            {
+                "integrations__chat__integrationType": "AWS",
+                "integrations__chat__integrationUri": (
+                    "arn:aws:apigateway:us-east-1:nosuch:action/Do"
+                ),
+            },
+            "integrations.chat.integrationUri: unknown service 'nosuch'; wsgate calls dynamodb, "
+            "email, events, firehose, kinesis, kms, logs, monitoring, s3, secretsmanager, sns, "
+            "sqs, ssm, states, sts",
         ),
         (
             {"integrations__chat__integrationType": "HTTP"},

@@ -37,8 +37,10 @@ _TYPE_DEFAULTS: Final[dict[str, JSONObject]] = {
     "HTTP": {"integrationResponseSelectionExpression": _STATUS_CODE},
     "HTTP_PROXY": {},
     "AWS_PROXY": {},
+    # Lambda custom errors are selected by their message (§3.1); service answers by status.
+    "AWS": {"integrationResponseSelectionExpression": "${integration.response.body.errorMessage}"},
 }
-_PASSTHROUGH_TYPES: Final = frozenset({"MOCK", "HTTP"})
+_PASSTHROUGH_TYPES: Final = frozenset({"MOCK", "HTTP", "AWS"})
 # AWS's default quotas per API (§1.4). They are adjustable on AWS, not here: a definition
 # meant for AWS stays within what a new account may deploy.
 _QUOTAS: Final = {"route": 300, "integration": 300, "stage": 10, "authorizer": 10}
@@ -397,11 +399,6 @@ def _check_route(definition: JSONObject, route: JSONObject) -> None:
 
 def _settle_integration(integration: JSONObject, *, create: bool) -> None:
     kind = integration["integrationType"]
-    if kind not in _TYPE_DEFAULTS:
-        raise bad_request(
-            f"{kind} integrations are not served by the control plane yet; "
-            "use AWS_PROXY, HTTP_PROXY, HTTP or MOCK"
-        )
     timeout = integration["timeoutInMillis"]
     if not 50 <= timeout <= 29000:
         raise bad_request("TimeoutInMillis must be between 50 and 29000 for WebSocket APIs")

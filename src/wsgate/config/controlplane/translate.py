@@ -20,7 +20,7 @@ from wsgate.config.access import function_authorizer
 from wsgate.config.controlplane.resources import bad_request
 from wsgate.config.load import config_from_data
 from wsgate.config.model import ApiConfig
-from wsgate.config.uris import function_name_from_uri
+from wsgate.config.uris import function_name_from_uri, service_uri, substitute_stage_variables
 from wsgate.errors import ConfigError
 from wsgate.types import JSONObject
 
@@ -60,6 +60,7 @@ _INTEGRATION: Final = (
     "passthroughBehavior",
     "contentHandlingStrategy",
     "requestParameters",
+    "credentialsArn",
 )
 _INTEGRATION_RESPONSE: Final = (
     "responseTemplates",
@@ -163,11 +164,11 @@ def _with_used_functions(config: ApiConfig) -> ApiConfig:
         for authorizer in config.authorizers.values()
         if function_authorizer(authorizer.authorizer_uri)
     }
-    used.update(
-        function_name_from_uri(integration.integration_uri or "", variables)
-        for integration in config.integrations.values()
-        if integration.integration_type == "AWS_PROXY"
-    )
+    for integration in config.integrations.values():
+        uri = substitute_stage_variables(integration.integration_uri or "", variables)
+        kind = integration.integration_type
+        if kind == "AWS_PROXY" or (kind == "AWS" and service_uri(uri) is None):
+            used.add(function_name_from_uri(uri, {}))
     functions = {name: f for name, f in config.functions.items() if name in used}
     return config.model_copy(update={"functions": functions})
 
