@@ -1,4 +1,4 @@
-"""The ``wsgate`` command: serve, validate, cert, connect, post, get, delete, trace, logs.
+"""The ``wsgate`` command: serve, validate, export, cert, connect, post, get, delete, trace, logs.
 
 Thin by design: arguments become config values, then the library does the work. ``main(argv)``
 returns the exit code so tests can call it directly.
@@ -28,6 +28,7 @@ from wsgate.clients import management as management_client, traces as trace_clie
 from wsgate.config.checks import config_warnings
 from wsgate.config.load import load_config
 from wsgate.config.model import ApiConfig
+from wsgate.config.template.export import EXPORT_FORMATS, export_template
 from wsgate.config.template.load import LoadedApi, load_api
 from wsgate.config.template.options import (
     DEFAULT_ACCOUNT_ID,
@@ -36,6 +37,7 @@ from wsgate.config.template.options import (
     parse_env_vars,
     parse_parameter_overrides,
 )
+from wsgate.config.template.writer import render_template
 from wsgate.errors import ConfigError, ConfigIssue, TlsError
 from wsgate.observability.logs import configure_logging
 from wsgate.registry import check_registry_url, redact_url
@@ -50,6 +52,7 @@ EXIT_OK = 0
 EXIT_INVALID_CONFIG = 1
 EXIT_USAGE = 2  # argparse exits with 2 on its own errors; bad flag values do the same
 EXIT_CERT_FILES = 3
+EXIT_NOT_FOUND = 3  # wsgate export: the file, the state file or the API is not there
 
 _SERVE_EPILOG = """\
 Warnings about the config file (FILE: warning: PLACE: MESSAGE) go to stderr before the URLs.
@@ -79,8 +82,25 @@ exit status:
 """
 
 
+_EXPORT_EPILOG = """\
+The template goes to stdout, or to --output (as JSON when FILE ends in .json). What of the API
+has no AWS counterpart is left out and listed on stderr (wsgate export: warning: PLACE: MESSAGE);
+docs/templates.md ("Export") says what and how to deploy.
+
+exit status:
+  0  template written
+  1  invalid config file, or something no template can hold: every place is listed
+  2  usage error (including an unknown --format)
+  3  FILE, the --state or --config file, or the API id is not found; or --output cannot be written
+"""
+
+
 class _BadFlag(Exception):
     """A flag's value that argparse's types cannot judge alone, such as an unknown stage."""
+
+
+class _NotFound(Exception):
+    """What ``wsgate export`` reads is not there: a file, a state file, an API id."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +174,33 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--dir", default=".wsgate/tls", help="where to write (default .wsgate/tls)")
     cert.add_argument("--config", help="also take server.domainName from this config file")
     cert.set_defaults(func=_cert)
+
+    export = commands.add_parser(
+        "export",
+        help="write a CloudFormation or SAM template that deploys the API to AWS",
+        epilog=_EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument(
+        "file",
+        metavar="API_OR_FILE",
+        help="a config file or SAM/CloudFormation/CDK template; with --state, an API's id",
+    )
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS, dest="export_format")
+    export.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    export.add_argument(
+        "--state",
+        metavar="FILE",
+        help="the SQLite file of `wsgate serve --state`: export the API it keeps with that id",
+    )
+    export.add_argument(
+        "--config",
+        metavar="FILE",
+        help="with --state: the config `wsgate serve` ran with, whose functions the API calls "
+        "(without it they are existing Lambda functions, referred to by name)",
+    )
+    _add_template_flags(export)
+    export.set_defaults(func=_export)
 
     ws_client.add_parser(commands)
     management_client.add_parsers(commands)
@@ -365,6 +412,99 @@ def _cert_failure(error: TlsError, names: list[str]) -> int:
         return EXIT_CERT_FILES
     print(f"wsgate cert: {error}", file=sys.stderr)
     return EXIT_USAGE if error.path in names else EXIT_CERT_FILES
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        config, source, skipped = _export_source(args)
+    except _BadFlag as error:
+        print(f"wsgate export: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except _NotFound as error:
+        print(f"wsgate export: {error}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    output = None if args.output is None else Path(args.output)
+    base_dir = (Path.cwd() if output is None else output.parent).resolve()
+    try:
+        exported = export_template(config, args.export_format, base_dir=base_dir, source=source)
+    except ConfigError as error:
+        print(f"wsgate export: {source}: cannot be deployed to AWS as it is", file=sys.stderr)
+        for issue in error.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    for issue in [*skipped, *exported.notes]:
+        print(f"wsgate export: warning: {issue}", file=sys.stderr)
+    as_json = output is not None and output.suffix == ".json"
+    text = render_template(exported.template, as_json=as_json)
+    if output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"wsgate export: cannot write {output}: {error.strerror}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    count = len(exported.template["Resources"])
+    print(f"wsgate export: wrote {output} ({args.export_format}, {count} resources)")
+    if args.export_format == "sam":
+        print(f"  deploy: sam build -t {output} && sam deploy --guided")
+    else:
+        print(
+            "  deploy: zip each code folder to the S3 keys its parameters name, then "
+            f"aws cloudformation deploy --template-file {output} --stack-name NAME "
+            "--capabilities CAPABILITY_IAM --parameter-overrides CodeBucket=BUCKET"
+        )
+    return EXIT_OK
+
+
+def _export_source(args: argparse.Namespace) -> tuple[ApiConfig, str, list[ConfigIssue]]:
+    """The config ``wsgate export`` names (a file's, or a kept API's), what to call it, and the
+    resources of a template that are not part of the API, which the export leaves out.
+
+    Raises:
+        _BadFlag: ``--config`` without ``--state``, or a template flag that does not apply.
+        _NotFound: the file, the state file or the API id is not there.
+        ConfigError: the file or the kept definition is invalid.
+    """
+    if args.state is None:
+        if args.config is not None:
+            raise _BadFlag("--config: only with --state (the config `wsgate serve` ran with)")
+        if not Path(args.file).is_file():
+            raise _NotFound(
+                f"{args.file}: no such file (an API kept by the control plane is exported "
+                "by its id, with --state FILE)"
+            )
+        loaded = _load(args)
+        skipped = [
+            ConfigIssue(issue.path, f"{issue.message.partition(': ')[0]}: not part of the API")
+            for issue in loaded.skipped
+        ]
+        return loaded.config, args.file, skipped
+    from wsgate.config.stored import stored_config
+    from wsgate.server.apistore import read_definitions
+
+    state = Path(args.state)
+    if not state.is_file():
+        raise _NotFound(f"--state {state}: no such file")
+    try:
+        definitions = read_definitions(state)
+    except OSError as error:
+        raise _NotFound(f"--state {state}: {error}") from error
+    definition = definitions.get(args.file)
+    if definition is None:
+        kept = ", ".join(f"{api_id} ({d['api']['name']})" for api_id, d in definitions.items())
+        raise _NotFound(f"no API with id {args.file!r} in {state} (kept: {kept or 'none'})")
+    functions = {}
+    if args.config is not None:
+        if not Path(args.config).is_file():
+            raise _NotFound(f"--config {args.config}: no such file")
+        functions = load_api(args.config, _template_options(args)).config.functions
+    source = f"{state} (API {args.file})"
+    config = stored_config(definition, functions, base_dir=state.resolve().parent, source=source)
+    return config, source, []
 
 
 def _serve(args: argparse.Namespace) -> int:

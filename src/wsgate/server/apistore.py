@@ -20,7 +20,7 @@ from wsgate.errors import ConfigError, ConfigIssue
 from wsgate.registry import check_registry_url
 from wsgate.types import JSONObject
 
-__all__ = ["ApiStore", "DefinitionStore", "definition_store"]
+__all__ = ["ApiStore", "DefinitionStore", "definition_store", "read_definitions"]
 
 Changed = Callable[[str], Awaitable[None]]
 
@@ -140,3 +140,21 @@ class ApiStore:
         db = self._db
         async with self._lock:
             await asyncio.to_thread(db.execute, statement, values)
+
+
+def read_definitions(path: str | Path) -> dict[str, JSONObject]:
+    """Every definition a state file keeps, read without changing it (``wsgate export``).
+
+    Raises:
+        OSError: the file cannot be opened, or is not a state file.
+    """
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            rows = db.execute("SELECT api_id, definition FROM apis").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        raise OSError(f"not a wsgate state file ({error})") from error
+    return {api_id: json.loads(text) for api_id, text in rows}
