@@ -868,3 +868,23 @@ def test_cdk_shaped_templates(tmp_path: Path) -> None:
         "arn:aws:lambda:us-east-1:123456789012:function:HandlerE1533BD5/invocations"
     )
     assert [issue.path for issue in loaded.skipped] == ["Resources.HandlerServiceRole"]
+
+
+def test_service_integrations_keep_their_role(tmp_path: Path) -> None:
+    resources = {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "to-sqs"}},
+        "Queue": {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": _API_ID,
+                "IntegrationType": "AWS",
+                "IntegrationMethod": "POST",
+                "IntegrationUri": "arn:aws:apigateway:us-east-1:sqs:path/123456789012/q",
+                "CredentialsArn": {"Fn::GetAtt": ["Role", "Arn"]},
+            },
+        },
+    }
+    result = _translate(_template(resources), tmp_path)
+    assert result.issues == []
+    integration = result.data["integrations"]["Queue"]
+    assert integration["credentialsArn"].endswith(":role/to-sqs")

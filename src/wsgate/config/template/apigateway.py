@@ -73,9 +73,10 @@ _KINDS: Final = {
                 "TimeoutInMillis",
                 "ContentHandlingStrategy",
                 "Description",
+                "CredentialsArn",
             }
         ),
-        frozenset({"ApiId", "ConnectionType", "CredentialsArn", "PayloadFormatVersion"}),
+        frozenset({"ApiId", "ConnectionType", "PayloadFormatVersion"}),
         {"ConnectionId": "VPC links are not used", "TlsConfig": "not applied"},
     ),
     "IntegrationResponse": _Kind(
