@@ -472,3 +472,38 @@ async def test_a_route_removed_in_flight_finishes_as_it_started(gateway: Gateway
             assert answer["message"] == "Forbidden"
     finally:
         await runner.cleanup()
+
+
+async def test_two_apis_side_by_side(gateway: Gateway) -> None:
+    client = _client(gateway)
+    endpoints = {}
+    for answer in ("first", "second"):
+        api = await call(
+            client,
+            "create_api",
+            Name=answer,
+            ProtocolType="WEBSOCKET",
+            RouteSelectionExpression="$request.body.action",
+        )
+        target = await mock_integration(client, api["ApiId"], answer)
+        route = await call(
+            client,
+            "create_route",
+            ApiId=api["ApiId"],
+            RouteKey="sendmessage",
+            Target=target,
+            RouteResponseSelectionExpression="$default",
+        )
+        await call(
+            client,
+            "create_route_response",
+            ApiId=api["ApiId"],
+            RouteId=route["RouteId"],
+            RouteResponseKey="$default",
+        )
+        await call(client, "create_stage", ApiId=api["ApiId"], StageName="dev", AutoDeploy=True)
+        endpoints[answer] = api["ApiEndpoint"]
+    assert await _exchange(endpoints["first"]) == "first"
+    assert await _exchange(endpoints["second"]) == "second"
+    listed = await call(client, "get_apis")
+    assert sorted(item["Name"] for item in listed["Items"]) == ["first", "second"]
