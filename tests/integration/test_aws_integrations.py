@@ -31,6 +31,7 @@ from wsgate.server.app import Gateway
 
 APP = Path(__file__).parent / "apps" / "aws"
 FRAME = '{{"message": "{message}", "connectionId":"{cid}", "requestId":"{rid}"}}'
+ROOT = Path(__file__).parents[2]
 ACCOUNT = "123456789012"  # moto's
 LAMBDA_URI = (
     "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
@@ -209,7 +210,8 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            [sys.executable, "-m", "tests.moto_server", "-H", "127.0.0.1", "-p", "0"],
+            cwd=ROOT,
             stdout=output,
             stderr=output,
         )

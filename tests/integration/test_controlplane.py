@@ -317,8 +317,8 @@ def gate(event, context):
 
 FUNCTIONS = """
 functions:
-  shout: {handler: handlers.shout, isolation: inprocess}
-  gate: {handler: handlers.gate, isolation: inprocess}
+  shout: {handler: plane_handlers.shout, isolation: inprocess}
+  gate: {handler: plane_handlers.gate, isolation: inprocess}
 """
 
 SHOUT = (
@@ -340,7 +340,7 @@ async def _send(ws: Any, data: str) -> str:
 
 
 async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -> None:
-    (tmp_path / "handlers.py").write_text(HANDLERS)
+    (tmp_path / "plane_handlers.py").write_text(HANDLERS)
     config = parse_config(CONFIG + FUNCTIONS, base_dir=tmp_path)
     gateway = Gateway(config, state=tmp_path / "state.db")
     await gateway.start(port=0)
