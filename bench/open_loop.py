@@ -95,9 +95,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter() + 0.1
     first = int(args.warmup * args.rate)
     last = int((args.warmup + args.duration) * args.rate)
+    # The warm-up sends at the rate too: started only with the measured window, the sender
+    # would first send every message of the warm-up at once, and the measured ones would
+    # queue behind that burst.
+    sender = asyncio.create_task(_send(transports, args.rate, start, last))
     await asyncio.sleep(max(0.0, start - time.perf_counter() + args.warmup))
     window = CpuWindow(args.server_pid)
-    sender = asyncio.create_task(_send(transports, args.rate, start, last))
     await asyncio.sleep(args.duration)
     used = window.stop()
     await sender

@@ -32,6 +32,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from loadgen import parse_cpus, process_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "loadgen.py"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
@@ -59,6 +61,9 @@ class Scenario:
     description: str = ""
     # False: runs only when named with --only.
     default: bool = True
+    # CPUs for the server's child processes (a gateway's function workers), which otherwise
+    # share the server's CPU: they are moved there as they appear.
+    child_cpus: str | None = None
 
 
 def default_scenarios(python: str) -> tuple[Scenario, ...]:
@@ -155,7 +160,24 @@ class ServerProcess:
         assert self._process.stdout is not None and self._process.stderr is not None
         self._drain(self._process.stdout, watch=True)
         self._drain(self._process.stderr, watch=False)
+        if self.scenario.child_cpus is not None:
+            thread = threading.Thread(target=self._pin_children, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self._wait_for_url()
+
+    def _pin_children(self) -> None:
+        """Move the server's descendants to ``child_cpus`` as they start, until it exits."""
+        assert self._process is not None and self.scenario.child_cpus is not None
+        cpus = parse_cpus(self.scenario.child_cpus)
+        pinned: set[int] = set()
+        while self._process.poll() is None:
+            for pid in process_tree(self._process.pid)[1:]:
+                if pid not in pinned:
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(pid, cpus)
+                        pinned.add(pid)
+            time.sleep(0.05)
 
     def _drain(self, stream: IO[str], *, watch: bool) -> None:
         thread = threading.Thread(target=self._read, args=(stream, watch), daemon=True)

@@ -1,11 +1,11 @@
 """The whole benchmark in one command: every section, N rounds, medians with spread.
 
-Each round runs five sections, every server beside its baseline in that same round:
+Each round runs six sections, every server beside its baseline in that same round:
 
 1. echo throughput, windows 1 and 16, 100 connections: the bare ``websockets`` echo (baseline);
    the gateway with an ``async def`` handler in process (``echo/wsgate.yaml``), with a ``def``
    handler in process, and with a ``def`` handler in worker processes (the default isolation;
-   1 and 2 workers);
+   1 and 2 workers on the server's CPU, and 2 workers allowed on both CPUs);
 2. handshakes per second (connect, upgrade, close; 64 at a time): a bare aiohttp upgrade
    (baseline), the gateway without ``$connect``, with a ``def`` ``$connect`` in process, and
    with one in the default isolation;
@@ -14,7 +14,9 @@ Each round runs five sections, every server beside its baseline in that same rou
 4. open-loop latency at 1,000 and 5,000 msgs/s, timed from each message's due time: the bare
    aiohttp echo (baseline) and the gateway with a ``def`` handler in process;
 5. the HTTP path, 64 in flight to one aiohttp backend: a plain aiohttp POST loop (baseline),
-   the gateway's ``HTTP_PROXY`` route, and Pushpin's WebSocket-over-HTTP when installed.
+   the gateway's ``HTTP_PROXY`` route, and Pushpin's WebSocket-over-HTTP when installed;
+6. blocking: one connection's reply times while another's ``def`` handler in process sleeps
+   100 ms on every call, beside the same probe with nobody sleeping (baseline).
 
 Servers run pinned to CPU 0, clients to CPU 1; every figure keeps the CPU its client used
 (below one core: the client was not the bottleneck). Writes ``bench/results/suite.json``

@@ -84,6 +84,7 @@ def gateway_config(
     isolation: str | None = "inprocess",
     workers: int | None = None,
     connect: str | None = None,
+    routes: tuple[str, ...] = ("echo",),
 ) -> Path:
     """Write an echo gateway's config (JSON, which YAML reads) and return its path.
 
@@ -92,6 +93,7 @@ def gateway_config(
         workers: the echo function's ``concurrency``; None leaves the default.
         connect: the ``$connect`` function's isolation (``"default"`` for none given), or None
             for no ``$connect`` route.
+        routes: the route keys served by the function, each answering through a route response.
     """
     function: dict[str, Any] = {"handler": f"handlers.{handler}", "codeUri": str(ECHO_CODE)}
     if isolation is not None:
@@ -102,7 +104,10 @@ def gateway_config(
         "name": "bench",
         "routeSelectionExpression": "$request.body.action",
         "stages": {"dev": {}},
-        "routes": {"echo": {"target": "echo", "routeResponseSelectionExpression": "$default"}},
+        "routes": {
+            key: {"target": "echo", "routeResponseSelectionExpression": "$default"}
+            for key in routes
+        },
         "integrations": {"echo": {"integrationType": "AWS_PROXY", "integrationUri": "echo"}},
         "functions": {"echo": function},
     }

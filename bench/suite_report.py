@@ -14,6 +14,10 @@ _TITLES = {
     "memory": "Idle memory per connection (RSS growth / connections; ratio to bare aiohttp)",
     "latency": "Open-loop latency (ms from the due time; ratio to the bare aiohttp echo)",
     "http": "The HTTP path (msgs/s to one aiohttp backend; ratio to a plain aiohttp POST loop)",
+    "blocking": (
+        "Another connection's reply (ms) while a `def` handler in process sleeps 100 ms on "
+        "each call; ratio to nobody sleeping"
+    ),
 }
 
 

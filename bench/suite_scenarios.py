@@ -1,4 +1,4 @@
-"""The five sections of ``suite.py``; each measures its servers beside their baseline.
+"""The sections of ``suite.py``; each measures its servers beside their baseline.
 
 Every section takes the round's ``Context`` and returns its records (``suite_common``). The
 HTTP section swaps the CPUs for its plain POST loop and backend, as ``http_route.py`` does.
@@ -58,6 +58,15 @@ def echo_throughput(context: Context) -> list[dict[str, Any]]:
             )
             for count in (1, 2)
         ),
+        # The gateway keeps CPU 0; its workers may also run on the client's CPU.
+        replace(
+            gateway(
+                context,
+                f"wsgate def, default isolation, 2 workers on CPUs {SERVER_CPU},{CLIENT_CPU}",
+                gateway_config(folder, "sync-process-2-cpus", isolation=None, workers=2),
+            ),
+            child_cpus=f"{SERVER_CPU},{CLIENT_CPU}",
+        ),
     ]
     records = []
     for scenario in scenarios:
@@ -83,6 +92,48 @@ def _echo_record(name: str, row: dict[str, Any]) -> dict[str, Any]:
         noise=round(run.noise(row), 2),
         detail={"latency_ms": report["latency_ms"], "errors": report["errors"]},
     )
+
+
+def blocking(context: Context) -> list[dict[str, Any]]:
+    """Section 6: one connection's reply time while another's ``def`` handler in process sleeps
+    100 ms on every call, vs the same probe with nobody sleeping."""
+    config = gateway_config(context.folder, "blocking", handler="sleepy", routes=("echo", "sleep"))
+    scenario = gateway(context, "wsgate def, in process", config)
+    baseline, sleeping = "nobody sleeping", "a handler sleeping 100 ms"
+    metrics = ("p50", "p99", "max")
+    durations = context.durations
+    records = []
+    for name, flags in ((baseline, ["--no-sleeper"]), (sleeping, [])):
+        print(f"{name}: probe replies ...", file=sys.stderr, flush=True)
+        try:
+            with serving(scenario) as (server, url):
+                command = [context.python, str(BENCH / "blocking.py"), url, *flags]
+                command += ["--warmup", str(durations.warmup)]
+                command += ["--duration", str(durations.latency_duration)]
+                command += ["--server-pid", str(server.pid)]
+                report = run_client_script(command, limit=durations.latency_duration + 60)
+        except (ServerStartError, RuntimeError, subprocess.TimeoutExpired) as error:
+            records += failed_records(
+                "blocking", name, [("probe", f"{m} ms") for m in metrics], error
+            )
+            continue
+        for metric in metrics:
+            records.append(
+                record(
+                    "blocking",
+                    name,
+                    "probe",
+                    f"{metric} ms",
+                    value=report["reply_ms"][metric],
+                    higher_is_better=False,
+                    baseline=baseline,
+                    server_cpu=report["server_cpu"],
+                    client_cpu=report["client_cpu"],
+                    noise=report_noise(report),
+                    detail={"replies": report["replies"], "sleeps": report["sleeps"]},
+                )
+            )
+    return records
 
 
 def handshakes(context: Context) -> list[dict[str, Any]]:
@@ -379,4 +430,5 @@ SECTIONS = {
     "memory": idle_memory,
     "latency": open_loop_latency,
     "http": http_path,
+    "blocking": blocking,
 }

@@ -1,5 +1,7 @@
 """The benchmark's functions: echoes that answer through the route response, and a $connect."""
 
+import time
+
 
 async def echo(event, context):
     return {"statusCode": 200, "body": event["body"]}
@@ -13,3 +15,10 @@ def echo_sync(event, context):
 def connect(event, context):
     """A ``$connect`` function that accepts every connection."""
     return {"statusCode": 200}
+
+
+def sleepy(event, context):
+    """A handler doing blocking I/O on one route: ``sleep`` waits 100 ms, ``echo`` answers."""
+    if event["requestContext"]["routeKey"] == "sleep":
+        time.sleep(0.1)
+    return {"statusCode": 200, "body": event["body"]}

@@ -432,3 +432,15 @@ async def test_deeply_nested_json_is_routed_and_the_socket_stays_open(
         await ws.send(json.dumps({"action": "echo"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"action": "echo"}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_open_connection_keeps_only_what_it_needs(basic: RunningGateway) -> None:
+    # aiohttp keeps its HTTP parser until the socket closes; an open one has no use for it.
+    # Nor does an idle connection need a task set, an end event or a timer of its own.
+    async with client(basic.ws_url()) as ws:
+        live = await eventually(lambda: list(basic.gateway.dataplane.live.values()))
+        conn = live[0]
+        assert conn.ws._req is not None and conn.ws._req.protocol._parser is None
+        assert conn.tasks is None and conn.ended is None and conn.tick != 0
+        await ws.send(json.dumps({"action": "echo", "data": "still here"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["data"] == "still here"

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +18,7 @@ import pytest
 
 from wsgate.config.model import FunctionConfig
 from wsgate.errors import FunctionError, IntegrationTimeout, IntegrationUnavailable
-from wsgate.integrations import process_pool
+from wsgate.integrations import process_pool, sync_calls
 from wsgate.integrations.base import IntegrationRequest
 from wsgate.integrations.function import FunctionIntegration
 
@@ -583,3 +584,122 @@ async def test_answers_are_marshalled_as_lambda_does(
 ) -> None:
     keys = await make_function(f"{HANDLERS}.int_keys", isolation=isolation)
     assert (await keys.invoke(request({}))).payload == {"1": "one", "ok": True}
+
+
+async def warm_pipeline(function: FunctionIntegration) -> Any:
+    """Quick calls one at a time, until the only worker has learnt that calls are quick and
+    takes several at once; returns that worker."""
+    for _ in range(20):
+        await function.invoke(request({"seconds": 0}))
+    (worker,) = function._runner._workers  # type: ignore[union-attr]
+    return worker
+
+
+async def held_by(worker: Any) -> int:
+    """How many calls the worker holds once the calls just made have taken their first step."""
+    await asyncio.sleep(0)  # each one is sent to the worker, or queued in the pool
+    return len(worker.calls)
+
+
+async def test_calls_behind_a_timed_out_invocation_run_on_a_new_worker(
+    make_function: MakeFunction,
+) -> None:
+    function = await make_function(f"{HANDLERS}.sleep", timeout=0.5, concurrency=1)
+    worker = await warm_pipeline(function)
+    first = (await function.invoke(request({"seconds": 0}))).payload["pid"]
+    hanging = asyncio.create_task(function.invoke(request({"seconds": 30})))
+    queued = [asyncio.create_task(function.invoke(request({"seconds": 0}))) for _ in range(3)]
+    assert await held_by(worker) >= 2  # waiting in the worker's pipe
+    with pytest.raises(FunctionError, match="Task timed out"):
+        await hanging
+    # None of them had begun: they run, once each, on the worker that replaces it.
+    pids = {(await call).payload["pid"] for call in queued}
+    assert first not in pids and len(pids) == 1
+
+
+async def test_calls_behind_a_crashed_invocation_run_on_a_new_worker(
+    make_function: MakeFunction, tmp_path: Path
+) -> None:
+    name = write_module(
+        tmp_path,
+        "import os\n\ndef handler(event, context):\n"
+        "    if event.get('die'):\n        os._exit(1)\n    return {'pid': os.getpid()}\n",
+    )
+    function = await make_function(f"{name}.handler", code_uri=str(tmp_path), concurrency=1)
+    worker = await warm_pipeline(function)
+    first = (await function.invoke(request({}))).payload["pid"]
+    dying = asyncio.create_task(function.invoke(request({"die": True})))
+    queued = [asyncio.create_task(function.invoke(request({}))) for _ in range(3)]
+    assert await held_by(worker) >= 2
+    with pytest.raises(FunctionError, match="exit status 1"):
+        await dying
+    pids = {(await call).payload["pid"] for call in queued}
+    assert first not in pids and len(pids) == 1
+
+
+async def test_a_call_given_up_in_a_worker_pipe_never_runs(
+    make_function: MakeFunction, tmp_path: Path
+) -> None:
+    function = await make_function(f"{HANDLERS}.sleep", timeout=5, concurrency=1)
+    worker = await warm_pipeline(function)
+    marker = tmp_path / "ran"
+    busy = asyncio.create_task(function.invoke(request({"seconds": 0.3})))
+    impatient = asyncio.create_task(
+        function.invoke(request({"seconds": 0, "marker": str(marker)}, timeout_ms=100))
+    )
+    assert await held_by(worker) == 2
+    with pytest.raises(IntegrationTimeout):
+        await impatient
+    assert (await busy).payload["slept"] == 0.3
+    # The worker read it after its deadline and skipped it; the next call finds it free.
+    assert (await function.invoke(request({"seconds": 0}))).payload["slept"] == 0
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("isolation", ["process", "inprocess"])
+async def test_many_quick_calls_at_once(make_function: MakeFunction, isolation: str) -> None:
+    function = await make_function(f"{HANDLERS}.echo", isolation=isolation, concurrency=1)
+    for _ in range(40):  # in process: the calls move onto the loop once proven quick
+        await function.invoke(request({"n": -1}))
+    results = await asyncio.gather(*(function.invoke(request({"n": n})) for n in range(500)))
+    assert [result.payload["event"]["n"] for result in results] == list(range(500))
+
+
+async def test_inprocess_sync_handler_that_returns_a_coroutine(
+    make_function: MakeFunction, tmp_path: Path
+) -> None:
+    name = write_module(
+        tmp_path,
+        "import asyncio\n\nasync def later(event):\n    await asyncio.sleep(0)\n"
+        "    return {'later': event['n']}\n\n"
+        "def handler(event, context):\n    return later(event)\n",
+    )
+    function = await make_function(f"{name}.handler", code_uri=str(tmp_path), isolation="inprocess")
+    for n in range(40):  # on threads first, then on the loop
+        assert (await function.invoke(request({"n": n}))).payload == {"later": n}
+
+
+async def test_inprocess_calls_on_the_loop_keep_the_concurrency_cap(
+    make_function: MakeFunction, tmp_path: Path
+) -> None:
+    name = write_module(
+        tmp_path,
+        "import threading\nimport time\n\ndef handler(event, context):\n"
+        "    time.sleep(event.get('sleep', 0))\n    return threading.current_thread().name\n",
+    )
+    function = await make_function(
+        f"{name}.handler", code_uri=str(tmp_path), isolation="inprocess", concurrency=1
+    )
+    quick = {"requestContext": {"routeKey": "quick"}}
+    for _ in range(sync_calls.PROBATION + 1):
+        ran_on = (await function.invoke(request(quick))).payload
+    assert ran_on == threading.current_thread().name  # the quick route runs on the loop
+    slow = asyncio.create_task(
+        function.invoke(request({"requestContext": {"routeKey": "slow"}, "sleep": 0.3}))
+    )
+    await asyncio.sleep(0)  # the slow route's call is on the only thread
+    started = time.monotonic()
+    ran_on = (await function.invoke(request(quick))).payload
+    # concurrency 1: the call for the loop waited for the thread's call to end.
+    assert slow.done() and time.monotonic() - started >= 0.2
+    assert ran_on == threading.current_thread().name

@@ -1,12 +1,14 @@
-"""Running a coroutine's first step in place, then finishing it in a task or an await."""
+"""Running a coroutine's first step in place, then finishing it in a task, an await, or from the
+callbacks of detached futures."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from wsgate.eager import Pending, run_first_step
+from wsgate.eager import Detached, Pending, expire_later, run_first_step
 
 
 async def _quick() -> int:
@@ -76,3 +78,81 @@ async def test_timeout_and_cancellation_reach_the_coroutine() -> None:
     await asyncio.sleep(0.01)
     task.cancel()
     assert await task == "cleaned up"
+
+
+async def _adds(results: list[int], *futures: asyncio.Future[int]) -> None:
+    total = 0
+    for future in futures:
+        total += await future
+    results.append(total)
+
+
+async def _detached_then_other(results: list[int], future: Detached) -> None:
+    first = await future
+    await asyncio.sleep(0)  # not a detached future: a task finishes the work
+    results.append(first + 1)
+
+
+async def _fails_after(future: Detached) -> None:
+    await future
+    raise ValueError("after the answer")
+
+
+def _detach(coroutine: Any) -> asyncio.Future[BaseException | None]:
+    """Run the first step, go on without a task; the future gets what ended the work."""
+    _, pending = run_first_step(coroutine)
+    assert isinstance(pending, Pending) and pending.detached
+    ended: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    pending.continue_detached(ended.set_result)
+    return ended
+
+
+@pytest.mark.parametrize(("future_type", "detached"), [(Detached, True), (asyncio.Future, False)])
+async def test_pending_knows_a_detached_wait(future_type: type, detached: bool) -> None:
+    future = future_type(loop=asyncio.get_running_loop())
+    results: list[int] = []
+    _, pending = run_first_step(_adds(results, future))
+    assert isinstance(pending, Pending) and pending.detached is detached
+    future.set_result(1)
+    await pending.resume()
+    assert results == [1]
+
+
+async def test_detached_work_finishes_from_callbacks() -> None:
+    loop = asyncio.get_running_loop()
+    first, second = Detached(loop=loop), Detached(loop=loop)
+    results: list[int] = []
+    ended = _detach(_adds(results, first, second))
+    first.set_result(2)
+    second.set_result(3)
+    assert await ended is None
+    assert results == [5]
+
+
+async def test_detached_work_that_waits_on_something_else_finishes_in_a_task() -> None:
+    future = Detached(loop=asyncio.get_running_loop())
+    results: list[int] = []
+    ended = _detach(_detached_then_other(results, future))
+    future.set_result(1)
+    assert await ended is None
+    assert results == [2]
+
+
+async def test_detached_work_reports_its_error() -> None:
+    future = Detached(loop=asyncio.get_running_loop())
+    ended = _detach(_fails_after(future))
+    future.set_result(1)
+    error = await ended
+    assert isinstance(error, ValueError) and str(error) == "after the answer"
+
+
+async def test_expire_later_fails_a_wait_in_time() -> None:
+    loop = asyncio.get_running_loop()
+    late, answered = Detached(loop=loop), Detached(loop=loop)
+    handles = [expire_later(loop, 0.01, late), expire_later(loop, 0.01, answered)]
+    answered.set_result(7)
+    with pytest.raises(TimeoutError):
+        await late
+    assert await answered == 7
+    for handle in handles:
+        handle.cancel()

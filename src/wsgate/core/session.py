@@ -101,14 +101,34 @@ def close_for(
     """
     if cause is CloseCause.CLIENT:
         if client_code is None:
-            return Closing(cause, 1000, "", _NO_STATUS, "Client-side close frame status not set")
+            return _CLIENT_NO_STATUS
         if _is_receivable(client_code):
-            return Closing(cause, client_code, "", client_code, client_reason)
+            if client_reason:
+                return Closing(cause, client_code, "", client_code, client_reason)
+            # Most clients close without a reason: one decision per code, made once.
+            closing = _client_closes.get(client_code)
+            if closing is None:
+                closing = _client_closes[client_code] = Closing(
+                    cause, client_code, "", client_code, ""
+                )
+            return closing
         cause = CloseCause.PROTOCOL_ERROR
-    if cause is CloseCause.ABNORMAL:
-        return Closing(cause, _ABNORMAL, "", _ABNORMAL, "Connection closed abnormally")
-    code, reason = _SERVER_CLOSES[cause]
-    return Closing(cause, code, reason, code, reason)
+    return _SERVER_CLOSINGS[cause]
+
+
+# Decisions that depend on nothing but their cause, made once (Closing is frozen).
+_SERVER_CLOSINGS: Final[dict[CloseCause, Closing]] = {
+    cause: Closing(cause, code, reason, code, reason)
+    for cause, (code, reason) in _SERVER_CLOSES.items()
+}
+_SERVER_CLOSINGS[CloseCause.ABNORMAL] = Closing(
+    CloseCause.ABNORMAL, _ABNORMAL, "", _ABNORMAL, "Connection closed abnormally"
+)
+_CLIENT_NO_STATUS: Final = Closing(
+    CloseCause.CLIENT, 1000, "", _NO_STATUS, "Client-side close frame status not set"
+)
+# Client closes without a reason, by code; bounded by the codes a client may send.
+_client_closes: dict[int, Closing] = {}
 
 
 class Session:

@@ -9,18 +9,27 @@ functions, ``FunctionConfig.isolation`` picks one of two runners:
     A pool of up to ``concurrency`` worker processes (:mod:`wsgate.integrations.worker`), each one
     Lambda execution environment: started when calls need it, kept warm, serving one invocation
     at a time with the function's own environment variables. Extra calls wait for a free worker,
-    and the wait counts against the integration timeout. A worker that passes the function's
-    timeout is killed (``Sandbox.Timedout``); one that dies mid-call reports
-    ``Runtime.ExitError``; either way the pool replaces it and the gateway carries on.
+    and the wait counts against the integration timeout. Once every worker is busy, a worker
+    whose calls are quick also holds the next few calls in its pipe (about 2 ms of its work),
+    so a busy function costs one pipe write and one wake-up per batch, not per call; it still
+    runs them one at a time, and skips one whose integration timeout passed while it waited. A
+    worker that passes the function's timeout is killed (``Sandbox.Timedout``); one that dies
+    mid-call reports ``Runtime.ExitError``; either way the pool replaces it, the calls it held
+    but had not begun go to another worker, and the gateway carries on.
 
 ``inprocess``
     The handler is imported into the gateway itself, for speed. Async handlers are awaited on
-    the gateway's loop (cancelled at the first timeout to expire); sync handlers run on up to
-    ``concurrency`` daemon threads so they never stall it. The function shares the gateway's
-    process and environment: its ``environment`` is copied into ``os.environ`` at start for
-    names not already set, and never applied per call; Lambda's reserved variables are not set.
-    A timeout cannot stop a sync handler's thread, only stop waiting for it, and ``stop`` fails
-    the calls waiting on threads but leaves in-flight async handlers to their own timeouts.
+    the gateway's loop (cancelled at the first timeout to expire). Sync handlers start on up to
+    ``concurrency`` daemon threads, so that one doing blocking I/O never stalls the loop; a
+    route whose calls keep returning at once without waiting moves onto the loop itself, one
+    call at a time and counted within ``concurrency``, where a thread hop would cost more than
+    the call. A call there that takes more than 2 ms sends the route back to threads (see
+    :mod:`wsgate.integrations.inprocess`).
+    The function shares the gateway's process and environment: its ``environment`` is copied
+    into ``os.environ`` at start for names not already set, and never applied per call;
+    Lambda's reserved variables are not set. A timeout cannot stop a sync handler's thread,
+    only stop waiting for it, and ``stop`` fails the calls waiting on threads but leaves
+    in-flight async handlers to their own timeouts.
 
 With ``reload=True`` the code directory is watched: a change to a ``.py`` file retires the
 process workers (in-flight calls finish first) or re-imports the in-process modules.

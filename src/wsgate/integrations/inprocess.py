@@ -1,6 +1,25 @@
 """In-process isolation: the handler imported into the gateway and run on its loop or threads.
 
 See :mod:`wsgate.integrations.function` for what this mode shares with the gateway.
+
+A sync handler starts on handler threads, so that one doing blocking I/O never holds up the
+loop. Once a route's calls have shown that they return at once without waiting
+(``PROBATION`` calls in a row, each under ``QUICK`` and off the CPU for at most ``WAITED``
+of it), that route's calls run on the loop itself, one at a time, as an async handler's first
+step does: a thread hop costs more than such a call. They do not while one of the route's calls
+has been on a thread for longer than a quick call (it may be one that blocks, not judged yet).
+The loop counts as one more call running: a call for it waits while ``concurrency`` calls are
+on threads, so the cap holds. A call on the loop that takes longer than ``BLOCKED`` sends the
+route back to threads, and the route must then show ``BACKOFF`` times as many quick calls to
+return. What this cannot help: a route that has shown itself quick and then blocks holds the
+loop up once.
+
+A function whose calls reach for the network never runs on the loop: a network call there holds
+every connection up, and one to this gateway (a handler posting to ``@connections``) would wait
+for the loop it holds. Sockets are watched through Python's audit events while a handler runs.
+A call on the loop that reaches for the network gets an exception at that point; its function
+is moved to threads for good and the call is made again there, from the start (what it did
+before its first network call is done twice).
 """
 
 from __future__ import annotations
@@ -11,7 +30,6 @@ import importlib
 import inspect
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -19,7 +37,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from wsgate.eager import Pending, run_first_step
+from wsgate.eager import Detached, Pending, expire_later, run_first_step
 from wsgate.errors import FunctionError, IntegrationTimeout, IntegrationUnavailable
 from wsgate.integrations.base import IntegrationRequest, IntegrationResult
 from wsgate.integrations.lambda_context import (
@@ -35,6 +53,15 @@ from wsgate.integrations.lambda_context import (
     load_json,
     timeout_error_message,
 )
+from wsgate.integrations.sync_calls import (
+    BLOCKED,
+    HandlerThreads,
+    Placement,
+    RunOnThread,
+    Watch,
+    current_call,
+    watch_the_network,
+)
 from wsgate.integrations.worker import Handler, exception_payload, load_handler
 
 if TYPE_CHECKING:
@@ -46,69 +73,6 @@ logger = logging.getLogger(__name__)
 
 # The wsgate package itself: never the function's code, even when it sits under code_uri.
 _WSGATE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class _HandlerThreads:
-    """Daemon threads for in-process sync handlers.
-
-    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so one wedged handler
-    would hang the gateway's shutdown. Results come back through ``call_soon_threadsafe`` onto
-    futures the runner owns, so ``stop`` can fail them.
-    """
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
-
-    def submit(self, loop: asyncio.AbstractEventLoop, function: Any, *args: Any) -> Any:
-        """Run ``function(*args)`` on a thread; returns an asyncio future of its result."""
-        future = loop.create_future()
-        self._jobs.put((loop, future, function, args))
-        if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
-            thread = threading.Thread(
-                target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-        return future
-
-    def shutdown(self) -> None:
-        """Let idle threads exit; busy ones exit when their handler returns."""
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads.clear()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            loop, future, function, args = job
-            if not future.done():  # the caller gave up (or stop failed it) while it was queued
-                try:
-                    result = function(*args)
-                except BaseException as exc:
-                    _settle(loop, future, _set_exception, exc)
-                else:
-                    _settle(loop, future, _set_result, result)
-            self._idle.release()
-
-
-def _settle(loop: asyncio.AbstractEventLoop, future: Any, setter: Any, value: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(setter, future, value)
-    except RuntimeError:
-        pass  # the loop is closed: nobody is waiting any more
-
-
-def _set_result(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
 
 
 class InProcessRunner:
@@ -131,16 +95,23 @@ class InProcessRunner:
         self._handler: Handler | None = None
         self._is_async = False
         self._init_error: FunctionError | None = None
-        self._threads = _HandlerThreads(config.concurrency, f"wsgate-{name}")
+        self._threads = HandlerThreads(config.concurrency, f"wsgate-{name}")
         self._concurrency = config.concurrency
         self._running = 0  # async handler calls in flight
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._pending: set[asyncio.Future[Any]] = set()
+        self._placements: dict[str | None, Placement] = {}
+        # Sync calls sent to threads and not back yet, and calls for the loop that wait for
+        # them to be fewer than ``concurrency``: a call on the loop is one more running.
+        self._thread_calls = 0
+        self._thread_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._networked = False  # a call reached for the network: never on the loop
         self._closed = False
 
     async def start(self) -> None:
         """Apply the function's variables where unset, put its code on sys.path, import it."""
         self._closed = False
+        watch_the_network()
         for key, value in self._config.environment.items():
             os.environ.setdefault(key, value)
         if self._config.code_uri not in sys.path:
@@ -159,10 +130,37 @@ class InProcessRunner:
         context = LambdaContext(self._info, request.invocation_id, now + function_limit)
         try:
             if not self._is_async:
-                async with asyncio.timeout(limit):
+                placement = self._placement(request.event)
+                if placement.inline and self._thread_calls >= self._concurrency:
+                    await self._wait_for_threads(deadline)  # the cap holds, the loop included
+                    now = time.monotonic()
+                # Not while a call of the same route, not judged yet, is slow on a thread.
+                if (
+                    placement.inline
+                    and not self._networked
+                    and not (placement.threaded and placement.slow_on_thread(now))
+                ):
+                    try:
+                        result = self._call_inline(handler, request.event, context, placement, now)
+                    except RunOnThread:
+                        pass  # made again below, on a thread
+                    else:
+                        if inspect.isawaitable(result):  # a sync def that returned a coroutine
+                            result = await self._finish_awaitable(result, context, deadline)
+                        return IntegrationResult(result)
+                placement.threaded += 1
+                self._thread_calls += 1
+                try:
                     return IntegrationResult(
-                        await self._call_threaded(handler, request.event, context)
+                        await self._call_threaded(
+                            handler, request.event, context, placement, deadline
+                        )
                     )
+                finally:
+                    placement.threaded -= 1
+                    self._thread_calls -= 1
+                    if self._thread_waiters:
+                        self._wake_thread_waiters()
             if self._running >= self._concurrency:
                 async with asyncio.timeout_at(_loop_time(deadline)):
                     await self._wait_for_slot()
@@ -197,6 +195,7 @@ class InProcessRunner:
             if path and _is_user_code(os.path.realpath(path), self._root):
                 del sys.modules[module_name]
         importlib.invalidate_caches()
+        self._placements.clear()  # new code proves itself again
         self._load()
 
     async def stop(self) -> None:
@@ -240,25 +239,132 @@ class InProcessRunner:
             raise self._error(exc, context.aws_request_id) from exc
         return self._marshal(result)
 
-    async def _call_threaded(self, handler: Handler, event: Any, context: LambdaContext) -> Any:
-        future = self._threads.submit(
-            asyncio.get_running_loop(), self._call_sync, handler, event, context
-        )
+    async def _wait_for_threads(self, deadline: float) -> None:
+        """Wait until fewer than ``concurrency`` calls are on threads (or queued for them)."""
+        loop = asyncio.get_running_loop()
+        while self._thread_calls >= self._concurrency:
+            waiter = Detached(loop=loop)  # woken on the loop, it goes on without a task
+            expiry = expire_later(loop, deadline - time.monotonic(), waiter)
+            self._thread_waiters.append(waiter)
+            self._pending.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._pending.discard(waiter)
+                expiry.cancel()
+
+    def _wake_thread_waiters(self) -> None:
+        # Calls on the loop run one at a time and leave the thread count as it is: all go.
+        if self._thread_calls < self._concurrency:
+            waiters, self._thread_waiters = self._thread_waiters, collections.deque()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _placement(self, event: Any) -> Placement:
+        try:
+            route_key = event["requestContext"]["routeKey"]
+        except (KeyError, TypeError):
+            route_key = None  # an event of another kind (an authorizer's): one placement
+        placement = self._placements.get(route_key)
+        if placement is None:
+            placement = self._placements[route_key] = Placement()
+        return placement
+
+    def _call_inline(
+        self,
+        handler: Handler,
+        event: Any,
+        context: LambdaContext,
+        placement: Placement,
+        started: float,
+    ) -> Any:
+        """Run a sync handler on the loop, for a route whose calls have returned at once.
+
+        Raises:
+            RunOnThread: the handler reached for the network (whatever it then did with the
+                exception it got): the call is to be made again on a thread.
+        """
+        watch = current_call.watch = Watch(inline=True)
+        error: BaseException | None = None
+        try:
+            result = handler(event, context)
+        except (Exception, SystemExit) as exc:
+            error = exc
+        finally:
+            current_call.watch = None
+            took = time.monotonic() - started
+            if took > BLOCKED:
+                placement.demote()
+                logger.warning(
+                    "function %s held the event loop for %.0f ms; its calls on this route run "
+                    "on threads again",
+                    self.name,
+                    took * 1000,
+                )
+        if watch.networked:
+            self._networked = True
+            logger.warning(
+                "function %s reached for the network on the event loop; its calls run on "
+                "threads from now on, and this one is made again there",
+                self.name,
+            )
+            raise RunOnThread
+        if error is not None:
+            raise self._error(error, context.aws_request_id) from error
+        return result if inspect.isawaitable(result) else self._marshal(result)
+
+    async def _call_threaded(
+        self,
+        handler: Handler,
+        event: Any,
+        context: LambdaContext,
+        placement: Placement,
+        deadline: float,
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        future = self._threads.submit(loop, self._call_sync, handler, event, context, placement)
+        # The future is detached and the timeout a timer: no task per call (wsgate.eager).
+        expiry = expire_later(loop, deadline - time.monotonic(), future)
         self._pending.add(future)
         try:
             result = await future
         finally:
             self._pending.discard(future)
+            expiry.cancel()
         if inspect.isawaitable(result):  # a sync def that returned a coroutine
-            result = await self._await_result(result, context)
+            result = await self._finish_awaitable(result, context, deadline)
         return result
 
-    def _call_sync(self, handler: Handler, event: Any, context: LambdaContext) -> Any:
+    async def _finish_awaitable(
+        self, awaitable: Any, context: LambdaContext, deadline: float
+    ) -> Any:
+        """Await what a sync handler returned under the timeout, in a task of its own: the
+        caller may be going on without one (a detached wait)."""
+        return await asyncio.ensure_future(self._await_in_time(awaitable, context, deadline))
+
+    async def _await_in_time(self, awaitable: Any, context: LambdaContext, deadline: float) -> Any:
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            return await self._await_result(awaitable, context)
+
+    def _call_sync(
+        self, handler: Handler, event: Any, context: LambdaContext, placement: Placement
+    ) -> Any:
         # Runs on a handler thread: the traceback and JSON work stay off the loop too.
+        thread = threading.get_ident()
+        wall, cpu = time.monotonic(), time.thread_time()
+        placement.running[thread] = wall
+        watch = current_call.watch = Watch(inline=False)
         try:
             result = handler(event, context)
         except (Exception, SystemExit) as exc:
             raise self._error(exc, context.aws_request_id) from exc
+        finally:
+            current_call.watch = None
+            if watch.networked:
+                self._networked = True
+            del placement.running[thread]
+            placement.observe(time.monotonic() - wall, time.thread_time() - cpu)
         return result if inspect.isawaitable(result) else self._marshal(result)
 
     def _error(self, exc: BaseException, request_id: str) -> FunctionError:

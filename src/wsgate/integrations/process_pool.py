@@ -1,23 +1,27 @@
 """Process isolation: a pool of worker processes, each one Lambda execution environment.
 
-The parent side of :mod:`wsgate.integrations.worker`: this module starts the workers, speaks the
-frame protocol over their pipes, queues calls for a free worker, and kills and replaces a worker
-that times out or dies (see :mod:`wsgate.integrations.function` for the behaviour).
+The parent side of :mod:`wsgate.integrations.worker`: this module starts the workers (each a
+:class:`~wsgate.integrations.environment.Worker`, which speaks the frame protocol over its
+pipes), hands calls to a worker that can take them or queues them, and replaces a worker that
+times out or dies (see :mod:`wsgate.integrations.function` for the behaviour).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sys
+import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import wsgate
+from wsgate.eager import Detached
 from wsgate.errors import (
     FunctionError,
     IntegrationBadResponse,
@@ -25,21 +29,19 @@ from wsgate.errors import (
     IntegrationUnavailable,
 )
 from wsgate.integrations.base import IntegrationRequest, IntegrationResult
+from wsgate.integrations.environment import PIPELINE, PoolCall, Worker, expire_due
 from wsgate.integrations.lambda_context import (
-    EXIT_ERROR,
     TIMEOUT_ERROR,
     FunctionInfo,
     build_environment,
     build_function_info,
     build_log_stream_name,
     dump_json,
-    exit_error_message,
     function_error,
     load_json,
     new_invocation_id,
-    timeout_error_message,
 )
-from wsgate.integrations.worker import INIT, INVOKE, READY, RESULT, encode_frame
+from wsgate.integrations.worker import INIT, INVOKE, RESULT, encode_frame
 from wsgate.types import JSONObject
 
 if TYPE_CHECKING:
@@ -55,171 +57,14 @@ _STOP_GRACE = 2.0  # between SIGTERM and SIGKILL at stop
 _WORKER_MODULE = "wsgate.integrations.worker"
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(wsgate.__file__)))
-_HEADER_SIZE = 5  # worker.FRAME_HEADER.size; unpacked by hand on the hot path
-
-
-class _Worker(asyncio.SubprocessProtocol):
-    """One execution environment: a worker process and the invocation it is serving."""
-
-    def __init__(self, pool: ProcessRunner, loop: asyncio.AbstractEventLoop) -> None:
-        self._pool = pool
-        self._loop = loop
-        self.ready: asyncio.Future[bool] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self.retired = False
-        self.dead = False
-        self._transport: asyncio.SubprocessTransport | None = None
-        self._stdin: asyncio.WriteTransport | None = None
-        self._buffer = bytearray()
-        self._call: asyncio.Future[tuple[int, bytes]] | None = None
-        self._request_id = ""
-        self._timer: asyncio.TimerHandle | None = None
-        self._eof = self._exited = self._gone = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.SubprocessTransport, transport)
-        self._stdin = cast(asyncio.WriteTransport, self._transport.get_pipe_transport(0))
-
-    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
-        buffer = self._buffer
-        if not buffer and len(data) >= _HEADER_SIZE:
-            # Fast path: a whole frame in one read, the usual case for small answers.
-            length = int.from_bytes(data[:4], "big")
-            if len(data) == _HEADER_SIZE + length:
-                self._on_frame(data[4], bytes(data[_HEADER_SIZE:]))
-                return
-        buffer += data
-        while len(buffer) >= _HEADER_SIZE:
-            end = _HEADER_SIZE + int.from_bytes(buffer[:4], "big")
-            if len(buffer) < end:
-                return
-            kind, body = buffer[4], bytes(buffer[_HEADER_SIZE:end])
-            del buffer[:end]
-            self._on_frame(kind, body)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self._eof = True
-            self._check_gone()
-
-    def process_exited(self) -> None:
-        self._exited = True
-        self._check_gone()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._on_gone()
-        if self._transport is not None:
-            self._transport.close()
-        self._finish()
-
-    def _finish(self) -> None:
-        """The process is reaped: the worker is closed for good."""
-        if not self.closed.done():
-            self.closed.set_result(None)
-        self._pool.forget(self)
-
-    @property
-    def spawned(self) -> bool:
-        """True once the process exists (and until its transport is closed)."""
-        return self._transport is not None and not self.closed.done()
-
-    def start(self, init: bytes) -> None:
-        """Send the INIT frame; the worker answers READY after its cold start."""
-        assert self._stdin is not None
-        self._stdin.write(init)
-
-    def send(self, request_id: str, frame: bytes, timeout: float) -> asyncio.Future[Any]:
-        """Start one invocation; the future gets the answer's (kind, body)."""
-        call = self._call = self._loop.create_future()
-        self._request_id = request_id
-        self._deliver(frame)
-        self._timer = self._loop.call_later(timeout, self._on_timeout)
-        return call
-
-    def _deliver(self, frame: bytes) -> None:
-        assert self._stdin is not None
-        self._stdin.write(frame)
-
-    def fail_call(self, error: Exception) -> None:
-        """Fail the invocation in flight, if any, with ``error``."""
-        call, self._call = self._call, None
-        if self._timer is not None:
-            self._timer.cancel()
-        if call is not None and not call.done():
-            call.set_exception(error)
-
-    def close(self) -> None:
-        """Ask the worker to exit (it does at stdin EOF) and forget it."""
-        self.dead = True
-        if self._stdin is not None:
-            self._stdin.close()
-
-    def terminate(self) -> None:
-        """Close stdin and send SIGTERM (a wedged handler ignores EOF)."""
-        self.close()
-        self._send_sigterm()
-
-    def _send_sigterm(self) -> None:
-        if self._transport is not None and self._transport.get_returncode() is None:
-            try:
-                self._transport.terminate()
-            except ProcessLookupError:
-                pass
-
-    def kill(self) -> None:
-        """SIGKILL the worker and take it out of the pool at once."""
-        self.dead = True
-        self._pool.discard(self)
-        if self._transport is not None and self._transport.get_returncode() is None:
-            try:
-                self._transport.kill()
-            except ProcessLookupError:
-                pass
-
-    def exit_error(self, request_id: str | None) -> FunctionError:
-        """Lambda's error for a runtime that exited, with the worker's exit status."""
-        code = self._transport.get_returncode() if self._transport is not None else None
-        return FunctionError(self._pool.name, EXIT_ERROR, exit_error_message(request_id, code))
-
-    def _on_frame(self, kind: int, body: bytes) -> None:
-        if kind == READY:
-            if not self.ready.done():
-                self.ready.set_result(True)
-            return
-        call, self._call = self._call, None
-        if call is None:
-            return  # an answer after a timeout already failed the call
-        if self._timer is not None:
-            self._timer.cancel()
-        if not call.done():
-            call.set_result((kind, body))
-        self._pool.release(self)
-
-    def _on_timeout(self) -> None:
-        # Lambda stops the whole sandbox at the function's timeout; so do we.
-        self._timer = None
-        message = timeout_error_message(datetime.now(UTC), self._request_id, self._pool.timeout)
-        self.fail_call(FunctionError(self._pool.name, TIMEOUT_ERROR, message))
-        self.kill()
-
-    def _check_gone(self) -> None:
-        # Wait for both: the answer's bytes may still be in the pipe when the exit is seen.
-        if self._eof and self._exited:
-            self._on_gone()
-
-    def _on_gone(self) -> None:
-        if self._gone:
-            return
-        self._gone = self.dead = True
-        self._pool.discard(self)
-        if not self.ready.done():
-            self.ready.set_result(False)
-        if self._call is not None:
-            self.fail_call(self.exit_error(self._request_id))
 
 
 class ProcessRunner:
-    """A pool of worker processes, one invocation per worker, like Lambda's environments.
+    """A pool of worker processes, each running one invocation at a time, like Lambda's.
+
+    Calls go to an idle worker, else to a new one up to ``concurrency``. When every worker is
+    busy and none can start, a call may join a worker whose current invocation has only just
+    begun (``Worker.can_take``), and waits in that worker's pipe instead of in the pool.
 
     Subclasses run other runtimes in the same pool by overriding how a worker is made
     (``_new_worker``), started (``_launch``) and sent an invocation (``_invocation_frame``).
@@ -236,11 +81,13 @@ class ProcessRunner:
         self._config = config
         self._region = region
         self._account_id = account_id
-        self._workers: set[_Worker] = set()
+        self._workers: set[Worker] = set()
         # Every process not yet reaped, pooled or not (killed, retiring): stop() waits for all.
-        self._processes: set[_Worker] = set()
-        self._idle: list[_Worker] = []
-        self._waiters: deque[asyncio.Future[_Worker]] = deque()
+        self._processes: set[Worker] = set()
+        self._idle: list[Worker] = []
+        self._waiters: deque[PoolCall] = deque()  # calls waiting for a worker, oldest first
+        self._queue_timer: asyncio.TimerHandle | None = None
+        self._queue_due = math.inf
         self._starting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -257,12 +104,16 @@ class ProcessRunner:
         if self._closed:
             raise IntegrationUnavailable(self.name, "the function is stopped")
         invocation_id = request.invocation_id or new_invocation_id()
-        frame = self._invocation_frame(invocation_id, request.event)
+        limit = request.timeout_ms / 1000
+        frame = self._invocation_frame(invocation_id, request.event, time.monotonic() + limit)
+        loop = asyncio.get_running_loop()
+        # A detached future, failed at the deadline by whoever holds the call: the data plane
+        # needs no task per message to wait for the answer (wsgate.eager).
+        call = PoolCall(invocation_id, frame, Detached(loop=loop), loop.time() + limit)
+        self._dispatch(call)
         try:
-            async with asyncio.timeout(request.timeout_ms / 1000):
-                worker = self._idle.pop() if self._idle else await self._acquire()
-                kind, body = await worker.send(invocation_id, frame, self.timeout)
-        except TimeoutError as exc:
+            kind, body = await call.future
+        except TimeoutError as exc:  # a call given up while queued leaves the queue (no trace)
             reason = f"no answer within {request.timeout_ms} ms"
             raise IntegrationTimeout(self.name, reason) from exc
         try:
@@ -273,9 +124,58 @@ class ProcessRunner:
             return IntegrationResult(value)
         raise function_error(self.name, value if isinstance(value, dict) else {})
 
-    def _invocation_frame(self, invocation_id: str, event: JSONObject) -> bytes:
-        """What a worker is sent to run one invocation."""
-        return encode_frame(INVOKE, dump_json([invocation_id, event]))
+    def _invocation_frame(self, invocation_id: str, event: JSONObject, deadline: float) -> bytes:
+        """What a worker is sent to run one invocation.
+
+        ``deadline`` is the ``time.monotonic()`` reading (one clock for every process on the
+        machine) past which the gateway no longer waits: a worker skips the call then.
+        """
+        return encode_frame(INVOKE, dump_json([invocation_id, event, deadline]))
+
+    def _dispatch(self, call: PoolCall) -> None:
+        """Send a call to a worker that can take it now, or queue it (and start a worker)."""
+        if self._idle and not self._waiters:
+            self._idle.pop().send(call)
+            return
+        worker = None if self._waiters else self._busy_worker()
+        if worker is not None:
+            worker.send(call)
+            return
+        self._waiters.append(call)
+        if call.deadline < self._queue_due:
+            self._arm_queue(call.deadline)
+        if len(self._workers) < self._config.concurrency:
+            self._spawn_if_needed()
+
+    def _arm_queue(self, when: float) -> None:
+        if self._queue_timer is not None:
+            self._queue_timer.cancel()
+        self._queue_due = when
+        self._queue_timer = asyncio.get_running_loop().call_at(when, self._on_queue_timer)
+
+    def _on_queue_timer(self) -> None:
+        """Fail the queued calls whose integration timeout passed, and drop them."""
+        self._queue_timer = None
+        self._queue_due = math.inf
+        now = asyncio.get_running_loop().time()
+        earliest = expire_due(self._waiters, now)
+        self._waiters = deque(call for call in self._waiters if not call.future.done())
+        if self._waiters:
+            self._arm_queue(earliest)
+
+    def _busy_worker(self) -> Worker | None:
+        """A serving worker that can take one more call, once no more workers can start."""
+        if self._starting or len(self._workers) < self._config.concurrency:
+            return None
+        now = asyncio.get_running_loop().time()
+        chosen: Worker | None = None
+        for worker in self._workers:
+            if worker.serving and not worker.retired and not worker.dead and worker.can_take(now):
+                if len(worker.calls) <= 1:
+                    return worker
+                if chosen is None or len(worker.calls) < len(chosen.calls):
+                    chosen = worker
+        return chosen
 
     def reload(self) -> None:
         """Retire every worker: idle ones now, busy and starting ones when they come free."""
@@ -290,9 +190,12 @@ class ProcessRunner:
         """Fail pending calls, then SIGTERM the workers and SIGKILL those that linger."""
         self._closed = True
         while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(IntegrationUnavailable(self.name, "the function stopped"))
+            call = self._waiters.popleft()
+            if not call.future.done():
+                call.future.set_exception(IntegrationUnavailable(self.name, "the function stopped"))
+        if self._queue_timer is not None:
+            self._queue_timer.cancel()
+            self._queue_timer, self._queue_due = None, math.inf
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -300,7 +203,7 @@ class ProcessRunner:
         self._workers.clear()
         self._idle.clear()
         for worker in workers:
-            worker.fail_call(IntegrationUnavailable(self.name, "the function stopped"))
+            worker.fail_calls(IntegrationUnavailable(self.name, "the function stopped"))
             worker.terminate()
         closing = {worker.closed for worker in workers if worker.spawned}
         if closing:
@@ -311,44 +214,52 @@ class ProcessRunner:
             if lingering:
                 await asyncio.wait(lingering, timeout=_STOP_GRACE)
 
-    def release(self, worker: _Worker) -> None:
-        """Hand a free worker to the longest waiting call, or park it."""
+    def release(self, worker: Worker) -> None:
+        """A worker answered (or started): hand it the longest waiting calls it can take, or
+        park it once it holds none."""
         if worker.dead:
             return
         if worker.retired or self._closed:
-            worker.close()
-            self.discard(worker)
+            if not worker.calls:  # a retiring worker finishes what it holds first
+                worker.close()
+                self.discard(worker)
             return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(worker)
-                return
-        self._idle.append(worker)
+        worker.serving = True
+        waiters = self._waiters
+        if waiters and (not worker.calls or worker.can_take(worker.loop_time())):
+            # As many as it has room for now; each one not given up while it waited.
+            room = max(1, worker.room - len(worker.calls))
+            while waiters and room:
+                call = waiters.popleft()
+                if not call.future.done():
+                    worker.send(call)
+                    room -= 1
+        if not worker.calls:
+            self._idle.append(worker)
 
-    def discard(self, worker: _Worker) -> None:
+    def requeue(self, calls: deque[PoolCall]) -> None:
+        """Put calls a lost worker held but never began back at the head of the queue."""
+        for call in reversed(calls):
+            if not call.future.done():
+                self._waiters.appendleft(call)
+                if call.deadline < self._queue_due:
+                    self._arm_queue(call.deadline)
+        for worker in list(self._idle):
+            if self._waiters:
+                self._idle.remove(worker)
+                self.release(worker)
+        self._spawn_if_needed()
+
+    def discard(self, worker: Worker) -> None:
         """Forget a worker that is gone or going; start a replacement if calls wait."""
         self._workers.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)
         self._spawn_if_needed()
 
-    def forget(self, worker: _Worker) -> None:
+    def forget(self, worker: Worker) -> None:
         """Drop a worker whose process is reaped and pipes closed."""
         self._processes.discard(worker)
-
-    async def _acquire(self) -> _Worker:
-        waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._spawn_if_needed()
-        try:
-            return await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.release(waiter.result())  # handed a worker just as the call gave up
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
-            raise
 
     def _spawn_if_needed(self) -> None:
         if self._closed:
@@ -363,11 +274,11 @@ class ProcessRunner:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> _Worker:
-        return _Worker(self, loop)
+    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> Worker:
+        return Worker(self, loop, depth=PIPELINE)
 
     async def _launch(
-        self, worker: _Worker, info: FunctionInfo, environment: dict[str, str]
+        self, worker: Worker, info: FunctionInfo, environment: dict[str, str]
     ) -> None:
         """Start the worker's process and its cold start.
 
@@ -389,7 +300,7 @@ class ProcessRunner:
         init = {"info": info.to_dict(), "handler": self._config.handler}
         worker.start(encode_frame(INIT, dump_json({**init, "task_root": self._config.code_uri})))
 
-    async def _boot(self, worker: _Worker) -> None:
+    async def _boot(self, worker: Worker) -> None:
         error: Exception | None = None
         try:
             info, environment = self._sandbox()
@@ -411,9 +322,9 @@ class ProcessRunner:
             return
         logger.warning("a worker of function %s failed to start: %s", self._function_name, error)
         while self._waiters:  # Lambda reports a failed init to the invocation that waited for it
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(error)
+            call = self._waiters.popleft()
+            if not call.future.done():
+                call.future.set_exception(error)
                 break
         self.discard(worker)
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wsgate.errors import FunctionError
+from wsgate.integrations.environment import Worker
 from wsgate.integrations.lambda_context import FunctionInfo, dump_json
 from wsgate.integrations.node_sdk import NodeRuntime, prepare_node
-from wsgate.integrations.process_pool import ProcessRunner, _Worker
+from wsgate.integrations.process_pool import ProcessRunner
 from wsgate.integrations.runtime_protocol import (
     Verdict,
     build_trace_id,
@@ -51,7 +52,7 @@ _NODE_HOOKS = os.path.join(NODE_RUNTIME_DIR, "hooks.mjs")
 _NODE_REDIRECT = os.path.join(NODE_RUNTIME_DIR, "redirect.cjs")
 
 
-class _ApiWorker(_Worker):
+class _ApiWorker(Worker):
     """One environment: a runtime process and the Runtime API listener it polls."""
 
     def __init__(self, pool: RuntimeApiRunner, loop: asyncio.AbstractEventLoop) -> None:
@@ -179,14 +180,14 @@ class RuntimeApiRunner(ProcessRunner):
         if self._config.family == "nodejs":
             self._node = await prepare_node({self._function_name: self._config})
 
-    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> _Worker:
+    def _new_worker(self, loop: asyncio.AbstractEventLoop) -> Worker:
         return _ApiWorker(self, loop)
 
-    def _invocation_frame(self, invocation_id: str, event: JSONObject) -> bytes:
+    def _invocation_frame(self, invocation_id: str, event: JSONObject, deadline: float) -> bytes:
         return dump_json(event)
 
     async def _launch(
-        self, worker: _Worker, info: FunctionInfo, environment: dict[str, str]
+        self, worker: Worker, info: FunctionInfo, environment: dict[str, str]
     ) -> None:
         assert isinstance(worker, _ApiWorker)
         await worker.listener.start()

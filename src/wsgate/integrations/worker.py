@@ -5,14 +5,21 @@ talks to the gateway over its stdin and stdout with frames of a 4-byte big-endia
 a 1-byte kind and a JSON body::
 
     gateway -> worker   INIT    {"info": FunctionInfo, "handler": "mod.fn", "task_root": dir}
-                        INVOKE  [request_id, event]
+                        INVOKE  [request_id, event, deadline]
     worker -> gateway   READY   (empty)   the cold start (module import) was attempted
                         RESULT  the handler's return value
                         ERROR   Lambda's error document
+                        SKIPPED (empty)   the INVOKE waited past its deadline and did not run
 
-One invocation runs at a time, as in Lambda. The worker exits when its stdin closes. Handler code
-may print freely: the protocol pipes are moved to private descriptors at start and descriptor 1
-is pointed at stderr, which the gateway shares.
+One invocation runs at a time, as in Lambda, and every INVOKE gets one answer, in order. The
+gateway may send several INVOKEs at once; the worker reads them together and runs them one after
+the other. ``deadline`` is a ``time.monotonic()`` reading (the clock is the machine's, shared by
+every process): an INVOKE read after it is skipped, as the gateway no longer waits for it. Each
+answer is written as soon as it is ready, so the gateway always knows which invocation runs.
+
+The worker exits when its stdin closes. Handler code may print freely: the protocol pipes are
+moved to private descriptors at start and descriptor 1 is pointed at stderr, which the gateway
+shares.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ __all__ = [
     "INVOKE",
     "READY",
     "RESULT",
+    "SKIPPED",
     "HandlerFault",
     "encode_frame",
     "exception_payload",
@@ -60,7 +68,8 @@ __all__ = [
 ]
 
 FRAME_HEADER = struct.Struct(">IB")
-INIT, INVOKE, READY, RESULT, ERROR = 1, 2, 3, 4, 5
+INIT, INVOKE, READY, RESULT, ERROR, SKIPPED = 1, 2, 3, 4, 5, 6
+_READ_SIZE = 1 << 16
 
 Handler = Callable[[Any, LambdaContext], Any]
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -211,7 +220,7 @@ def _log_error(error: ErrorPayload) -> None:
     sys.stderr.flush()
 
 
-def _claim_protocol_pipes() -> tuple[IO[bytes], IO[bytes]]:
+def _claim_protocol_pipes() -> tuple[int, IO[bytes]]:
     """Move the protocol pipes off descriptors 0 and 1 so user code cannot corrupt them."""
     inbound, outbound = os.dup(0), os.dup(1)  # dup'ed descriptors are not inherited
     null = os.open(os.devnull, os.O_RDONLY)
@@ -219,7 +228,7 @@ def _claim_protocol_pipes() -> tuple[IO[bytes], IO[bytes]]:
     os.close(null)
     os.dup2(2, 1)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    return open(inbound, "rb"), open(outbound, "wb")
+    return inbound, open(outbound, "wb")
 
 
 def _die_with_parent() -> None:
@@ -234,13 +243,36 @@ def _die_with_parent() -> None:
         pass
 
 
-def _read_frame(stream: IO[bytes]) -> tuple[int, bytes] | None:
-    head = stream.read(FRAME_HEADER.size)
-    if len(head) < FRAME_HEADER.size:
-        return None
-    length, kind = FRAME_HEADER.unpack(head)
-    body = stream.read(length)
-    return (kind, body) if len(body) == length else None
+class _FrameReader:
+    """Reads frames off a descriptor, taking whatever the pipe holds in each read."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+        self._start = 0  # where the next frame begins in the buffer
+
+    def next(self) -> tuple[int, bytes] | None:
+        """The next frame; None at end of input (or a frame cut short by it)."""
+        buffer = self._buffer
+        while True:
+            start = self._start
+            held = len(buffer) - start
+            if held >= FRAME_HEADER.size:
+                length, kind = FRAME_HEADER.unpack_from(buffer, start)
+                end = start + FRAME_HEADER.size + length
+                if end <= len(buffer):
+                    self._start = end
+                    return kind, bytes(buffer[start + FRAME_HEADER.size : end])
+                wanted = end - len(buffer)
+            else:
+                wanted = FRAME_HEADER.size - held
+            if start:
+                del buffer[:start]
+                self._start = 0
+            chunk = os.read(self._fd, max(_READ_SIZE, wanted))
+            if not chunk:
+                return None
+            buffer += chunk
 
 
 def main() -> None:
@@ -250,7 +282,8 @@ def main() -> None:
     _setup_logging()
     # Before the handler's module runs: clients it makes at import time call back too.
     install_redirects(decode_redirects(os.environ.get(REDIRECTS_VARIABLE)))
-    frame = _read_frame(inbound)
+    frames = _FrameReader(inbound)
+    frame = frames.next()
     if frame is None or frame[0] != INIT:
         return
     init = load_json(frame[1])
@@ -263,10 +296,13 @@ def main() -> None:
     runtime.cold_start()
     outbound.write(encode_frame(READY, b""))
     outbound.flush()
-    while (frame := _read_frame(inbound)) is not None:
-        request_id, event = load_json(frame[1])
-        kind, body = runtime.invoke(request_id, event)
-        sys.stdout.flush()
+    while (frame := frames.next()) is not None:
+        request_id, event, deadline = load_json(frame[1])
+        if time.monotonic() > deadline:
+            kind, body = SKIPPED, b""
+        else:
+            kind, body = runtime.invoke(request_id, event)
+            sys.stdout.flush()
         outbound.write(encode_frame(kind, body))
         outbound.flush()
 

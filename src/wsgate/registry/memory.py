@@ -57,13 +57,17 @@ class MemoryRegistry:
 
     async def add(self, record: ConnectionRecord) -> None:
         """Register a connection, replacing any record with its id."""
-        self._drop(record.connection_id)
         connection_id = record.connection_id
+        if connection_id in self._records:
+            self._drop(connection_id)
         self._records[connection_id] = record
         for group in record.groups:
             self._groups.setdefault((record.stage, group), set()).add(connection_id)
-        self._node_connections.setdefault(record.node_id, set()).add(connection_id)
-        self._nodes.add(record.node_id)
+        held = self._node_connections.get(record.node_id)
+        if held is None:
+            self._node_connections[record.node_id] = held = set()
+            self._nodes.add(record.node_id)
+        held.add(connection_id)
 
     async def remove(self, connection_id: str) -> ConnectionRecord | None:
         """Forget a connection and its memberships; the record, or None when it was not there."""

@@ -3,36 +3,52 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Any
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 from wsgate.core.events import ConnectionFacts, format_iso_time
-from wsgate.core.session import Session
+from wsgate.core.session import CloseCause, Session, State
 from wsgate.core.throttle import TokenBucket
 from wsgate.server.stage import StageRuntime
 from wsgate.server.websocket import GatewayWebSocket
 
-__all__ = ["LiveConnection", "Traffic", "describe_connection"]
+__all__ = ["Deadlines", "LiveConnection", "Traffic", "describe_connection"]
+
+_NO_GROUPS: Final[frozenset[str]] = frozenset()
 
 
 @dataclass(eq=False, slots=True)
 class LiveConnection:
-    """An open socket and the state the core keeps for it."""
+    """An open socket and the state the core keeps for it.
+
+    An idle connection costs memory and nothing else, so what only some connections need (the
+    tasks a message's work moved to, the event the end is awaited with) is made on first use.
+    """
 
     ws: GatewayWebSocket
     session: Session
     facts: ConnectionFacts
     stage: StageRuntime
     transport: asyncio.Transport
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    timer: asyncio.TimerHandle | None = None
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Tasks this connection started (a reading that moved on, a close); None until the first.
+    tasks: set[asyncio.Task[Any]] | None = None
+    # The task that serves the socket (cancelled at shutdown if it outlives the deadline).
+    handler: asyncio.Task[Any] | None = None
+    # The tick this connection waits in for its expiry check, 0 for none, and its place in
+    # that tick's list (see Deadlines).
+    tick: int = 0
+    slot: int = 0
+    # Set once the connection has ended; made only when someone waits for that.
+    ended: asyncio.Event | None = None
     # What admission learnt: the valid API key's name, the principal, the message bucket.
     api_key: str | None = None
     principal: str | None = None
     bucket: TokenBucket | None = None
     # Groups joined at $connect (kept to register them again after a registry outage).
-    groups: set[str] = field(default_factory=set)
+    groups: frozenset[str] = _NO_GROUPS
     # In the registry; abandoned: another node ran its $disconnect (this node was lost).
     registered: bool = False
     abandoned: bool = False
@@ -44,6 +60,95 @@ class LiveConnection:
     # bytes that waited at the last check.
     watch: asyncio.TimerHandle | None = None
     behind: int = 0
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to a task of this connection until it is done."""
+        tasks = self.tasks
+        if tasks is None:
+            self.tasks = tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def wait_ended(self) -> None:
+        """Return once the connection has ended and its ``$disconnect`` is over."""
+        if self.ended is None:
+            self.ended = asyncio.Event()
+        await self.ended.wait()
+
+    def mark_ended(self) -> None:
+        """The connection is over: wake whoever waits for that."""
+        if self.ended is not None:
+            self.ended.set()
+
+
+class Deadlines:
+    """When each connection's idle or lifetime limit runs out, checked a tick at a time.
+
+    One timer per tick that has connections, not one per connection: a connection waits in
+    the list of the tick its deadline falls in, which costs a list slot instead of a timer
+    handle (a handle, its arguments and its context take about 0.6 KiB). A connection knows
+    its place in the list, so closing one takes it out at once: the last one takes its place.
+    When a tick comes, each of its connections is asked for the cause that has run out
+    (``Session.expiry``); one whose traffic moved its deadline waits again in a later tick. A
+    limit thus acts up to one tick late.
+
+    Args:
+        expire: called with a connection and the limit it has run out of.
+        tick: seconds per tick.
+    """
+
+    __slots__ = ("_expire", "_resolution", "_ticks", "_timers")
+
+    def __init__(
+        self, expire: Callable[[LiveConnection, CloseCause], object], tick: float = 0.25
+    ) -> None:
+        self._expire = expire
+        self._resolution = tick
+        self._ticks: dict[int, list[LiveConnection]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+
+    def add(self, conn: LiveConnection) -> None:
+        """Check ``conn`` once its session's deadline has passed."""
+        tick = math.ceil(conn.session.deadline() / self._resolution)
+        waiting = self._ticks.get(tick)
+        if waiting is None:
+            self._ticks[tick] = waiting = []
+            loop = asyncio.get_running_loop()
+            self._timers[tick] = loop.call_at(tick * self._resolution, self._due, tick)
+        conn.tick, conn.slot = tick, len(waiting)
+        waiting.append(conn)
+
+    def discard(self, conn: LiveConnection) -> None:
+        """Stop checking ``conn`` (it is closing)."""
+        tick, conn.tick = conn.tick, 0
+        waiting = self._ticks.get(tick)
+        if waiting is None:
+            return
+        last = waiting.pop()
+        if last is not conn:
+            waiting[conn.slot] = last
+            last.slot = conn.slot
+        if not waiting:
+            del self._ticks[tick]
+            self._timers.pop(tick).cancel()
+
+    def _due(self, tick: int) -> None:
+        self._timers.pop(tick, None)
+        waiting = self._ticks.pop(tick, [])
+        for conn in waiting:
+            conn.tick = 0  # in no list now: a discard while this runs finds nothing to do
+        now = time.monotonic()
+        for conn in waiting:
+            if conn.session.state is not State.OPEN:
+                continue  # closing already
+            cause = conn.session.expiry(now)
+            if cause is None:
+                self.add(conn)  # traffic moved the deadline
+            else:
+                self._expire(conn, cause)
+
+    def __len__(self) -> int:
+        return sum(len(waiting) for waiting in self._ticks.values())
 
 
 @dataclass(slots=True)

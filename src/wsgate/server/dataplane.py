@@ -8,6 +8,7 @@ failures are chosen in ``core.session``; this module only maps engine errors ont
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.outcomes import Phase, Result, Socket, decide
-from wsgate.core.routing import RouteMatch, select_route
+from wsgate.core.routing import CONNECT, RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.core.validation import validate_request
 from wsgate.eager import Pending, run_first_step
@@ -29,7 +30,7 @@ from wsgate.observability.hooks import Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.admission import Admitted, Gatekeeper, Refusal, Seat
-from wsgate.server.connection import LiveConnection, Traffic, describe_connection
+from wsgate.server.connection import Deadlines, LiveConnection, Traffic, describe_connection
 from wsgate.server.handshake import (
     authorizer_groups,
     connection_facts,
@@ -108,7 +109,8 @@ class DataPlane:
         # Seats taken per stage: admitted handshakes and open connections (maxConnections).
         self._seats: Counter[str] = Counter()
         self.traffic = traffic or Traffic()
-        self._handlers: set[asyncio.Task[Any]] = set()
+        # Idle and lifetime limits of the open connections (one timer per tick, not each).
+        self._deadlines = Deadlines(self.close)
         self._accepting = True
         self.observers = tuple(observers)
         self._report = Reporter(self.observers, tracer)
@@ -120,33 +122,49 @@ class DataPlane:
 
     async def handle_upgrade(self, request: web.Request, stage: StageRuntime) -> web.StreamResponse:
         """Answer one upgrade request: run ``$connect``, then serve the socket until it closes."""
-        seat = Seat(self._seats, stage.name)  # taken at admission, held until the end
+        # Taken at admission and held until the end; only the gate counts seats.
+        seat = Seat(self._seats, stage.name) if self.gate is not None else None
         try:
-            return await self._upgrade(request, stage, seat)
+            opened = await self._open(request, stage, seat)
+            if not isinstance(opened, LiveConnection):
+                return opened
+            # This task reads first; if a message's work has to wait, the reading moves to a
+            # new task (see _receive_loop). The handler returns only once the connection has
+            # ended. What the opening needed is gone by now, and the reading is _read's, done
+            # in this frame: every idle connection waits in this chain, and each frame in it
+            # costs each connection memory.
+            try:
+                closing = await self._receive_loop(opened)
+            except Exception:  # the one catch-all: log, close with 1011
+                closing = await self._fail(opened)
+            if closing is not None:
+                await self._finish(opened, closing)
+            elif opened.session.state is not State.CLOSED:
+                await opened.wait_ended()
+            return opened.ws
         finally:
-            seat.release()
+            if seat is not None:
+                seat.release()
 
-    async def _upgrade(
-        self, request: web.Request, stage: StageRuntime, seat: Seat
-    ) -> web.StreamResponse:
+    async def _open(
+        self, request: web.Request, stage: StageRuntime, seat: Seat | None
+    ) -> LiveConnection | web.StreamResponse:
+        """Check the handshake, run ``$connect`` and upgrade: the open, registered connection,
+        or the answer that refused it."""
         if not self._accepting:
             return _json_response(503, {"message": "Service Unavailable"})
-        limits = stage.config.limits
         refusal = refuse_upgrade(request)  # before $connect: a bad handshake calls nothing
         if refusal is not None:
             return refusal
         now, wall_ms = time.monotonic(), now_ms()
         facts = connection_facts(request, stage, wall_ms, self.api_id, self.domain_name)
-        session = Session(
-            idle_timeout=limits.idle_timeout_seconds,
-            max_duration=limits.max_connection_seconds,
-            strict=stage.config.aws_strict,
-            now=now,
-            now_ms=wall_ms,
+        # Only a $connect integration and the gate read the request's headers and query.
+        handshake = (
+            read_handshake(request) if self.gate is not None or CONNECT in stage.routes else None
         )
-        handshake = read_handshake(request)
         admitted: Admitted | None = None
         if self.gate is not None:
+            assert handshake is not None and seat is not None
             gate = await self._admit(request, facts, handshake, seat)
             if isinstance(gate, web.Response):
                 return gate
@@ -154,6 +172,7 @@ class DataPlane:
         outcome = await run_connect(self._report, stage, facts, handshake, admitted)
         if outcome.socket is not Socket.OPENS:
             return web.Response(status=outcome.status)
+        limits = stage.config.limits
         ws = GatewayWebSocket(
             frame_limit=limits.frame_size_bytes,
             message_limit=limits.message_size_bytes,
@@ -172,20 +191,21 @@ class DataPlane:
         # The transport pauses writers only past the send buffer limit; _send refuses to grow it
         # beyond that, so a send never waits on a client that does not read.
         transport.set_write_buffer_limits(high=limits.send_buffer_bytes)
-        conn = LiveConnection(ws=ws, session=session, facts=facts, stage=stage, transport=transport)
+        session = Session(
+            idle_timeout=limits.idle_timeout_seconds,
+            max_duration=limits.max_connection_seconds,
+            strict=stage.config.aws_strict,
+            now=now,
+            now_ms=wall_ms,
+        )
+        conn = LiveConnection(ws, session, facts, stage, transport, handler=asyncio.current_task())
         if admitted is not None and self.gate is not None:
             conn.api_key, conn.principal = admitted.api_key, admitted.principal
             conn.bucket = self.gate.connection_bucket(stage.name)
-        conn.groups = set(outcome.groups) | authorizer_groups(self.groups_key, facts)
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            await self._serve(conn)
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
-        return ws
+        if outcome.groups or self.groups_key is not None:
+            conn.groups = frozenset(outcome.groups) | authorizer_groups(self.groups_key, facts)
+        await self._start(conn)
+        return conn
 
     async def _admit(
         self,
@@ -204,38 +224,40 @@ class DataPlane:
 
     # -- the open socket -------------------------------------------------------------------
 
-    async def _serve(self, conn: LiveConnection) -> None:
+    async def _start(self, conn: LiveConnection) -> None:
+        """The connection is open: addressable, registered, timed, logged."""
         connection_id = conn.facts.connection_id
         conn.session.open()
         self.live[connection_id] = conn
         await self.registration.register(conn)
-        self._arm_timer(conn)
-        log_event(
-            logger,
-            logging.INFO,
-            "connection open",
-            connectionId=connection_id,
-            stage=conn.stage.name,
-            sourceIp=conn.facts.source_ip,
-        )
+        self._deadlines.add(conn)
+        if logger.isEnabledFor(logging.INFO):
+            log_event(
+                logger,
+                logging.INFO,
+                "connection open",
+                connectionId=connection_id,
+                stage=conn.stage.name,
+                sourceIp=conn.facts.source_ip,
+            )
         if self.observers:
             self._report.connection(conn, None)
-        # This task reads first; if a message's work has to wait, the reading moves to a new
-        # task (see _receive_loop). The handler returns only once the connection has ended.
-        await self._read(conn)
-        await conn.closed.wait()
 
     async def _read(self, conn: LiveConnection) -> None:
         """Read until the connection ends or another task takes over the reading."""
-        closing: Closing | None = None
         try:
             closing = await self._receive_loop(conn)
         except Exception:  # the one catch-all: log, close with 1011
-            logger.exception("connection %s failed", conn.facts.connection_id)
-            closing = conn.session.close(CloseCause.INTERNAL)
-            await self._close_socket(conn, closing)
+            closing = await self._fail(conn)
         if closing is not None:
             await self._finish(conn, closing)
+
+    async def _fail(self, conn: LiveConnection) -> Closing:
+        """The reading failed (a bug): log it with its traceback and close with 1011."""
+        logger.exception("connection %s failed", conn.facts.connection_id)
+        closing = conn.session.close(CloseCause.INTERNAL)
+        await self._close_socket(conn, closing)
+        return closing
 
     async def _receive_loop(self, conn: LiveConnection) -> Closing | None:
         """Handle messages as they arrive; None when the reading moved to another task.
@@ -279,9 +301,10 @@ class DataPlane:
             assert isinstance(pending, Pending)
             conn.in_flight += 1
             self.in_flight += 1
-            reader = asyncio.ensure_future(self._read(conn))
-            conn.tasks.add(reader)
-            reader.add_done_callback(conn.tasks.discard)
+            if pending.detached:  # a worker or a handler thread answers it: this task reads on
+                pending.continue_detached(functools.partial(self._detached_landed, conn))
+                continue
+            conn.keep(asyncio.ensure_future(self._read(conn)))
             try:
                 await pending.resume()
             except Exception:
@@ -304,6 +327,16 @@ class DataPlane:
         self.in_flight -= 1
         if conn.room is not None:
             conn.room.set()
+
+    def _detached_landed(self, conn: LiveConnection, error: BaseException | None) -> None:
+        """The end of a message's work that finished without a task (``continue_detached``)."""
+        if isinstance(error, Exception):
+            logger.error(
+                "message handling failed on %s",
+                conn.facts.connection_id,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        self._landed(conn)
 
     async def _on_end(self, conn: LiveConnection, message: WSMessage) -> Closing:
         session = conn.session
@@ -476,18 +509,6 @@ class DataPlane:
 
     # -- timers and closing ----------------------------------------------------------------
 
-    def _arm_timer(self, conn: LiveConnection) -> None:
-        loop = asyncio.get_running_loop()
-        conn.timer = loop.call_at(conn.session.deadline(), self._on_timer, conn)
-
-    def _on_timer(self, conn: LiveConnection) -> None:
-        cause = conn.session.expiry(time.monotonic())
-        if cause is None:
-            self._arm_timer(conn)  # traffic moved the deadline; sleep until the new one
-            return
-        conn.timer = None
-        self.close(conn, cause)
-
     def close(self, conn: LiveConnection, cause: CloseCause) -> asyncio.Task[None] | None:
         """Close a connection for a server-side cause; returns the closing task."""
         if conn.session.closing is not None:
@@ -500,8 +521,7 @@ class DataPlane:
             conn.transport.abort()
             return None
         task = asyncio.ensure_future(self._close_socket(conn, closing))
-        conn.tasks.add(task)
-        task.add_done_callback(conn.tasks.discard)
+        conn.keep(task)
         return task
 
     async def _close_socket(self, conn: LiveConnection, closing: Closing) -> None:
@@ -513,8 +533,7 @@ class DataPlane:
     async def _finish(self, conn: LiveConnection, closing: Closing) -> None:
         """Forget the connection and run ``$disconnect`` exactly once."""
         connection_id = conn.facts.connection_id
-        if conn.timer is not None:
-            conn.timer.cancel()
+        self._deadlines.discard(conn)
         if conn.watch is not None:
             conn.watch.cancel()
         if not conn.ws.closed:
@@ -523,23 +542,24 @@ class DataPlane:
         self.live.pop(connection_id, None)
         # False when another node already ran this connection's $disconnect (see abandon_all).
         ours = await self.registration.unregister(conn)
-        log_event(
-            logger,
-            logging.INFO,
-            "connection closed",
-            connectionId=connection_id,
-            stage=conn.stage.name,
-            cause=closing.cause.value,
-            disconnectStatusCode=closing.disconnect_status_code,
-            disconnectReason=closing.disconnect_reason,
-            durationMs=now_ms() - conn.facts.connected_at,
-        )
+        if logger.isEnabledFor(logging.INFO):
+            log_event(
+                logger,
+                logging.INFO,
+                "connection closed",
+                connectionId=connection_id,
+                stage=conn.stage.name,
+                cause=closing.cause.value,
+                disconnectStatusCode=closing.disconnect_status_code,
+                disconnectReason=closing.disconnect_reason,
+                durationMs=now_ms() - conn.facts.connected_at,
+            )
         if self.observers:
             self._report.connection(conn, closing)
         if ours:
             await run_disconnect(self._report, conn.facts, conn.stage, closing)
         conn.session.finish()
-        conn.closed.set()
+        conn.mark_ended()
         self._ending.discard(conn)
 
     @property
@@ -647,13 +667,16 @@ class DataPlane:
         # Connections already ending count too: their $disconnect must finish before the
         # integrations stop.
         ending = [*self.live.values(), *self._ending]
-        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in ending]
+        waits = [asyncio.ensure_future(conn.wait_ended()) for conn in ending]
         if waits:
             timeout = max(0.0, deadline - time.monotonic())
             _, pending = await asyncio.wait(waits, timeout=timeout)
             for waiter in pending:
                 waiter.cancel()
-        leftovers = [t for t in self._handlers if not t.done()]
+        # Handlers whose $disconnect outlived the deadline, and those of connections that
+        # opened since (their $connect was under way when shutdown began).
+        handlers = (conn.handler for conn in (*self.live.values(), *self._ending))
+        leftovers = [task for task in handlers if task is not None and not task.done()]
         for task in leftovers:
             task.cancel()
         if leftovers:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
-import os
-import time
 from http import HTTPStatus
 from typing import Final
 
 from aiohttp import HttpVersion11, web
 
-from wsgate.core import ids
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import is_group_name
 from wsgate.server.stage import StageRuntime
-from wsgate.server.stamps import new_id
+from wsgate.server.stamps import new_id, new_trace_id
 
 __all__ = [
     "authorizer_groups",
@@ -30,6 +26,7 @@ __all__ = [
 # The only version RFC 6455 defines; drafts 7 and 8 (which aiohttp would take) frame differently.
 _VERSION: Final = "13"
 _KEY_BYTES: Final = 16
+_KEY_CHARS: Final = 24  # base64 of 16 bytes, with its padding
 _UPGRADE_HEADERS: Final = {"Upgrade": "websocket", "Connection": "Upgrade"}
 
 
@@ -66,16 +63,22 @@ def refuse_upgrade(request: web.BaseRequest) -> web.Response | None:
 def connection_facts(
     request: web.Request, stage: StageRuntime, wall_ms: int, api_id: str, domain_name: str | None
 ) -> ConnectionFacts:
-    """The facts every event of a new connection carries (a fresh connection id)."""
+    """The facts every event of a new connection carries (a fresh connection id).
+
+    The stage's variables are shared, not copied: nothing changes them, and events copy them.
+    The peer's address and the Host header are read where aiohttp keeps them, rather than
+    through the request's cached properties, which would grow its cache for each connection.
+    """
+    headers = request.headers
     return ConnectionFacts(
         connection_id=new_id(),
         connected_at=wall_ms,
-        source_ip=request.remote or "127.0.0.1",
-        user_agent=header_text(request.headers.get("User-Agent")),
+        source_ip=_peer_address(request) or "127.0.0.1",
+        user_agent=header_text(headers.get("User-Agent")),
         api_id=api_id,
         stage=stage.name,
-        domain_name=domain_name or request.host,
-        stage_variables=dict(stage.config.stage_variables),
+        domain_name=domain_name or headers.get("Host") or request.host,
+        stage_variables=stage.config.stage_variables,
     )
 
 
@@ -100,10 +103,10 @@ def read_handshake(request: web.Request) -> Handshake:
     """The upgrade request as integrations and authorizers see it."""
     return Handshake(
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-        query=list(request.query.items()),
-        trace_id=ids.format_trace_id(int(time.time()), os.urandom(ids.TRACE_RANDOM_BYTES)),
+        query=list(request.query.items()) if "?" in request.raw_path else [],
+        trace_id=new_trace_id(),
         forwarded_port=str(_local_port(request)),
-        forwarded_proto=request.scheme,
+        forwarded_proto="https" if request.protocol.ssl_context is not None else "http",
     )
 
 
@@ -114,6 +117,8 @@ def status_body(status: int) -> bytes:
 
 def _has_token(values: list[str] | tuple[()], token: str) -> bool:
     """True when a comma-separated header (RFC 9110 §5.6.1) lists ``token``, in any case."""
+    if len(values) == 1 and values[0].lower() == token:  # what clients send
+        return True
     return any(part.strip(" \t").lower() == token for value in values for part in value.split(","))
 
 
@@ -121,15 +126,25 @@ def _is_key(values: list[str] | tuple[()]) -> bool:
     """True for exactly one ``Sec-WebSocket-Key``, strict base64 of 16 bytes."""
     if len(values) != 1:
         return False
+    key = values[0]
+    if len(key) != _KEY_CHARS or not key.isascii():
+        return False
     try:
-        return len(base64.b64decode(values[0], validate=True)) == _KEY_BYTES
+        return len(binascii.a2b_base64(key, strict_mode=True)) == _KEY_BYTES
     except binascii.Error:
         return False
 
 
 def _local_port(request: web.Request) -> int:
-    transport = request.transport
-    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    sockname = request.protocol.sockname  # read once per connection by aiohttp
     if isinstance(sockname, tuple) and len(sockname) >= 2:
         return int(sockname[1])
     return 0
+
+
+def _peer_address(request: web.Request) -> str | None:
+    """The client's address, as ``request.remote`` gives it."""
+    peername = request.protocol.peername  # read once per connection by aiohttp
+    if isinstance(peername, (list, tuple)):
+        return str(peername[0])
+    return None if peername is None else str(peername)

@@ -66,13 +66,17 @@ async def run_connect(
     report: Reporter,
     stage: StageRuntime,
     facts: ConnectionFacts,
-    handshake: Handshake,
+    handshake: Handshake | None,
     admitted: Admitted | None,
 ) -> Outcome:
-    """Call the ``$connect`` integration; its outcome answers the handshake."""
+    """Call the ``$connect`` integration; its outcome answers the handshake.
+
+    ``handshake`` may be None only when the stage has no ``$connect`` route.
+    """
     target = stage.routes.get(CONNECT)
     if target is None:
         return _ACCEPTED
+    assert handshake is not None
     request_id = new_id()
     span = report.begin(facts, CONNECT, request_id, handshake.headers)
     trace: list[dict[str, Any]] | None = [] if report.observers else None

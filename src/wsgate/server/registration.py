@@ -96,7 +96,7 @@ class Registration:
                 else None
             ),
             last_active_at_ms=conn.session.last_active_at_ms,
-            groups=frozenset(conn.groups),
+            groups=conn.groups,
             incarnation=self.incarnation,
         )
 

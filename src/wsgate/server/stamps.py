@@ -11,7 +11,7 @@ from typing import Final
 
 from wsgate.core import ids
 
-__all__ = ["new_id", "now_ms"]
+__all__ = ["new_id", "new_trace_id", "now_ms"]
 
 
 def new_id() -> str:
@@ -27,6 +27,20 @@ def new_id() -> str:
 
 _ID_BATCH: Final = 256
 _spare_ids: list[str] = []
+
+
+def new_trace_id() -> str:
+    """A fresh ``X-Amzn-Trace-Id`` value for a handshake, its randomness drawn in batches too."""
+    if not _spare_trace_random:
+        size = ids.TRACE_RANDOM_BYTES
+        block = os.urandom(size * _ID_BATCH)
+        _spare_trace_random.extend(
+            block[start : start + size] for start in range(0, len(block), size)
+        )
+    return ids.format_trace_id(int(time.time()), _spare_trace_random.pop())
+
+
+_spare_trace_random: list[bytes] = []
 
 
 def now_ms() -> int:

@@ -4,14 +4,16 @@ aiohttp bounds whole messages; AWS also refuses any single frame over 32 KB with
 aiohttp's reader also takes what RFC 6455 forbids a client to send: unmasked frames (§5.1) and
 64-bit lengths with the most significant bit set (§5.2, which it answers as too big). The
 engine's parser is wrapped so that :class:`_FrameGuard` reads every frame header in the raw bytes
-first. This reaches into three aiohttp internals (``_post_start`` and the protocol's
-``_payload_parser`` and ``_message_tail``); ``tests/integration/test_rfc6455.py`` and
-``tests/integration/test_dataplane.py`` catch a change in any of them.
+first. This reaches into four aiohttp internals (``_post_start`` and the protocol's
+``_payload_parser``, ``_message_tail`` and ``_parser``); ``tests/integration/test_rfc6455.py``,
+``tests/integration/test_dataplane.py`` and ``tests/unit/server/test_websocket.py`` catch a
+change in any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -39,9 +41,13 @@ class GatewayWebSocket(web.WebSocketResponse):
     one per frame.
     """
 
+    # aiohttp's response keeps its state in a __dict__ whose keys all its instances share;
+    # attributes of the subclass in that dict would make each instance's dict a bigger one.
+    __slots__ = ("_frame_limit", "cork")
+
     def __init__(self, *, frame_limit: int, message_limit: int, **kwargs: Any) -> None:
         # aiohttp refuses a message of exactly max_msg_size bytes; AWS allows up to the limit.
-        super().__init__(max_msg_size=message_limit + 1, autoclose=False, **kwargs)
+        super().__init__(max_msg_size=_message_bound(message_limit), autoclose=False, **kwargs)
         self._frame_limit = frame_limit
         self.cork: CorkedTransport | None = None
 
@@ -57,6 +63,10 @@ class GatewayWebSocket(web.WebSocketResponse):
             # Always, even when frames may be as big as messages: every frame's mask is checked.
             guard = _FrameGuard(parser, self._reader, self._frame_limit)
             handler._payload_parser = guard
+            # The HTTP parser has read its last request: from now on every byte goes to the
+            # frame parser. aiohttp drops it only when the connection ends (and reads it only
+            # while not upgraded); an idle socket would keep its buffers, about 0.75 KiB.
+            handler._parser = None
             if early:
                 guard.feed_data(early)
 
@@ -95,6 +105,12 @@ class GatewayWebSocket(web.WebSocketResponse):
         super()._close_transport()
 
 
+@functools.lru_cache(maxsize=16)
+def _message_bound(message_limit: int) -> int:
+    # One int per stage's limit rather than a new one in each connection's response.
+    return message_limit + 1
+
+
 class CorkedTransport:
     """Collects writes and hands them to the real transport once per event loop turn."""
 
@@ -103,21 +119,26 @@ class CorkedTransport:
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._chunks: list[bytes] = []
+        # Made by the first write of a turn: an idle connection keeps no list.
+        self._chunks: list[bytes] | None = None
         self._pending = 0
 
     def write(self, data: bytes) -> None:
         """Queue ``data``; the first write of a turn schedules the flush."""
-        if not self._chunks:
+        chunks = self._chunks
+        if chunks is None:
+            self._chunks = [data]
             self._loop.call_soon(self.flush)
-        self._chunks.append(data)
+        else:
+            chunks.append(data)
         self._pending += len(data)
 
     def flush(self) -> None:
         """Hand everything queued to the real transport now."""
-        if not self._chunks:
+        chunks = self._chunks
+        if chunks is None:
             return
-        chunks, self._chunks, self._pending = self._chunks, [], 0
+        self._chunks, self._pending = None, 0
         if not self._transport.is_closing():
             self._transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 

@@ -343,3 +343,16 @@ def test_close_while_connecting():
     session.close(CloseCause.ABNORMAL)
     assert session.state is State.CLOSING
     assert not session.addressable
+
+
+def test_decisions_without_a_reason_are_made_once():
+    first = close_for(CloseCause.CLIENT, 4001)
+    assert close_for(CloseCause.CLIENT, 4001) is first
+    assert (first.close_code, first.disconnect_status_code, first.disconnect_reason) == (
+        4001,
+        4001,
+        "",
+    )
+    with_reason = close_for(CloseCause.CLIENT, 4001, "bye")
+    assert with_reason is not first and with_reason.disconnect_reason == "bye"
+    assert close_for(CloseCause.IDLE) is close_for(CloseCause.IDLE)

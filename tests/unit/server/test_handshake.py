@@ -66,6 +66,9 @@ def test_valid_handshakes_pass(request_):
         _request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ")),  # padding missing
         _request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25j*ZQ==")),
         _request(("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAAA")),  # 18 bytes
+        _request(("Sec-WebSocket-Key", " dGhlIHNhbXBsZSBub25jZQ=")),  # 24 characters, a space
+        _request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25j=Q==")),  # padding inside
+        _request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZé==")),  # not ASCII
         # Malformed and a wrong version: 400 first, the version is only told to a handshake.
         _request(("Sec-WebSocket-Version", "8"), method="POST"),
     ],
@@ -83,6 +86,9 @@ def test_valid_handshakes_pass(request_):
         "key-unpadded",
         "key-bad-character",
         "key-18-bytes",
+        "key-space",
+        "key-padding-inside",
+        "key-not-ascii",
         "post-and-version-8",
     ],
 )
