@@ -28,7 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import ws_client  # noqa: E402
-from tests.integration.test_controlplane import _client, call, mock_integration  # noqa: E402
+from tests.integration.test_controlplane import (  # noqa: E402
+    _client,
+    call,
+    mock_integration,
+    two_way_route,
+)
 from tests.redis_server import RedisServer, find_redis_server  # noqa: E402
 
 from wsgate.config.load import parse_config  # noqa: E402
@@ -84,21 +89,7 @@ async def measure(rounds: int, folder: Path) -> dict[str, Any]:
         )
         api_id = api["ApiId"]
         targets = [await mock_integration(v2, api_id, answer) for answer in ("a", "b")]
-        route = await call(
-            v2,
-            "create_route",
-            ApiId=api_id,
-            RouteKey="$default",
-            Target=targets[0],
-            RouteResponseSelectionExpression="$default",
-        )
-        await call(
-            v2,
-            "create_route_response",
-            ApiId=api_id,
-            RouteId=route["RouteId"],
-            RouteResponseKey="$default",
-        )
+        route_id = await two_way_route(v2, api_id, "$default", targets[0])
         await call(v2, "create_stage", ApiId=api_id, StageName="dev", AutoDeploy=True)
         while (api_id, "dev") not in second.hosted:
             await asyncio.sleep(0.05)
@@ -112,9 +103,7 @@ async def measure(rounds: int, folder: Path) -> dict[str, Any]:
                 answer = "b" if number % 2 == 0 else "a"
                 target = targets[1] if answer == "b" else targets[0]
                 started = time.perf_counter()
-                await call(
-                    v2, "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=target
-                )
+                await call(v2, "update_route", ApiId=api_id, RouteId=route_id, Target=target)
                 calls.append(time.perf_counter() - started)
                 here.append(await _until(one, answer, started))
                 there.append(await _until(two, answer, started))

@@ -102,23 +102,31 @@ async def _chat(client: Any, backend: str) -> dict[str, Any]:
         IntegrationMethod="POST",
         IntegrationUri=backend,
     )
+    route_id = await two_way_route(
+        client, api["ApiId"], "sendmessage", f"integrations/{integration['IntegrationId']}"
+    )
+    await call(client, "create_stage", ApiId=api["ApiId"], StageName="dev", AutoDeploy=True)
+    return {"api": api, "integration": integration, "route": {"RouteId": route_id}}
+
+
+async def two_way_route(client: Any, api_id: str, route_key: str, target: str) -> str:
+    """A route whose integration's answer goes back to the client; returns its id."""
     route = await call(
         client,
         "create_route",
-        ApiId=api["ApiId"],
-        RouteKey="sendmessage",
-        Target=f"integrations/{integration['IntegrationId']}",
+        ApiId=api_id,
+        RouteKey=route_key,
+        Target=target,
         RouteResponseSelectionExpression="$default",
     )
     await call(
         client,
         "create_route_response",
-        ApiId=api["ApiId"],
+        ApiId=api_id,
         RouteId=route["RouteId"],
         RouteResponseKey="$default",
     )
-    await call(client, "create_stage", ApiId=api["ApiId"], StageName="dev", AutoDeploy=True)
-    return {"api": api, "integration": integration, "route": route}
+    return str(route["RouteId"])
 
 
 async def mock_integration(client: Any, api_id: str, answer: str) -> str:
@@ -361,20 +369,8 @@ async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -
             IntegrationType="AWS_PROXY",
             IntegrationUri=SHOUT,
         )
-        route = await call(
-            client,
-            "create_route",
-            ApiId=api_id,
-            RouteKey="$default",
-            Target=f"integrations/{shout['IntegrationId']}",
-            RouteResponseSelectionExpression="$default",
-        )
-        await call(
-            client,
-            "create_route_response",
-            ApiId=api_id,
-            RouteId=route["RouteId"],
-            RouteResponseKey="$default",
+        route_id = await two_way_route(
+            client, api_id, "$default", f"integrations/{shout['IntegrationId']}"
         )
         gate = await call(
             client,
@@ -401,7 +397,7 @@ async def test_deployments_authorizers_and_the_hosts_functions(tmp_path: Path) -
         async with ws_client(f"{endpoint}?token=ok") as ws:
             assert await _send(ws, "hi") == "HI"
             mock = await mock_integration(client, api_id, "mocked")
-            await call(client, "update_route", ApiId=api_id, RouteId=route["RouteId"], Target=mock)
+            await call(client, "update_route", ApiId=api_id, RouteId=route_id, Target=mock)
             assert await _send(ws, "hi") == "HI"  # not deployed: not seen
             await call(client, "create_deployment", ApiId=api_id, StageName="dev")
             assert await _send(ws, "hi") == "mocked"
@@ -486,21 +482,7 @@ async def test_two_apis_side_by_side(gateway: Gateway) -> None:
             RouteSelectionExpression="$request.body.action",
         )
         target = await mock_integration(client, api["ApiId"], answer)
-        route = await call(
-            client,
-            "create_route",
-            ApiId=api["ApiId"],
-            RouteKey="sendmessage",
-            Target=target,
-            RouteResponseSelectionExpression="$default",
-        )
-        await call(
-            client,
-            "create_route_response",
-            ApiId=api["ApiId"],
-            RouteId=route["RouteId"],
-            RouteResponseKey="$default",
-        )
+        await two_way_route(client, api["ApiId"], "sendmessage", target)
         await call(client, "create_stage", ApiId=api["ApiId"], StageName="dev", AutoDeploy=True)
         endpoints[answer] = api["ApiEndpoint"]
     assert await _exchange(endpoints["first"]) == "first"

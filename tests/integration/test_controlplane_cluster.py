@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import eventually, management_client, ws_client
-from tests.integration.test_controlplane import _client, call, mock_integration
+from tests.integration.test_controlplane import _client, call, mock_integration, two_way_route
 from tests.redis_server import RedisServer
 from wsgate.config.load import parse_config
 from wsgate.errors import ConfigError
@@ -65,23 +65,9 @@ async def _mock_api(client: Any, answer: str) -> tuple[str, str, str]:
     )
     api_id = api["ApiId"]
     target = await mock_integration(client, api_id, answer)
-    route = await call(
-        client,
-        "create_route",
-        ApiId=api_id,
-        RouteKey="$default",
-        Target=target,
-        RouteResponseSelectionExpression="$default",
-    )
-    await call(
-        client,
-        "create_route_response",
-        ApiId=api_id,
-        RouteId=route["RouteId"],
-        RouteResponseKey="$default",
-    )
+    route_id = await two_way_route(client, api_id, "$default", target)
     await call(client, "create_stage", ApiId=api_id, StageName="live", AutoDeploy=True)
-    return api_id, route["RouteId"], target
+    return api_id, route_id, target
 
 
 async def _say(ws: Any) -> str:
