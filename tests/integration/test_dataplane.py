@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import uuid
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
@@ -442,5 +443,13 @@ async def test_an_open_connection_keeps_only_what_it_needs(basic: RunningGateway
         conn = live[0]
         assert conn.ws._req is not None and conn.ws._req.protocol._parser is None
         assert conn.tasks is None and conn.ended is None and conn.tick != 0
+        # The coroutines it waits in: from the listener's handler to the read, nothing between.
+        waiting: list[str] = []
+        coroutine: Any = conn.handler.get_coro() if conn.handler else None
+        while coroutine is not None and hasattr(coroutine, "cr_code"):
+            waiting.append(coroutine.cr_code.co_name)
+            coroutine = coroutine.cr_await
+        start = waiting.index("_public")
+        assert waiting[start : start + 3] == ["_public", "handle_upgrade", "_receive_loop"]
         await ws.send(json.dumps({"action": "echo", "data": "still here"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["data"] == "still here"

@@ -239,7 +239,12 @@ class Gateway:
             return await self._management_for(management).handle(request, management)
         return await self._upgrade(request)
 
-    async def _upgrade(self, request: web.Request) -> web.StreamResponse:
+    def _upgrade(self, request: web.Request) -> Awaitable[web.StreamResponse]:
+        """What serves an upgrade request: its stage's data plane, or AWS's 403.
+
+        Not a coroutine: the caller awaits the data plane's own, so no frame of this one (and
+        none of its locals) stays alive for as long as the connection is open.
+        """
         parts = request.raw_path.split("?", 1)[0].rstrip("/").split("/")
         hosted = self.hosted.get((parts[-2], parts[-1])) if len(parts) > 2 else None
         dataplane: DataPlane | None = self.dataplane
@@ -249,9 +254,8 @@ class Gateway:
             dataplane = None  # a control plane API whose stage is not deployed
         stage = dataplane.stages.get(parts[-1]) if dataplane is not None else None
         if dataplane is None or stage is None:
-            # AWS answers an unknown stage or path with 403 Forbidden.
-            return web.json_response({"message": "Forbidden"}, status=403)
-        return await dataplane.handle_upgrade(request, stage)
+            return _forbidden()  # AWS's answer to an unknown stage or path
+        return dataplane.handle_upgrade(request, stage)
 
     def _defined(self, api_id: str) -> bool:
         """True when the control plane holds this API (served on some stage or not)."""
@@ -517,6 +521,10 @@ async def _stop_later(catalog: IntegrationCatalog, seconds: float) -> None:
         await asyncio.sleep(seconds)
     finally:
         await catalog.stop()
+
+
+async def _forbidden() -> web.Response:
+    return web.json_response({"message": "Forbidden"}, status=403)
 
 
 def _share_callback(source: IntegrationCatalog, target: IntegrationCatalog) -> None:
