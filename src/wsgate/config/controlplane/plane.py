@@ -99,6 +99,9 @@ class ControlPlane:
         self._base_dir = base_dir
         self._functions: JSONObject = dict(functions or {})
         self.definitions: dict[str, JSONObject] = {}
+        # Each API's stage configs, with the definition they were built from: kept while that
+        # definition is the current one (restored or replaced ones are built again).
+        self._served: dict[str, tuple[JSONObject, dict[str, ApiConfig]]] = {}
         self.restore(definitions or {})
         # The base of every ApiEndpoint (ws://host:port); set once the public listener is up.
         self.endpoint_base = ""
@@ -139,7 +142,13 @@ class ControlPlane:
 
     def served(self, api_id: str) -> dict[str, ApiConfig]:
         """What the data plane serves for an API, by stage (deployed stages only)."""
-        return stage_configs(self._definition(api_id), self._base_dir, self._functions)
+        definition = self._definition(api_id)
+        kept = self._served.get(api_id)
+        if kept is not None and kept[0] is definition:
+            return kept[1]  # built when the change was checked
+        configs = stage_configs(definition, self._base_dir, self._functions)
+        self._served[api_id] = (definition, configs)
+        return configs
 
     def domain_name(self, api_id: str) -> str:
         """What an API's events carry as ``domainName``: its ``ApiEndpoint`` without the
@@ -339,8 +348,9 @@ class ControlPlane:
         # Refuses what cannot be served: the API as it is, and what each stage would serve.
         check_definition(definition, self._base_dir, self._functions)
         self._auto_deploy(definition)
-        stage_configs(definition, self._base_dir, self._functions)
+        configs = stage_configs(definition, self._base_dir, self._functions)
         self.definitions[api_id] = definition
+        self._served[api_id] = (definition, configs)
 
 
 def _check_unique(
