@@ -95,9 +95,12 @@ class RedisApiStore:
     async def load(self) -> dict[str, JSONObject]:
         """Every definition kept, and the revisions they are at."""
         async with self._errors():
-            definitions, revisions = await asyncio.gather(
-                self._client.hgetall(self._keys[0]), self._client.hgetall(self._keys[1])
-            )
+            # One transaction: a revision read with a definition of another would let a write
+            # from a stale copy pass.
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hgetall(self._keys[0])
+            pipe.hgetall(self._keys[1])
+            definitions, revisions = await pipe.execute()
         self._revisions = {_text(key): int(value) for key, value in revisions.items()}
         return {_text(key): json.loads(value) for key, value in definitions.items()}
 
