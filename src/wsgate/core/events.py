@@ -212,7 +212,9 @@ def build_message_event(
         "body": body,
         "isBase64Encoded": is_base64_encoded,
     }
-    return _with_stage_variables(event, facts)
+    if facts.stage_variables:  # _with_stage_variables, without a call per message
+        event["stageVariables"] = dict(facts.stage_variables)
+    return event
 
 
 def build_disconnect_event(

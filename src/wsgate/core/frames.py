@@ -97,11 +97,18 @@ OPCODE_BINARY: Final = 0x2
 _FIN: Final = 0x80
 
 
+# The headers of short frames, made once: a reply is framed per message, and building two
+# bytes costs more than the rest of the framing.
+_SHORT_HEADERS: Final = {
+    opcode: tuple(bytes((_FIN | opcode, size)) for size in range(126)) for opcode in range(16)
+}
+
+
 def encode_frame(opcode: int, payload: bytes) -> bytes:
     """One unfragmented, unmasked frame (a server's frames are never masked, RFC 6455 §5.1)."""
     size = len(payload)
     if size < 126:
-        header = bytes((_FIN | opcode, size))
+        header = _SHORT_HEADERS[opcode][size]
     elif size < 65536:
         header = bytes((_FIN | opcode, 126)) + size.to_bytes(2, "big")
     else:

@@ -8,13 +8,21 @@ with the pure core. :class:`IntegrationRequest` is the lower-level call of a loc
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import ConnectDecision
 from wsgate.types import JSONObject, JSONValue
 
-__all__ = ["Call", "Integration", "IntegrationRequest", "IntegrationResult"]
+__all__ = [
+    "Call",
+    "Integration",
+    "IntegrationRequest",
+    "IntegrationResult",
+    "answered",
+    "message_call",
+    "request_for",
+]
 
 
 class IntegrationRequest(NamedTuple):
@@ -73,6 +81,55 @@ class Call(NamedTuple):
     disconnect_reason: str = ""
     trace: list[dict[str, Any]] | None = None
     propagate: tuple[tuple[str, str], ...] = ()
+
+
+_new_tuple: Final = tuple.__new__
+
+
+def message_call(
+    facts: ConnectionFacts,
+    route_key: str,
+    request_id: str,
+    now_ms: int,
+    timeout_ms: int,
+    reply_wanted: bool,
+    body: str | bytes,
+    message_id: str,
+    trace: list[dict[str, Any]] | None,
+    propagate: tuple[tuple[str, str], ...],
+) -> Call:
+    """``Call(...)`` for a message, built for the hot path.
+
+    One is built per message: the tuple is made without ``Call.__new__``'s argument handling,
+    which takes longer than the rest of the call's making. The fields a message has no use for
+    take their defaults.
+    """
+    fields = (
+        facts,
+        route_key,
+        request_id,
+        now_ms,
+        timeout_ms,
+        reply_wanted,
+        body,
+        message_id,
+        None,
+        1005,
+        "",
+        trace,
+        propagate,
+    )
+    return _new_tuple(Call, fields)
+
+
+def request_for(event: JSONObject, timeout_ms: int) -> IntegrationRequest:
+    """``IntegrationRequest(event, None, timeout_ms)``, built for the hot path (see above)."""
+    return _new_tuple(IntegrationRequest, (event, None, timeout_ms))
+
+
+def answered(payload: JSONValue) -> IntegrationResult:
+    """``IntegrationResult(payload)``, built for the hot path (see above)."""
+    return _new_tuple(IntegrationResult, (payload,))
 
 
 class Integration(Protocol):

@@ -50,7 +50,7 @@ from wsgate.config.model import runtime_version
 from wsgate.core.events import build_connect_event, build_disconnect_event, build_message_event
 from wsgate.core.responses import ConnectDecision, UnusableAnswer, decide_connect, route_response
 from wsgate.errors import IntegrationBadResponse
-from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult
+from wsgate.integrations.base import Call, IntegrationRequest, IntegrationResult, request_for
 from wsgate.integrations.inprocess import InProcessRunner
 from wsgate.integrations.lambda_invoke import LambdaInvokeRunner
 from wsgate.integrations.process_pool import ProcessRunner
@@ -159,7 +159,7 @@ class FunctionIntegration:
         )
         if call.trace is not None:
             call.trace.append({"step": "function call", "function": self.function_name})
-        result = await self._runner.invoke(IntegrationRequest(event, None, call.timeout_ms))
+        result = await self._runner.invoke(request_for(event, call.timeout_ms))
         if not call.reply_wanted:
             return None  # without a route response AWS never reads the answer (§5.2)
         try:
@@ -176,7 +176,7 @@ class FunctionIntegration:
 
     @staticmethod
     def _request(event: JSONObject, call: Call) -> IntegrationRequest:
-        return IntegrationRequest(event, None, call.timeout_ms)
+        return request_for(event, call.timeout_ms)
 
     def _on_change(self, changed: list[str]) -> None:
         logger.info("reloading function %s: %s changed", self.function_name, changed[0])

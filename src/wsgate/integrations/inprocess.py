@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgate.eager import Detached, Pending, expire_later, run_first_step
 from wsgate.errors import FunctionError, IntegrationTimeout, IntegrationUnavailable
-from wsgate.integrations.base import IntegrationRequest, IntegrationResult
+from wsgate.integrations.base import IntegrationRequest, IntegrationResult, answered
 from wsgate.integrations.lambda_context import (
     EXIT_ERROR,
     MARSHAL_ERROR,
@@ -147,11 +147,11 @@ class InProcessRunner:
                     else:
                         if inspect.isawaitable(result):  # a sync def that returned a coroutine
                             result = await self._finish_awaitable(result, context, deadline)
-                        return IntegrationResult(result)
+                        return answered(result)
                 placement.threaded += 1
                 self._thread_calls += 1
                 try:
-                    return IntegrationResult(
+                    return answered(
                         await self._call_threaded(
                             handler, request.event, context, placement, deadline
                         )
@@ -175,9 +175,11 @@ class InProcessRunner:
                 if not finished:
                     assert isinstance(result, Pending)
                     result = await self._finish_async(result, context, deadline)
-                return IntegrationResult(self._marshal(result))
+                return answered(result if _is_plain(result) else self._marshal(result))
             finally:
-                self._release_slot()
+                self._running -= 1
+                if self._waiters:
+                    self._release_slot()
         except TimeoutError as exc:
             raise self._timeout_error(request, context) from exc
 
@@ -218,7 +220,7 @@ class InProcessRunner:
                 raise self._error(exc, context.aws_request_id) from exc
 
     def _release_slot(self) -> None:
-        self._running -= 1
+        """Wake the first call still waiting for a slot."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

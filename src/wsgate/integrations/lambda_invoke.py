@@ -37,7 +37,7 @@ from wsgate.errors import (
     IntegrationTimeout,
     IntegrationUnavailable,
 )
-from wsgate.integrations.base import IntegrationRequest, IntegrationResult
+from wsgate.integrations.base import IntegrationRequest, IntegrationResult, answered
 
 if TYPE_CHECKING:
     from wsgate.config.model import FunctionConfig
@@ -177,7 +177,7 @@ class LambdaInvokeRunner:
             raise IntegrationBadResponse(self.name, f"the answer is not JSON: {error}") from error
         if function_error is not None:
             raise _function_error(self.name, function_error, payload)
-        return IntegrationResult(payload)
+        return answered(payload)
 
     def reload(self) -> None:
         """Nothing to reload: the code runs at the endpoint."""

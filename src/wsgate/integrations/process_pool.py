@@ -28,7 +28,7 @@ from wsgate.errors import (
     IntegrationTimeout,
     IntegrationUnavailable,
 )
-from wsgate.integrations.base import IntegrationRequest, IntegrationResult
+from wsgate.integrations.base import IntegrationRequest, IntegrationResult, answered
 from wsgate.integrations.environment import PIPELINE, PoolCall, Worker, expire_due
 from wsgate.integrations.lambda_context import (
     TIMEOUT_ERROR,
@@ -121,7 +121,7 @@ class ProcessRunner:
         except ValueError as exc:
             raise IntegrationBadResponse(self.name, "the function's answer is not JSON") from exc
         if kind == RESULT:
-            return IntegrationResult(value)
+            return answered(value)
         raise function_error(self.name, value if isinstance(value, dict) else {})
 
     def _invocation_frame(self, invocation_id: str, event: JSONObject, deadline: float) -> bytes:

@@ -19,13 +19,13 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.events import ConnectionFacts, Handshake
-from wsgate.core.outcomes import Phase, Result, Socket, decide
+from wsgate.core.outcomes import Outcome, Phase, Result, Socket, decide, replied
 from wsgate.core.routing import CONNECT, RouteMatch, select_route
 from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
 from wsgate.core.validation import validate_request
 from wsgate.eager import Pending, run_first_step
-from wsgate.errors import ConnectionNotFound, ManagementError
-from wsgate.integrations.base import Call
+from wsgate.errors import ConnectionNotFound, IntegrationError, ManagementError
+from wsgate.integrations.base import Call, message_call
 from wsgate.observability.hooks import Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
@@ -37,7 +37,7 @@ from wsgate.server.handshake import (
     read_handshake,
     refuse_upgrade,
 )
-from wsgate.server.invocation import invoke, refuse_handshake, run_connect, run_disconnect
+from wsgate.server.invocation import failed, refuse_handshake, run_connect, run_disconnect
 from wsgate.server.registration import Registration
 from wsgate.server.reporting import Reporter, frame_step
 from wsgate.server.stage import RouteTarget, StageRuntime
@@ -430,7 +430,7 @@ class DataPlane:
         # The hot path skips even the call when nobody collects spans.
         report = self._report
         span = None if report.tracer is None else report.begin(facts, target.route_key, request_id)
-        call = Call(
+        call = message_call(
             facts,
             target.route_key,
             request_id,
@@ -439,17 +439,23 @@ class DataPlane:
             target.two_way,
             body,
             new_id(),
-            trace=[] if self.observers else None,
-            propagate=span.headers if span is not None else (),
+            [] if self.observers else None,
+            span.headers if span is not None else (),
         )
         started = time.monotonic()
-        outcome = await invoke(_MESSAGE, target, call)
-        frame = outcome.frame
+        outcome: Outcome | None = None
+        try:
+            frame = await target.integration.message(call)
+        except IntegrationError as error:
+            outcome = failed(_MESSAGE, call, error)
+            frame = outcome.frame
         delivered = frame is not None and self._send(conn, frame)
         if call.trace is not None:
             call.trace.append(frame_step(frame, delivered, target.two_way))
-        if outcome.problem is None and report.silent:
-            return  # nothing would be logged, recorded or traced
+        if outcome is None:
+            if report.silent:
+                return  # nothing would be logged, recorded or traced
+            outcome = replied(frame)
         report.request(
             call,
             outcome,
@@ -468,21 +474,24 @@ class DataPlane:
         or a burst, is sent; once more than ``sendBufferBytes`` wait, a watch starts, and only
         a client that reads nothing for ``slowReaderSeconds`` is dropped as a slow reader.
         """
-        if conn.session.state is not State.OPEN:
+        session = conn.session
+        if session.state is not State.OPEN:
             return False
-        buffered = conn.ws.buffered_bytes()
-        if buffered + len(data) > conn.stage.config.limits.send_buffer_bytes:
-            limit = conn.stage.config.limits.send_buffer_bytes
-            if buffered > limit and buffered + len(data) > 2 * limit:
+        ws = conn.ws
+        size = len(data)
+        buffered = ws.buffered_bytes()
+        limit = conn.stage.config.limits.send_buffer_bytes
+        if buffered + size > limit:
+            if buffered > limit and buffered + size > 2 * limit:
                 return False  # memory stays bounded: the caller reports it undelivered
             if conn.watch is None:
-                self._watch_reader(conn, buffered + len(data), time.monotonic())
-        if not conn.ws.send_now(data):
+                self._watch_reader(conn, buffered + size, time.monotonic())
+        if not ws.send_now(data):
             return False
-        conn.session.touch(time.monotonic())
+        session.touch(time.monotonic())
         traffic = self.traffic
         traffic.messages_out += 1
-        traffic.length_out += len(data)
+        traffic.length_out += size
         return True
 
     def _watch_reader(self, conn: LiveConnection, buffered: int, since: float) -> None:

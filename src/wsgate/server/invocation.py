@@ -2,7 +2,9 @@
 
 :func:`invoke` calls the integration and turns whatever happened into an
 :class:`~wsgate.core.outcomes.Outcome` through the table in :mod:`wsgate.core.outcomes`;
-nothing else in the data plane catches an integration's errors or picks a status. The
+nothing else in the data plane picks a status. Messages, the hot path, call their integration
+in the data plane itself (one coroutine less per message) and turn its failure into an
+outcome with :func:`failed`. The
 functions below run the two ends of a connection (and a handshake refused before ``$connect``)
 on that path and report each request once: log line, observers, span.
 """
@@ -16,7 +18,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from wsgate.core.events import ConnectionFacts, Handshake
-from wsgate.core.outcomes import Outcome, Phase, Result, decide, replied, result_of
+from wsgate.core.outcomes import Outcome, Phase, Result, decide, result_of
 from wsgate.core.routing import CONNECT, DISCONNECT
 from wsgate.core.session import Closing
 from wsgate.errors import IntegrationError
@@ -28,21 +30,19 @@ from wsgate.server.reporting import Reporter
 from wsgate.server.stage import RouteTarget, StageRuntime
 from wsgate.server.stamps import new_id, now_ms
 
-__all__ = ["invoke", "refuse_handshake", "run_connect", "run_disconnect"]
+__all__ = ["failed", "invoke", "refuse_handshake", "run_connect", "run_disconnect"]
 
 logger = logging.getLogger(__name__)
 
-_MESSAGE: Final = Phase.MESSAGE  # read once: invoke runs for every message
 # A stage without a $connect integration accepts every handshake (§1.2).
 _ACCEPTED: Final = decide(Phase.CONNECT, Result.ANSWERED)
 
 
 async def invoke(phase: Phase, target: RouteTarget, call: Call) -> Outcome:
-    """Call the route's integration once; what it answered, or how it failed, as an outcome."""
+    """Call the route's ``$connect`` or ``$disconnect`` integration once; what it answered, or
+    how it failed, as an outcome. (Messages: see the module docstring.)"""
     integration = target.integration
     try:
-        if phase is _MESSAGE:
-            return replied(await integration.message(call))
         if phase is Phase.CONNECT:
             answer = await integration.connect(call)
             if answer.accepted:
@@ -52,14 +52,18 @@ async def invoke(phase: Phase, target: RouteTarget, call: Call) -> Outcome:
         await integration.disconnect(call)
         return decide(phase, Result.ANSWERED)
     except IntegrationError as error:
-        facts = call.facts
-        return decide(
-            phase,
-            result_of(error),
-            problem=str(error),
-            connection_id=facts.connection_id,
-            request_id=call.request_id,
-        )
+        return failed(phase, call, error)
+
+
+def failed(phase: Phase, call: Call, error: IntegrationError) -> Outcome:
+    """The outcome of a call its integration failed: the table's row for how it failed."""
+    return decide(
+        phase,
+        result_of(error),
+        problem=str(error),
+        connection_id=call.facts.connection_id,
+        request_id=call.request_id,
+    )
 
 
 async def run_connect(

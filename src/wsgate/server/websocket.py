@@ -78,7 +78,7 @@ class GatewayWebSocket(web.WebSocketResponse):
         drains (the data plane bounds buffers itself, see ``sendBufferBytes``).
         """
         cork = self.cork
-        if cork is None or self.closed or cork.is_closing():
+        if cork is None or self._closed or cork.is_closing():
             return False
         if isinstance(data, str):
             cork.write(encode_frame(OPCODE_TEXT, data.encode()))
