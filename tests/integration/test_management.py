@@ -19,6 +19,7 @@ from tests.helpers import (
     admin_headers,
     eventually,
     management_client,
+    signed_headers,
     ws_client as client,
 )
 
@@ -225,4 +226,38 @@ async def test_a_client_that_reads_is_never_a_slow_reader(basic: RunningGateway)
     assert received == [big.decode()] + [data.decode() for data in burst]
     await asyncio.sleep(1.5)  # past slowReaderSeconds and its first check: still open
     assert connection_id in basic.gateway.dataplane.live
+    await ws.close()
+
+
+async def test_expect_100_continue_is_answered_before_the_body(basic: RunningGateway) -> None:
+    """curl sends ``Expect: 100-continue`` for bodies past 1 KiB and waits for the interim
+    answer before sending the body; any other expectation is refused with 417."""
+    ws, connection_id = await open_connection(basic)
+    path = f"/dev/@connections/{quote(connection_id, safe='-._~')}"
+    body = b"y" * 2048
+    signed = signed_headers("POST", f"http://127.0.0.1:{basic.port}{path}", body)
+    head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+
+    async def send_head(expect: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", basic.port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{basic.port}\r\n{head}"
+            f"Content-Length: {len(body)}\r\nExpect: {expect}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        return reader, writer
+
+    reader, writer = await send_head("100-continue")
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.startswith(b"HTTP/1.1 200")
+    assert await asyncio.wait_for(ws.recv(), 10) == body.decode()
+    writer.close()
+
+    reader, writer = await send_head("something-else")
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.startswith(b"HTTP/1.1 417")
+    writer.close()
     await ws.close()

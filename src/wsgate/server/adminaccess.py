@@ -46,7 +46,7 @@ class AdminAccess:
         self._token = token.encode()
         self.require_token = require_token
 
-    def refusal(self, request: web.Request) -> web.Response | None:
+    def refusal(self, request: web.BaseRequest) -> web.Response | None:
         """Why the request may not go on (a response to send), or None."""
         host = request.headers.get("Host")
         # No browser omits Host; a client without one (a load balancer's check) cannot be a
@@ -58,7 +58,7 @@ class AdminAccess:
             return _refuse(403, "requests that change something must come from this listener")
         return None
 
-    def carries_token(self, request: web.Request) -> bool:
+    def carries_token(self, request: web.BaseRequest) -> bool:
         """True when the request shows the admin token (header or cookie)."""
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
@@ -77,7 +77,7 @@ class AdminAccess:
         response.headers["WWW-Authenticate"] = 'Bearer realm="wsgate admin"'
         return response
 
-    def login(self, request: web.Request, page: str) -> web.Response | None:
+    def login(self, request: web.BaseRequest, page: str) -> web.Response | None:
         """Answer ``page?token=…``: set the cookie and drop the token from the address."""
         given = request.query.get("token")
         if given is None:
@@ -91,7 +91,7 @@ class AdminAccess:
     def _matches(self, value: str) -> bool:
         return bool(value) and hmac.compare_digest(value.encode(), self._token)
 
-    def _known(self, name: str, request: web.Request) -> bool:
+    def _known(self, name: str, request: web.BaseRequest) -> bool:
         if name in self._names:
             return True
         # The address the request actually arrived on, written as a literal: not a rebound
@@ -102,7 +102,7 @@ class AdminAccess:
         return bool(ipaddress.ip_address(name) == ipaddress.ip_address(sockname[0]))
 
     @staticmethod
-    def _foreign(request: web.Request, host: str | None) -> bool:
+    def _foreign(request: web.BaseRequest, host: str | None) -> bool:
         if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             return True
         origin = request.headers.get("Origin")

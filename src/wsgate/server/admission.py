@@ -177,7 +177,7 @@ class Gatekeeper:
     # -- the handshake ---------------------------------------------------------------------
 
     async def admit(
-        self, request: web.Request, facts: ConnectionFacts, handshake: Handshake, seat: Seat
+        self, request: web.BaseRequest, facts: ConnectionFacts, handshake: Handshake, seat: Seat
     ) -> Admitted | Refusal:
         """Decide whether a handshake may go on to ``$connect``."""
         guard = self._stages[facts.stage]
@@ -212,7 +212,7 @@ class Gatekeeper:
         return Admitted(facts, api_key, principal, decision, "allow" if kind != "NONE" else None)
 
     def _check_listener(
-        self, request: web.Request, guard: _StageGuard, seat: Seat
+        self, request: web.BaseRequest, guard: _StageGuard, seat: Seat
     ) -> Refusal | None:
         origin = request.headers.get("Origin")
         if self._origins is not None and origin is not None:
@@ -225,7 +225,7 @@ class Gatekeeper:
             return Refusal(Result.THROTTLED, "new connections arrive faster than the stage allows")
         return None
 
-    def _verify(self, request: web.Request, body: bytes) -> dict[str, str] | Refusal:
+    def _verify(self, request: web.BaseRequest, body: bytes) -> dict[str, str] | Refusal:
         """The signer of a SigV4-signed request, as ``requestContext.identity`` shows it."""
         try:
             signer = self._signer(request, body)
@@ -328,7 +328,7 @@ class Gatekeeper:
             return _or_none(self._plans[plan_name].take(api_key or "", now, now_ms))
         return None
 
-    def _signer(self, request: web.Request, body: bytes) -> Credentials:
+    def _signer(self, request: web.BaseRequest, body: bytes) -> Credentials:
         """Who signed a request (SigV4 for execute-api in this API's region).
 
         Raises:

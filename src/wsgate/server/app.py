@@ -52,7 +52,7 @@ from wsgate.server.controlplane import (
 )
 from wsgate.server.dashboard import DASHBOARD_PATH, Dashboard, is_dashboard_path
 from wsgate.server.dataplane import DataPlane
-from wsgate.server.listener import GuardedSite, RequestDeadline, SniffingSite
+from wsgate.server.listener import GuardedSite, RequestDeadline, SniffingSite, answer_expect
 from wsgate.server.management import ConnectionsApi
 from wsgate.server.stage import build_stages
 from wsgate.server.traces import TRACE_PATHS, serve_traces
@@ -209,17 +209,20 @@ class Gateway:
         self.callback: CallbackPlan | None = None
         self.functions_listener: Listener | None = None
         self.listeners: list[Listener] = []
-        self._runners: list[web.AppRunner] = []
+        self._runners: list[web.ServerRunner] = []
         self._sites: list[web.BaseSite] = []
 
     # -- HTTP entry points ---------------------------------------------------------------------
 
-    async def _public(self, request: web.Request) -> web.StreamResponse:
+    async def _public(self, request: web.BaseRequest) -> web.StreamResponse:
         self._deadline.arrived(request)
         management = match_management_path(request.raw_path)
         if management is not None:
             if not self.config.server.management_on_public:
                 return _management_elsewhere()
+            expectation = await answer_expect(request)
+            if expectation is not None:
+                return expectation
             return await self._management_for(management).handle(request, management)
         return await self._upgrade(request)
 
@@ -230,16 +233,19 @@ class Gateway:
         hosted = self.hosted.get((parts[-2], parts[-1])) if len(parts) > 2 else None
         return hosted.management if hosted is not None else self.management
 
-    async def _functions(self, request: web.Request) -> web.StreamResponse:
+    async def _functions(self, request: web.BaseRequest) -> web.StreamResponse:
         """The functions' listener: the data plane and ``@connections``, whatever the config
         says of the public listener (it is theirs, on loopback)."""
         self._deadline.arrived(request)
         management = match_management_path(request.raw_path)
         if management is not None:
+            expectation = await answer_expect(request)
+            if expectation is not None:
+                return expectation
             return await self._management_for(management).handle(request, management)
         return await self._upgrade(request)
 
-    def _upgrade(self, request: web.Request) -> Awaitable[web.StreamResponse]:
+    def _upgrade(self, request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         """What serves an upgrade request: its stage's data plane, or AWS's 403.
 
         Not a coroutine: the caller awaits the data plane's own, so no frame of this one (and
@@ -261,10 +267,12 @@ class Gateway:
         """True when the control plane holds this API (served on some stage or not)."""
         return self.controlplane is not None and api_id in self.controlplane.plane.definitions
 
-    async def _admin(self, request: web.Request) -> web.StreamResponse:
+    async def _admin(self, request: web.BaseRequest) -> web.StreamResponse:
         self._deadline.arrived(request)
         access = self.admin_access
         refusal = access.refusal(request)
+        if refusal is None:
+            refusal = await answer_expect(request)
         if refusal is not None:
             return refusal
         if request.path == HEALTH_PATH:  # load balancers ask without a token
@@ -391,7 +399,7 @@ class Gateway:
     async def _listen(
         self,
         role: str,
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
         host: str,
         port: int,
         *,
@@ -399,19 +407,18 @@ class Gateway:
         functions_tls: ssl.SSLContext | None = None,
     ) -> None:
         limits = self.config.server.listener
-        app = web.Application(client_max_size=1024**2)
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
+        # aiohttp's low-level server: every path goes to one handler, so an Application's router,
+        # middlewares and signals would only add work to each handshake.
+        server = web.Server(
+            handler,
             access_log=None,
-            shutdown_timeout=1.0,
             # Passed to each connection's parser: longer lines or more headers get 400/431.
             max_line_size=limits.max_header_bytes,
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,
             keepalive_timeout=_KEEPALIVE_SECONDS,
         )
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         sock = sock or socket.create_server((host, port), reuse_port=False)
         site: GuardedSite

@@ -104,7 +104,7 @@ class ControlPlaneApi:
         """True when calls without the admin token must be SigV4-signed."""
         return self._signers is not None
 
-    async def handle(self, request: web.Request, *, trusted: bool = False) -> web.Response:
+    async def handle(self, request: web.BaseRequest, *, trusted: bool = False) -> web.Response:
         """Answer one request; every refusal becomes AWS's status and error type."""
         try:
             body = await request.read()
@@ -125,11 +125,11 @@ class ControlPlaneApi:
         except SignatureError as error:
             return _error(error.status, error.error_type, error.message)
 
-    def _verify(self, request: web.Request, body: bytes) -> None:
+    def _verify(self, request: web.BaseRequest, body: bytes) -> None:
         assert self._signers is not None
         verify_request(request, body, self._signers, self._region, service=_SERVICE)
 
-    async def _answer(self, request: web.Request, body: bytes) -> web.Response:
+    async def _answer(self, request: web.BaseRequest, body: bytes) -> web.Response:
         kind, ids, item = _resource(request.path)
         method = request.method
         plane = self.plane

@@ -86,7 +86,7 @@ class Dashboard:
         # Only names found here are ever served: a request cannot reach any other file.
         self._files = load_static_files()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one dashboard request."""
         if request.method not in ("GET", "HEAD"):
             return web.json_response({"message": "only GET is supported"}, status=405)
@@ -112,7 +112,7 @@ class Dashboard:
         )
         return web.json_response({"message": message}, status=404)
 
-    def _file(self, request: web.Request, name: str) -> web.Response:
+    def _file(self, request: web.BaseRequest, name: str) -> web.Response:
         file = self._files[name]
         headers = {**_PAGE_HEADERS, "Cache-Control": _STATIC_CACHE, "ETag": file.etag}
         if file.etag in request.headers.get("If-None-Match", ""):

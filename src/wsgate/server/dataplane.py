@@ -120,7 +120,9 @@ class DataPlane:
 
     # -- handshake -------------------------------------------------------------------------
 
-    async def handle_upgrade(self, request: web.Request, stage: StageRuntime) -> web.StreamResponse:
+    async def handle_upgrade(
+        self, request: web.BaseRequest, stage: StageRuntime
+    ) -> web.StreamResponse:
         """Answer one upgrade request: run ``$connect``, then serve the socket until it closes."""
         # Taken at admission and held until the end; only the gate counts seats.
         seat = Seat(self._seats, stage.name) if self.gate is not None else None
@@ -147,7 +149,7 @@ class DataPlane:
                 seat.release()
 
     async def _open(
-        self, request: web.Request, stage: StageRuntime, seat: Seat | None
+        self, request: web.BaseRequest, stage: StageRuntime, seat: Seat | None
     ) -> LiveConnection | web.StreamResponse:
         """Check the handshake, run ``$connect`` and upgrade: the open, registered connection,
         or the answer that refused it."""
@@ -209,7 +211,7 @@ class DataPlane:
 
     async def _admit(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         facts: ConnectionFacts,
         handshake: Handshake,
         seat: Seat,

@@ -42,7 +42,7 @@ _MAX_PAGE: Final = 1000
 
 
 async def answer(
-    cluster: Cluster, request: web.Request, path: ManagementPath, body: bytes | None
+    cluster: Cluster, request: web.BaseRequest, path: ManagementPath, body: bytes | None
 ) -> web.Response:
     """Answer one fan-out, group or listing request (the stage is known to exist)."""
     method, kind, stage = request.method, path.kind, path.stage
@@ -73,7 +73,7 @@ async def answer(
     raise ManagementError(403, "ForbiddenException", f"{method} is not supported here")
 
 
-async def read_body(request: web.Request, limit: int = MAX_POST_BYTES) -> bytes:
+async def read_body(request: web.BaseRequest, limit: int = MAX_POST_BYTES) -> bytes:
     """Read at most ``limit`` bytes; larger bodies get 413 before they are buffered."""
     too_large = ManagementError(
         413, "PayloadTooLargeException", f"Message too long. Max size is {limit} bytes"
@@ -128,7 +128,7 @@ def _targets(body: bytes) -> tuple[list[str], str | bytes]:
     return ids, data
 
 
-def _query(request: web.Request, stage: str, group: str | None) -> ConnectionQuery:
+def _query(request: web.BaseRequest, stage: str, group: str | None) -> ConnectionQuery:
     """The listing a query string asks for; any malformed parameter is a 400 naming it."""
     params = request.query
     named_group = params.get("group")

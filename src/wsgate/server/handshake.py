@@ -61,7 +61,11 @@ def refuse_upgrade(request: web.BaseRequest) -> web.Response | None:
 
 
 def connection_facts(
-    request: web.Request, stage: StageRuntime, wall_ms: int, api_id: str, domain_name: str | None
+    request: web.BaseRequest,
+    stage: StageRuntime,
+    wall_ms: int,
+    api_id: str,
+    domain_name: str | None,
 ) -> ConnectionFacts:
     """The facts every event of a new connection carries (a fresh connection id).
 
@@ -99,7 +103,7 @@ def authorizer_groups(key: str | None, facts: ConnectionFacts) -> set[str]:
     return {name for name in names if is_group_name(name)}
 
 
-def read_handshake(request: web.Request) -> Handshake:
+def read_handshake(request: web.BaseRequest) -> Handshake:
     """The upgrade request as integrations and authorizers see it."""
     return Handshake(
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
@@ -135,14 +139,14 @@ def _is_key(values: list[str] | tuple[()]) -> bool:
         return False
 
 
-def _local_port(request: web.Request) -> int:
+def _local_port(request: web.BaseRequest) -> int:
     sockname = request.protocol.sockname  # read once per connection by aiohttp
     if isinstance(sockname, tuple) and len(sockname) >= 2:
         return int(sockname[1])
     return 0
 
 
-def _peer_address(request: web.Request) -> str | None:
+def _peer_address(request: web.BaseRequest) -> str | None:
     """The client's address, as ``request.remote`` gives it."""
     peername = request.protocol.peername  # read once per connection by aiohttp
     if isinstance(peername, (list, tuple)):

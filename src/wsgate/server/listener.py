@@ -14,15 +14,33 @@ import socket
 import ssl
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["GuardedSite", "RequestDeadline", "SniffingSite"]
+__all__ = ["GuardedSite", "RequestDeadline", "SniffingSite", "answer_expect"]
 
 # asyncio times a TLS handshake with a timer of its own, set to the deadline too but started a
 # loop turn after ours: at our deadline a handshake may be under way and still finish before
 # asyncio gives up on it. Such a connection is looked at once more, this much later.
 _HANDSHAKE_GRACE_SECONDS: Final = 1.0
+
+
+async def answer_expect(request: web.BaseRequest) -> web.Response | None:
+    """Answer an ``Expect`` header before the body is read, as aiohttp's router would.
+
+    The listeners run aiohttp's low-level server, which has no router to do it: a client that
+    sends ``Expect: 100-continue`` (curl does for bodies past 1 KiB) gets ``100 Continue`` at
+    once instead of waiting its own timeout; any other expectation gets 417 (RFC 9110 §10.1.1).
+    """
+    expect = request.headers.get(hdrs.EXPECT)
+    if expect is None or request.version != HttpVersion11:
+        return None
+    if expect.lower() != "100-continue":
+        return web.json_response({"message": f"Unknown Expect: {expect}"}, status=417)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer proper is still to come
+    return None
 
 
 class RequestDeadline:

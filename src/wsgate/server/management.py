@@ -80,7 +80,7 @@ class ConnectionsApi:
         self.traces = traces
 
     async def handle(
-        self, request: web.Request, path: ManagementPath, *, trusted: bool = False
+        self, request: web.BaseRequest, path: ManagementPath, *, trusted: bool = False
     ) -> web.Response:
         """Answer one request; every failure becomes AWS's status and error type.
 
@@ -142,7 +142,7 @@ class ConnectionsApi:
         return response
 
     async def _checked(
-        self, request: web.Request, path: ManagementPath, trusted: bool
+        self, request: web.BaseRequest, path: ManagementPath, trusted: bool
     ) -> web.Response:
         body: bytes | None = None
         if self._signers is not None and not trusted:
@@ -161,7 +161,7 @@ class ConnectionsApi:
         """True when calls must be SigV4-signed (``managementAuthorization: AWS_IAM``)."""
         return self._signers is not None
 
-    def _verify(self, request: web.Request, body: bytes) -> None:
+    def _verify(self, request: web.BaseRequest, body: bytes) -> None:
         """Check the call's SigV4 signature for ``execute-api`` (§6.4, §7.3).
 
         Raises:
@@ -174,7 +174,7 @@ class ConnectionsApi:
             raise ManagementError(error.status, error.error_type, error.message) from error
 
     async def _connection(
-        self, request: web.Request, stage: str, connection_id: str, body: bytes | None
+        self, request: web.BaseRequest, stage: str, connection_id: str, body: bytes | None
     ) -> web.Response:
         if request.method not in ("POST", "GET", "DELETE"):
             raise ManagementError(

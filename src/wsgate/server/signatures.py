@@ -14,7 +14,11 @@ __all__ = ["verify_request"]
 
 
 def verify_request(
-    request: web.Request, body: bytes, store: CredentialStore, region: str, service: str = SERVICE
+    request: web.BaseRequest,
+    body: bytes,
+    store: CredentialStore,
+    region: str,
+    service: str = SERVICE,
 ) -> Credentials:
     """Who signed ``request`` for ``service`` in ``region``, from its raw target as received.
 

@@ -20,7 +20,7 @@ TRACE_PATHS: Final = ("/_wsgate/traces", "/_wsgate/logs")
 _MAX_LIMIT: Final = 10_000
 
 
-async def serve_traces(request: web.Request, store: TraceStore) -> web.StreamResponse:
+async def serve_traces(request: web.BaseRequest, store: TraceStore) -> web.StreamResponse:
     """Answer one trace request."""
     if request.method != "GET":
         return web.json_response({"message": "only GET is supported"}, status=405)
@@ -45,7 +45,7 @@ async def serve_traces(request: web.Request, store: TraceStore) -> web.StreamRes
 
 
 async def _follow(
-    request: web.Request, store: TraceStore, where: TraceFilter, backlog: int
+    request: web.BaseRequest, store: TraceStore, where: TraceFilter, backlog: int
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
