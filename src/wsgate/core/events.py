@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, NamedTuple
 
 from wsgate.types import JSONObject
 
@@ -43,11 +44,20 @@ _MONTHS: Final = (
 )
 # The handshake headers API Gateway drops before calling the $connect integration.
 _HOP_HEADERS: Final = frozenset({"connection", "upgrade"})
+# Those and the ones it adds itself, in place of the client's (X-Forwarded-For is extended).
+_DROPPED_HEADERS: Final = _HOP_HEADERS | {
+    "x-amzn-trace-id",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+}
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionFacts:
-    """What stays the same for every event of one connection."""
+class ConnectionFacts(NamedTuple):
+    """What stays the same for every event of one connection.
+
+    A named tuple rather than a frozen dataclass: one is made per handshake, and a frozen
+    dataclass sets each of its fields through ``object.__setattr__``.
+    """
 
     connection_id: str
     connected_at: int  # epoch milliseconds
@@ -56,7 +66,7 @@ class ConnectionFacts:
     api_id: str
     stage: str
     domain_name: str
-    stage_variables: Mapping[str, str] = field(default_factory=dict)
+    stage_variables: Mapping[str, str] = MappingProxyType({})
     authorizer: Mapping[str, object] | None = None
     # Who signed the handshake (AWS_IAM): accessKey, userArn, caller, user for the identity.
     caller: Mapping[str, str] | None = None
@@ -159,23 +169,23 @@ def _with_stage_variables(event: JSONObject, facts: ConnectionFacts) -> JSONObje
 def connect_headers(facts: ConnectionFacts, handshake: Handshake) -> list[tuple[str, str]]:
     """The headers API Gateway hands the $connect integration: the client's minus hop headers,
     plus the X-Forwarded-* and trace headers it adds (replacing the client's own)."""
-    added = {
-        "x-amzn-trace-id": ("X-Amzn-Trace-Id", handshake.trace_id),
-        "x-forwarded-for": ("X-Forwarded-For", facts.source_ip),
-        "x-forwarded-port": ("X-Forwarded-Port", handshake.forwarded_port),
-        "x-forwarded-proto": ("X-Forwarded-Proto", handshake.forwarded_proto),
-    }
-    client_forwarded = [v for k, v in handshake.headers if k.lower() == "x-forwarded-for"]
-    if client_forwarded:
-        # A proxy in front already named the client; AWS appends the address it saw.
-        name = "X-Forwarded-For"
-        added["x-forwarded-for"] = (name, ", ".join([*client_forwarded, facts.source_ip]))
-    headers = [
-        (name, value)
-        for name, value in handshake.headers
-        if name.lower() not in _HOP_HEADERS and name.lower() not in added
-    ]
-    headers.extend(added.values())
+    headers: list[tuple[str, str]] = []
+    client_forwarded: list[str] = []
+    for name, value in handshake.headers:  # one pass: a handshake's headers are read once
+        lower = name.lower()
+        if lower == "x-forwarded-for":
+            client_forwarded.append(value)
+        elif lower not in _DROPPED_HEADERS:
+            headers.append((name, value))
+    forwarded_for = facts.source_ip
+    if client_forwarded:  # a proxy in front named the client; AWS appends the address it saw
+        forwarded_for = ", ".join([*client_forwarded, forwarded_for])
+    headers += (
+        ("X-Amzn-Trace-Id", handshake.trace_id),
+        ("X-Forwarded-For", forwarded_for),
+        ("X-Forwarded-Port", handshake.forwarded_port),
+        ("X-Forwarded-Proto", handshake.forwarded_proto),
+    )
     return headers
 
 

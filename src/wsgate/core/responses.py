@@ -77,6 +77,9 @@ class ConnectDecision:
         return self.status == 101
 
 
+_ACCEPT: Final = ConnectDecision(101)
+
+
 def decide_connect(payload: JSONValue) -> ConnectDecision:
     """Turn a ``$connect`` function's return value into the handshake answer.
 
@@ -88,23 +91,28 @@ def decide_connect(payload: JSONValue) -> ConnectDecision:
         UnusableAnswer: not an object, a ``statusCode`` that is no HTTP status, bad groups.
     """
     if payload is None:
-        return ConnectDecision(101)
+        return _ACCEPT
     if not isinstance(payload, dict):
         raise UnusableAnswer(f"function returned {type(payload).__name__}, expected an object")
-    groups = payload.get("groups", [])
-    if not isinstance(groups, list) or not all(
-        isinstance(g, str) and is_group_name(g) for g in groups
-    ):
-        raise UnusableAnswer(f"groups must be a list of group names: {groups!r}")
+    groups: tuple[str, ...] = ()
+    if "groups" in payload:
+        listed = payload["groups"]
+        if not isinstance(listed, list) or not all(
+            isinstance(g, str) and is_group_name(g) for g in listed
+        ):
+            raise UnusableAnswer(f"groups must be a list of group names: {listed!r}")
+        groups = tuple(listed)
     if "statusCode" not in payload:
-        return ConnectDecision(101, groups=tuple(groups))
-    status = _status_code(payload.get("statusCode"))
+        return ConnectDecision(101, groups=groups) if groups else _ACCEPT
+    status = _status_code(payload["statusCode"])
     if status is None:
-        raise UnusableAnswer(f"statusCode {payload.get('statusCode')!r} is not an HTTP status")
+        raise UnusableAnswer(f"statusCode {payload['statusCode']!r} is not an HTTP status")
     if not 200 <= status <= 299:
         return ConnectDecision(status, problem=f"$connect answered {status}")
     subprotocol = _subprotocol(payload.get("headers"))
-    return ConnectDecision(101, subprotocol=subprotocol, groups=tuple(groups))
+    if subprotocol is None and not groups:
+        return _ACCEPT  # the usual answer: one decision, made once
+    return ConnectDecision(101, subprotocol=subprotocol, groups=groups)
 
 
 def is_group_name(name: str) -> bool:

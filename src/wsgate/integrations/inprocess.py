@@ -50,6 +50,7 @@ from wsgate.integrations.lambda_context import (
     dump_json,
     exit_error_message,
     function_error,
+    is_awaitable,
     load_json,
     timeout_error_message,
 )
@@ -145,7 +146,7 @@ class InProcessRunner:
                     except RunOnThread:
                         pass  # made again below, on a thread
                     else:
-                        if inspect.isawaitable(result):  # a sync def that returned a coroutine
+                        if is_awaitable(result):  # a sync def that returned a coroutine
                             result = await self._finish_awaitable(result, context, deadline)
                         return answered(result)
                 placement.threaded += 1
@@ -314,7 +315,7 @@ class InProcessRunner:
             raise RunOnThread
         if error is not None:
             raise self._error(error, context.aws_request_id) from error
-        return result if inspect.isawaitable(result) else self._marshal(result)
+        return result if is_awaitable(result) else self._marshal(result)
 
     async def _call_threaded(
         self,
@@ -334,7 +335,7 @@ class InProcessRunner:
         finally:
             self._pending.discard(future)
             expiry.cancel()
-        if inspect.isawaitable(result):  # a sync def that returned a coroutine
+        if is_awaitable(result):  # a sync def that returned a coroutine
             result = await self._finish_awaitable(result, context, deadline)
         return result
 
@@ -367,7 +368,7 @@ class InProcessRunner:
                 self._networked = True
             del placement.running[thread]
             placement.observe(time.monotonic() - wall, time.thread_time() - cpu)
-        return result if inspect.isawaitable(result) else self._marshal(result)
+        return result if is_awaitable(result) else self._marshal(result)
 
     def _error(self, exc: BaseException, request_id: str) -> FunctionError:
         if isinstance(exc, SystemExit):

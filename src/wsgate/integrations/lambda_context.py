@@ -8,6 +8,7 @@ contract. The names and messages follow the Python runtime interface client
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from wsgate.errors import FunctionError
 from wsgate.types import JSONValue
@@ -46,6 +47,7 @@ __all__ = [
     "dump_json",
     "exit_error_message",
     "function_error",
+    "is_awaitable",
     "load_json",
     "make_error_payload",
     "new_invocation_id",
@@ -333,6 +335,15 @@ _ORJSON_OPTIONS = (
     # Without these orjson would accept datetimes and dataclasses that Lambda rejects.
     _orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS if _orjson else 0
 )
+
+
+# What handlers return, none of them awaitable: inspect.isawaitable checks an ABC (slowly).
+_NEVER_AWAITABLE: Final = frozenset({dict, list, str, int, float, bool, type(None)})
+
+
+def is_awaitable(value: object) -> bool:
+    """``inspect.isawaitable``, answered at once for a handler's usual answer (a dict)."""
+    return type(value) not in _NEVER_AWAITABLE and inspect.isawaitable(value)
 
 
 def dump_json(value: JSONValue) -> bytes:

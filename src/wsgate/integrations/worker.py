@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import logging
 import os
 import signal
@@ -47,6 +46,7 @@ from wsgate.integrations.lambda_context import (
     FunctionInfo,
     LambdaContext,
     dump_json,
+    is_awaitable,
     load_json,
     make_error_payload,
 )
@@ -171,7 +171,7 @@ class _Runtime:
         context = LambdaContext(self._info, request_id, time.monotonic() + self._info.timeout)
         try:
             result = self._handler(event, context)
-            if inspect.isawaitable(result):
+            if is_awaitable(result):
                 result = self._run(result)
         except Exception as exc:
             error = exception_payload(exc, request_id)

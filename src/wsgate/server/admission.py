@@ -193,7 +193,7 @@ class Gatekeeper:
             signed = self._verify(request, b"")
             if isinstance(signed, Refusal):
                 return signed
-            facts = dataclasses.replace(facts, caller=signed)
+            facts = facts._replace(caller=signed)
             principal, decision = signed["userArn"], f"SigV4 signed by {signed['accessKey']}"
         elif kind == "CUSTOM":
             outcome = await self._authorize(facts, handshake)
@@ -201,7 +201,7 @@ class Gatekeeper:
                 refused, verdict = _AUTHORIZER_REFUSALS.get(outcome.status, _AUTHORIZER_FAILURE)
                 return Refusal(refused, outcome.reason, authorization=verdict)
             result = outcome.result
-            facts = dataclasses.replace(facts, authorizer=authorizer_context_for_event(result))
+            facts = facts._replace(authorizer=authorizer_context_for_event(result))
             principal, usage_key = result.principal_id, result.usage_identifier_key
             decision = outcome.reason
         api_key = self._api_key(handshake, usage_key)

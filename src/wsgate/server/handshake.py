@@ -74,16 +74,22 @@ def connection_facts(
     through the request's cached properties, which would grow its cache for each connection.
     """
     headers = request.headers
-    return ConnectionFacts(
-        connection_id=new_id(),
-        connected_at=wall_ms,
-        source_ip=_peer_address(request) or "127.0.0.1",
-        user_agent=header_text(headers.get("User-Agent")),
-        api_id=api_id,
-        stage=stage.name,
-        domain_name=domain_name or headers.get("Host") or request.host,
-        stage_variables=stage.config.stage_variables,
+    fields = (
+        new_id(),
+        wall_ms,
+        _peer_address(request) or "127.0.0.1",
+        header_text(headers.get("User-Agent")),
+        api_id,
+        stage.name,
+        domain_name or headers.get("Host") or request.host,
+        stage.config.stage_variables,
+        None,
+        None,
     )
+    return _new_tuple(ConnectionFacts, fields)  # one per handshake: no __new__ argument handling
+
+
+_new_tuple: Final = tuple.__new__
 
 
 def header_text(value: str | None) -> str | None:

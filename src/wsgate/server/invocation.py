@@ -46,6 +46,8 @@ async def invoke(phase: Phase, target: RouteTarget, call: Call) -> Outcome:
         if phase is Phase.CONNECT:
             answer = await integration.connect(call)
             if answer.accepted:
+                if answer.subprotocol is None and not answer.groups:
+                    return _ACCEPTED  # the usual answer, decided once
                 groups = answer.groups
                 return decide(phase, Result.ANSWERED, subprotocol=answer.subprotocol, groups=groups)
             return decide(phase, Result.DECLINED, status=answer.status, problem=answer.problem)

@@ -13,12 +13,17 @@ change in any of them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
-from typing import Any
+import hashlib
+from typing import Any, Final
 
-from aiohttp import web
-from aiohttp.helpers import set_exception
+from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import rfc822_formatted_time, set_exception
+from aiohttp.http import SERVER_SOFTWARE, WS_KEY, WebSocketWriter
 from aiohttp.http_websocket import WebSocketError
+from aiohttp.log import ws_logger
 
 from wsgate.core.frames import OPCODE_BINARY, OPCODE_TEXT, FrameScanner, encode_frame
 
@@ -50,6 +55,55 @@ class GatewayWebSocket(web.WebSocketResponse):
         super().__init__(max_msg_size=_message_bound(message_limit), autoclose=False, **kwargs)
         self._frame_limit = frame_limit
         self.cork: CorkedTransport | None = None
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
+        """Answer the upgrade with one write of the 101, below aiohttp's response machinery.
+
+        The data plane checked the handshake before ``$connect`` (``server.handshake``, RFC 6455
+        §4.2.1, more strictly than aiohttp), so it is not checked again here; and the answer,
+        always the same few headers, is written as bytes rather than built in multidicts,
+        serialized and sent through the HTTP writer. It carries what aiohttp's did: Upgrade,
+        Connection, Sec-WebSocket-Accept, the subprotocol when one is agreed, Date and Server.
+        """
+        if self._payload_writer is not None:
+            return self._payload_writer
+        handler = request._protocol
+        transport = handler.transport
+        if transport is None:
+            raise ConnectionResetError("Connection lost")
+        headers = request.headers
+        key = headers[hdrs.SEC_WEBSOCKET_KEY]
+        accept = base64.b64encode(hashlib.sha1(key.encode() + WS_KEY).digest()).decode()
+        protocol = self._agreed_protocol(request)
+        agreed = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
+        date = rfc822_formatted_time()
+        answer = f"{_UPGRADED}Sec-WebSocket-Accept: {accept}\r\n{agreed}Date: {date}\r\n{_SERVER}"
+        self._loop = request._loop
+        self._keep_alive = False
+        self._compress = 0
+        self._req = request
+        payload_writer = self._payload_writer = request._payload_writer
+        writer = WebSocketWriter(handler, transport, limit=self._writer_limit)
+        transport.write(answer.encode())
+        self._post_start(request, protocol, writer)
+        return payload_writer
+
+    def _agreed_protocol(self, request: web.BaseRequest) -> str | None:
+        """The first subprotocol the client offers that ``$connect`` chose, as aiohttp picks."""
+        offered = request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL)
+        if offered is None:
+            return None
+        wanted = [name.strip() for name in offered.split(",")]
+        for name in wanted:
+            if name in self._protocols:
+                return name
+        ws_logger.warning(
+            "%s: Client protocols %r don't overlap server-known ones %r",
+            request.remote,
+            wanted,
+            self._protocols,
+        )
+        return None
 
     def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
         handler = request.protocol
@@ -103,6 +157,12 @@ class GatewayWebSocket(web.WebSocketResponse):
         if self.cork is not None:
             self.cork.flush()
         super()._close_transport()
+
+
+_UPGRADED: Final = (
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+)
+_SERVER: Final = f"Server: {SERVER_SOFTWARE}\r\n\r\n"
 
 
 @functools.lru_cache(maxsize=16)

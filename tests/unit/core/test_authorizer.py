@@ -335,9 +335,9 @@ class _WebSocketAuthorizerEvent(BaseModel):
     requestContext: APIGatewayWebSocketConnectEventRequestContext
 
 
-_UA_FACTS = dataclasses.replace(_FACTS, user_agent="Mozilla/5.0")
+_UA_FACTS = _FACTS._replace(user_agent="Mozilla/5.0")
 _QUERY_HANDSHAKE = dataclasses.replace(_HANDSHAKE, query=[("token", "a"), ("token", "b")])
-_STAGE_FACTS = dataclasses.replace(_FACTS, stage_variables={"fn": "chat"})
+_STAGE_FACTS = _FACTS._replace(stage_variables={"fn": "chat"})
 
 
 @pytest.mark.parametrize(
@@ -347,7 +347,7 @@ _STAGE_FACTS = dataclasses.replace(_FACTS, stage_variables={"fn": "chat"})
         (_UA_FACTS, _HANDSHAKE),
         (_FACTS, _QUERY_HANDSHAKE),
         (_STAGE_FACTS, _HANDSHAKE),
-        (dataclasses.replace(_FACTS, source_ip="2001:db8::1"), _HANDSHAKE),
+        (_FACTS._replace(source_ip="2001:db8::1"), _HANDSHAKE),
     ],
 )
 def test_authorizer_event_validates_against_powertools(facts, handshake):
@@ -400,7 +400,7 @@ def test_authorizer_event_query_and_stage_variables():
 
 
 def test_authorizer_event_has_no_authorizer_context():
-    facts = dataclasses.replace(_FACTS, authorizer={"principalId": "stale"})
+    facts = _FACTS._replace(authorizer={"principalId": "stale"})
     assert "authorizer" not in _event(facts)["requestContext"]
 
 
@@ -705,7 +705,7 @@ def test_authorizer_context_for_event(context, expected):
 
 def test_authorizer_context_reaches_every_event():
     result = parse_authorizer_result(_result(context={"tenant": "acme", "level": 3}))
-    facts = dataclasses.replace(_FACTS, authorizer=authorizer_context_for_event(result))
+    facts = _FACTS._replace(authorizer=authorizer_context_for_event(result))
     expected = {"principalId": "user-123", "tenant": "acme", "level": "3"}
     assert (
         build_connect_event(facts, _HANDSHAKE, _REQUEST_ID, _NOW)["requestContext"]["authorizer"]

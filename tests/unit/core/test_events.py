@@ -67,7 +67,7 @@ _CONTEXT_KEYS = {
 
 
 def _facts(**changes):
-    return dataclasses.replace(_FACTS, **changes)
+    return _FACTS._replace(**changes)
 
 
 def _handshake(**changes):
