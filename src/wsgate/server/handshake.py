@@ -34,7 +34,8 @@ def refuse_upgrade(request: web.BaseRequest) -> web.Response | None:
     """The answer to an upgrade request that is no RFC 6455 handshake, or None for a valid one.
 
     Runs before ``$connect``, so a handshake that can never open costs no integration call.
-    What it lets through, aiohttp accepts too: its own checks after ``$connect`` are weaker.
+    It is the only check: the upgrade itself (``GatewayWebSocket.prepare``) relies on it and
+    does not repeat aiohttp's own, which are weaker.
 
     Returns:
         400 for anything but a GET over HTTP/1.1 with ``Upgrade: websocket``, ``Connection:
