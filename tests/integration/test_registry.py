@@ -40,7 +40,7 @@ def record(connection_id: str, **changes) -> ConnectionRecord:
         source_ip="192.0.2.1",
         user_agent="pytest",
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -212,7 +212,7 @@ async def test_list_cursor_survives_changes(registry):
 async def test_list_filters(registry):
     records = await add_many(registry, 30)
     for each in records[::2]:
-        await registry.add(replace(each, principal="alice"))
+        await registry.add(each._replace(principal="alice"))
     alice = [r.connection_id for r in records[::2]]
     members = [r.connection_id for r in records[::3]]
     await registry.join("dev", "team", members)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
@@ -72,9 +71,9 @@ class ConnectionFacts(NamedTuple):
     caller: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """The client's upgrade request, as the $connect integration sees it."""
+class Handshake(NamedTuple):
+    """The client's upgrade request, as the $connect integration sees it (a named tuple, as
+    :class:`ConnectionFacts`: one is made per handshake with ``$connect``)."""
 
     headers: Sequence[tuple[str, str]]  # client's casing and order, duplicates kept
     query: Sequence[tuple[str, str]]

@@ -16,8 +16,8 @@ import base64
 import binascii
 import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -34,9 +34,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionRecord:
-    """What is known about one live connection."""
+class ConnectionRecord(NamedTuple):
+    """What is known about one live connection.
+
+    A named tuple rather than a frozen dataclass: one is made per handshake (see
+    ``server.registration``), and a frozen dataclass sets each field through
+    ``object.__setattr__``.
+    """
 
     connection_id: str
     stage: str
@@ -49,7 +53,7 @@ class ConnectionRecord:
     authorizer: Mapping[str, str | None] | None = None
     # Refreshed in batches (see ConnectionRegistry.touch), so it may lag by a few seconds.
     last_active_at_ms: int = 0
-    groups: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = frozenset()
     # The process of ``node_id`` that registered it (a random token per process): a node
     # restarted under the same id tells its predecessor's connections from its own by it.
     incarnation: str = ""

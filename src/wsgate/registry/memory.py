@@ -12,7 +12,6 @@ import builtins
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Final
 
 from wsgate.errors import NodeUnreachable, RegistryError
@@ -88,7 +87,7 @@ class MemoryRegistry:
         for connection_id, at_ms in last_active.items():
             record = self._records.get(connection_id)
             if record is not None:
-                self._records[connection_id] = replace(record, last_active_at_ms=at_ms)
+                self._records[connection_id] = record._replace(last_active_at_ms=at_ms)
 
     async def list(self, query: ConnectionQuery) -> ConnectionPage:
         """A page of a stage's connections, oldest first."""
@@ -141,7 +140,7 @@ class MemoryRegistry:
             self._groups.setdefault((stage, group), set()).update(joined)
         for connection_id in joined:
             record = self._records[connection_id]
-            self._records[connection_id] = replace(record, groups=record.groups | {group})
+            self._records[connection_id] = record._replace(groups=record.groups | {group})
         return joined
 
     async def leave(self, stage: str, group: str, connection_ids: Sequence[str]) -> None:
@@ -151,7 +150,7 @@ class MemoryRegistry:
             members.discard(connection_id)
             if self._on_stage(connection_id, stage):
                 record = self._records[connection_id]
-                self._records[connection_id] = replace(record, groups=record.groups - {group})
+                self._records[connection_id] = record._replace(groups=record.groups - {group})
         if not members:
             self._groups.pop((stage, group), None)
 

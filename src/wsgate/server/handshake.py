@@ -112,13 +112,14 @@ def authorizer_groups(key: str | None, facts: ConnectionFacts) -> set[str]:
 
 def read_handshake(request: web.BaseRequest) -> Handshake:
     """The upgrade request as integrations and authorizers see it."""
-    return Handshake(
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-        query=list(request.query.items()) if "?" in request.raw_path else [],
-        trace_id=new_trace_id(),
-        forwarded_port=str(_local_port(request)),
-        forwarded_proto="https" if request.protocol.ssl_context is not None else "http",
+    fields = (
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+        list(request.query.items()) if "?" in request.raw_path else [],
+        new_trace_id(),
+        str(_local_port(request)),
+        "https" if request.protocol.ssl_context is not None else "http",
     )
+    return _new_tuple(Handshake, fields)  # one per handshake with $connect, as the facts
 
 
 def status_body(status: int) -> bytes:

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 _REGISTER_BATCH: Final = 64
 
 
+_new_tuple: Final = tuple.__new__
+
+
 class Registration:
     """This node's connections in the registry.
 
@@ -82,23 +85,25 @@ class Registration:
         """What the registry keeps of an open connection."""
         facts = conn.facts
         authorizer = facts.authorizer
-        return ConnectionRecord(
-            connection_id=facts.connection_id,
-            stage=conn.stage.name,
-            node_id=self.node_id,
-            connected_at_ms=facts.connected_at,
-            source_ip=facts.source_ip,
-            user_agent=facts.user_agent,
-            principal=conn.principal,
-            authorizer=(
+        fields = (
+            facts.connection_id,
+            conn.stage.name,
+            self.node_id,
+            facts.connected_at,
+            facts.source_ip,
+            facts.user_agent,
+            conn.principal,
+            (
                 {k: None if v is None else str(v) for k, v in authorizer.items()}
                 if authorizer is not None
                 else None
             ),
-            last_active_at_ms=conn.session.last_active_at_ms,
-            groups=conn.groups,
-            incarnation=self.incarnation,
+            conn.session.last_active_at_ms,
+            conn.groups,
+            self.incarnation,
         )
+        # One per handshake: built without ConnectionRecord.__new__'s argument handling.
+        return _new_tuple(ConnectionRecord, fields)
 
     async def register_all(
         self, live: Mapping[str, LiveConnection], *, only_missing: bool = False

@@ -336,7 +336,7 @@ class _WebSocketAuthorizerEvent(BaseModel):
 
 
 _UA_FACTS = _FACTS._replace(user_agent="Mozilla/5.0")
-_QUERY_HANDSHAKE = dataclasses.replace(_HANDSHAKE, query=[("token", "a"), ("token", "b")])
+_QUERY_HANDSHAKE = _HANDSHAKE._replace(query=[("token", "a"), ("token", "b")])
 _STAGE_FACTS = _FACTS._replace(stage_variables={"fn": "chat"})
 
 
@@ -419,7 +419,7 @@ def test_authorizer_event_has_no_authorizer_context():
     ],
 )
 def test_authorizer_event_hop_headers(headers, single, multi):
-    event = _event(handshake=dataclasses.replace(_HANDSHAKE, headers=[("Host", _DOMAIN), *headers]))
+    event = _event(handshake=_HANDSHAKE._replace(headers=[("Host", _DOMAIN), *headers]))
     added = {"Host", "X-Amzn-Trace-Id", "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"}
     rest = {k: v for k, v in event["headers"].items() if k not in added}
     rest_multi = {k: v for k, v in event["multiValueHeaders"].items() if k not in added}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import json
 
 import pytest
@@ -71,7 +70,7 @@ def _facts(**changes):
 
 
 def _handshake(**changes):
-    return dataclasses.replace(_HANDSHAKE, **changes)
+    return _HANDSHAKE._replace(**changes)
 
 
 def _connect(facts=_FACTS, handshake=_HANDSHAKE):
