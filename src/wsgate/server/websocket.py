@@ -5,7 +5,10 @@ aiohttp's reader also takes what RFC 6455 forbids a client to send: unmasked fra
 64-bit lengths with the most significant bit set (§5.2, which it answers as too big). The
 engine's parser is wrapped so that :class:`_FrameGuard` reads every frame header in the raw bytes
 first. This reaches into four aiohttp internals (``_post_start`` and the protocol's
-``_payload_parser``, ``_message_tail`` and ``_parser``); ``tests/integration/test_rfc6455.py``,
+``_payload_parser``, ``_message_tail`` and ``_parser``). The upgrade's answer is written by
+:meth:`GatewayWebSocket.prepare` itself, which sets the state aiohttp's ``prepare`` would (the
+response's ``_req``, ``_payload_writer``, ``_loop``, ``_keep_alive`` and ``_compress``, from the
+request's ``_protocol``, ``_loop`` and ``_payload_writer``). ``tests/integration/test_rfc6455.py``,
 ``tests/integration/test_dataplane.py`` and ``tests/unit/server/test_websocket.py`` catch a
 change in any of them.
 """
