@@ -33,6 +33,7 @@ from wsgate.errors import (
     IntegrationUnavailable,
     UnsupportedContent,
 )
+from wsgate.types import new_tuple
 
 __all__ = [
     "RULES",
@@ -219,7 +220,6 @@ def decide(
 _REPLIED: Final = RULES[(Phase.MESSAGE, Result.ANSWERED)]
 _MESSAGE, _ANSWERED = Phase.MESSAGE, Result.ANSWERED
 _REPLIED_STATUS, _REPLIED_SOCKET = _REPLIED.status, _REPLIED.socket
-_new_tuple: Final = tuple.__new__
 
 
 def replied(reply: str | bytes | None) -> Outcome:
@@ -229,7 +229,7 @@ def replied(reply: str | bytes | None) -> Outcome:
     built without ``Outcome.__new__``'s argument handling (half the time).
     """
     fields = (_MESSAGE, _ANSWERED, _REPLIED_STATUS, None, None, reply, _REPLIED_SOCKET, None, ())
-    return _new_tuple(Outcome, fields)
+    return new_tuple(Outcome, fields)
 
 
 def _declined_status(status: int | None) -> int:

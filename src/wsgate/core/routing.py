@@ -17,7 +17,7 @@ import orjson
 
 from wsgate.core.jsonpath import MISSING, Segment, compile_path, evaluate_path, stringify
 from wsgate.errors import RoutingError
-from wsgate.types import JSONValue
+from wsgate.types import JSONValue, new_tuple
 
 __all__ = [
     "CONNECT",
@@ -168,11 +168,10 @@ def select_route(
     if value in routes and value not in (CONNECT, DISCONNECT):
         # Every routed message comes here: the tuple is built without RouteMatch.__new__'s
         # argument handling, which costs more than the rest of the selection.
-        return _new_tuple(RouteMatch, (value, _MATCHED, value))
+        return new_tuple(RouteMatch, (value, _MATCHED, value))
     return _fallback(routes, SelectionOutcome.NO_MATCH, value)
 
 
-_new_tuple: Final = tuple.__new__
 _MATCHED: Final = SelectionOutcome.MATCHED
 
 

@@ -8,11 +8,11 @@ with the pure core. :class:`IntegrationRequest` is the lower-level call of a loc
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import ConnectDecision
-from wsgate.types import JSONObject, JSONValue
+from wsgate.types import JSONObject, JSONValue, new_tuple
 
 __all__ = [
     "Call",
@@ -83,9 +83,6 @@ class Call(NamedTuple):
     propagate: tuple[tuple[str, str], ...] = ()
 
 
-_new_tuple: Final = tuple.__new__
-
-
 def message_call(
     facts: ConnectionFacts,
     route_key: str,
@@ -119,17 +116,17 @@ def message_call(
         trace,
         propagate,
     )
-    return _new_tuple(Call, fields)
+    return new_tuple(Call, fields)
 
 
 def request_for(event: JSONObject, timeout_ms: int) -> IntegrationRequest:
     """``IntegrationRequest(event, None, timeout_ms)``, built for the hot path (see above)."""
-    return _new_tuple(IntegrationRequest, (event, None, timeout_ms))
+    return new_tuple(IntegrationRequest, (event, None, timeout_ms))
 
 
 def answered(payload: JSONValue) -> IntegrationResult:
     """``IntegrationResult(payload)``, built for the hot path (see above)."""
-    return _new_tuple(IntegrationResult, (payload,))
+    return new_tuple(IntegrationResult, (payload,))
 
 
 class Integration(Protocol):

@@ -13,6 +13,7 @@ from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.responses import is_group_name
 from wsgate.server.stage import StageRuntime
 from wsgate.server.stamps import new_id, new_trace_id
+from wsgate.types import new_tuple
 
 __all__ = [
     "authorizer_groups",
@@ -87,10 +88,7 @@ def connection_facts(
         None,
         None,
     )
-    return _new_tuple(ConnectionFacts, fields)  # one per handshake: no __new__ argument handling
-
-
-_new_tuple: Final = tuple.__new__
+    return new_tuple(ConnectionFacts, fields)  # one per handshake: no __new__ argument handling
 
 
 def header_text(value: str | None) -> str | None:
@@ -119,7 +117,7 @@ def read_handshake(request: web.BaseRequest) -> Handshake:
         str(_local_port(request)),
         "https" if request.protocol.ssl_context is not None else "http",
     )
-    return _new_tuple(Handshake, fields)  # one per handshake with $connect, as the facts
+    return new_tuple(Handshake, fields)  # one per handshake with $connect, as the facts
 
 
 def status_body(status: int) -> bytes:

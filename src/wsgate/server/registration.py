@@ -17,6 +17,7 @@ from wsgate.errors import RegistryUnavailable
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
 from wsgate.server.connection import LiveConnection
+from wsgate.types import new_tuple
 
 __all__ = ["Registration"]
 
@@ -24,9 +25,6 @@ logger = logging.getLogger(__name__)
 
 # Registrations sent at once when a node registers its connections again.
 _REGISTER_BATCH: Final = 64
-
-
-_new_tuple: Final = tuple.__new__
 
 
 class Registration:
@@ -103,7 +101,7 @@ class Registration:
             self.incarnation,
         )
         # One per handshake: built without ConnectionRecord.__new__'s argument handling.
-        return _new_tuple(ConnectionRecord, fields)
+        return new_tuple(ConnectionRecord, fields)
 
     async def register_all(
         self, live: Mapping[str, LiveConnection], *, only_missing: bool = False
