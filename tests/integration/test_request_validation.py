@@ -81,7 +81,7 @@ async def test_a_refused_body_never_reaches_the_function(
     gateway: tuple[Gateway, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     running, calls = gateway
-    caplog.set_level(logging.INFO, logger="wsgate.server.dataplane")
+    caplog.set_level(logging.INFO, logger="wsgate.server.messages")
     async with ws_client(f"ws://127.0.0.1:{running.port}/dev") as client:
         await client.send(json.dumps({"action": "sendmessage", "data": "far too long to pass"}))
         answer = await asyncio.wait_for(client.recv(), 10 * UNIT)

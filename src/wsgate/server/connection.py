@@ -1,13 +1,16 @@
-"""What the data plane keeps per open connection, and how ``GetConnection`` describes it."""
+"""What the data plane keeps per open connection, how one opens, and how ``GetConnection``
+describes it."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
+
+from aiohttp import web
 
 from wsgate.core.events import ConnectionFacts, format_iso_time
 from wsgate.core.session import CloseCause, Session, State
@@ -15,9 +18,19 @@ from wsgate.core.throttle import TokenBucket
 from wsgate.server.stage import StageRuntime
 from wsgate.server.websocket import GatewayWebSocket
 
-__all__ = ["Deadlines", "LiveConnection", "Traffic", "describe_connection"]
+__all__ = [
+    "Deadlines",
+    "LiveConnection",
+    "Traffic",
+    "cancel_handlers",
+    "describe_connection",
+    "upgrade",
+    "wait_ended",
+]
 
 _NO_GROUPS: Final[frozenset[str]] = frozenset()
+# Gateway-side wait for the client's close reply before dropping the socket.
+_CLOSE_TIMEOUT: Final = 5.0
 
 
 @dataclass(eq=False, slots=True)
@@ -79,6 +92,66 @@ class LiveConnection:
         """The connection is over: wake whoever waits for that."""
         if self.ended is not None:
             self.ended.set()
+
+
+async def upgrade(
+    request: web.BaseRequest,
+    stage: StageRuntime,
+    facts: ConnectionFacts,
+    subprotocol: str | None,
+    now: float,
+    now_ms: int,
+) -> LiveConnection | GatewayWebSocket:
+    """Answer the upgrade (``$connect`` accepted it): the open connection, served by the
+    current task; or the socket alone when the client left meanwhile and it never opened."""
+    limits = stage.config.limits
+    ws = GatewayWebSocket(
+        frame_limit=limits.frame_size_bytes,
+        message_limit=limits.message_size_bytes,
+        protocols=(subprotocol,) if subprotocol else (),
+        autoping=True,
+        compress=False,
+        timeout=_CLOSE_TIMEOUT,
+    )
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        return ws
+    transport = request.transport
+    if transport is None:
+        return ws
+    # The transport pauses writers only past the send buffer limit; Outbound refuses to grow it
+    # beyond that, so a send never waits on a client that does not read.
+    transport.set_write_buffer_limits(high=limits.send_buffer_bytes)
+    session = Session(
+        idle_timeout=limits.idle_timeout_seconds,
+        max_duration=limits.max_connection_seconds,
+        strict=stage.config.aws_strict,
+        now=now,
+        now_ms=now_ms,
+    )
+    return LiveConnection(ws, session, facts, stage, transport, handler=asyncio.current_task())
+
+
+async def wait_ended(conns: Collection[LiveConnection], deadline: float) -> None:
+    """Return once each connection has ended and its ``$disconnect`` is over, or at
+    ``deadline`` (monotonic) at the latest."""
+    waits = [asyncio.ensure_future(conn.wait_ended()) for conn in conns]
+    if waits:
+        timeout = max(0.0, deadline - time.monotonic())
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for waiter in pending:
+            waiter.cancel()
+
+
+async def cancel_handlers(conns: Collection[LiveConnection]) -> None:
+    """Cancel the tasks still serving these connections, and give them a second to stop."""
+    handlers = (conn.handler for conn in conns)
+    leftovers = [task for task in handlers if task is not None and not task.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=1.0)
 
 
 class Deadlines:

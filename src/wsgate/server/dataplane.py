@@ -12,37 +12,49 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
 from wsgate.core.events import ConnectionFacts, Handshake
-from wsgate.core.outcomes import Outcome, Phase, Result, Socket, decide, replied
-from wsgate.core.routing import CONNECT, RouteMatch, select_route
-from wsgate.core.session import CloseCause, Closing, FrameKind, Session, State, close_for
-from wsgate.core.validation import validate_request
+from wsgate.core.outcomes import Socket
+from wsgate.core.routing import CONNECT
+from wsgate.core.session import CloseCause, Closing, FrameKind, State
 from wsgate.eager import Pending, run_first_step
-from wsgate.errors import ConnectionNotFound, IntegrationError, ManagementError
-from wsgate.integrations.base import Call, message_call
+from wsgate.errors import ConnectionNotFound
 from wsgate.observability.hooks import Observer
 from wsgate.observability.logs import log_event
 from wsgate.registry.base import ConnectionRecord, ConnectionRegistry
-from wsgate.server.admission import Admitted, Gatekeeper, Refusal, Seat
-from wsgate.server.connection import Deadlines, LiveConnection, Traffic, describe_connection
+from wsgate.server.admission import Admitted, Gatekeeper, Seat
+from wsgate.server.connection import (
+    Deadlines,
+    LiveConnection,
+    Traffic,
+    cancel_handlers,
+    describe_connection,
+    upgrade,
+    wait_ended,
+)
 from wsgate.server.handshake import (
     authorizer_groups,
     connection_facts,
     read_handshake,
     refuse_upgrade,
 )
-from wsgate.server.invocation import failed, refuse_handshake, run_connect, run_disconnect
+from wsgate.server.invocation import (
+    refuse_handshake,
+    run_connect,
+    run_disconnect,
+    run_lost_disconnect,
+)
+from wsgate.server.messages import MessageRouter
+from wsgate.server.outbound import Outbound
 from wsgate.server.registration import Registration
-from wsgate.server.reporting import Reporter, frame_step
-from wsgate.server.stage import RouteTarget, StageRuntime
-from wsgate.server.stamps import new_id, now_ms
-from wsgate.server.websocket import GatewayWebSocket
+from wsgate.server.reporting import Reporter
+from wsgate.server.stage import StageRuntime
+from wsgate.server.stamps import now_ms
 
 if TYPE_CHECKING:  # OpenTelemetry is an optional extra, imported only when configured
     from wsgate.observability.otel import RequestTracer
@@ -57,13 +69,6 @@ _ENGINE_CAUSES: Final = {
     WSCloseCode.INVALID_TEXT: CloseCause.INVALID_TEXT,
     WSCloseCode.PROTOCOL_ERROR: CloseCause.PROTOCOL_ERROR,
 }
-# A message whose route key matches no route, without a $default route.
-_NO_ROUTE: Final = Refusal(Result.FORBIDDEN, "no route matched and there is no $default route")
-# How often a client behind on its reading is checked for progress.
-_READER_CHECK_SECONDS: Final = 1.0
-_MESSAGE: Final = Phase.MESSAGE  # read once: an enum member lookup costs a little per message
-# Gateway-side wait for the client's close reply before dropping the socket.
-_CLOSE_TIMEOUT: Final = 5.0
 
 
 class DataPlane:
@@ -93,19 +98,10 @@ class DataPlane:
         max_in_flight: int = 10_000,
     ) -> None:
         self.api_id = api_id
-        self.gate = gate
         self.groups_key = groups_key
-        self.stages = stages
         self.node_id = node_id
         self.domain_name = domain_name
         self.live: dict[str, LiveConnection] = {}
-        # Messages still with their integration, on every connection, and the node's cap.
-        self.in_flight = 0
-        self._max_in_flight = max_in_flight
-        self._busy = Refusal(
-            Result.THROTTLED,
-            f"this node has {max_in_flight} messages in flight (maxMessagesInFlight)",
-        )
         # Seats taken per stage: admitted handshakes and open connections (maxConnections).
         self._seats: Counter[str] = Counter()
         self.traffic = traffic or Traffic()
@@ -114,9 +110,43 @@ class DataPlane:
         self._accepting = True
         self.observers = tuple(observers)
         self._report = Reporter(self.observers, tracer)
+        # Every frame to a client goes through it; the hot path holds the bound method.
+        self.outbound = Outbound(self.traffic, self.close)
+        self._send = self.outbound.send
+        self.router = MessageRouter(
+            stages=stages,
+            gate=gate,
+            report=self._report,
+            send=self._send,
+            max_in_flight=max_in_flight,
+        )
         # Connections whose socket is gone but whose $disconnect is still running.
         self._ending: set[LiveConnection] = set()
         self.registration = Registration(registry, node_id)
+
+    @property
+    def stages(self) -> dict[str, StageRuntime]:
+        """The stages as deployed now (a redeploy replaces them; open connections keep theirs
+        until their next message)."""
+        return self.router.stages
+
+    @stages.setter
+    def stages(self, stages: dict[str, StageRuntime]) -> None:
+        self.router.stages = stages
+
+    @property
+    def gate(self) -> Gatekeeper | None:
+        """Authorization, API keys and throttles; None when the API has none of them."""
+        return self.router.gate
+
+    @gate.setter
+    def gate(self, gate: Gatekeeper | None) -> None:
+        self.router.gate = gate
+
+    @property
+    def in_flight(self) -> int:
+        """Messages still with their integration, on every connection of this node."""
+        return self.router.in_flight
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -154,7 +184,7 @@ class DataPlane:
         """Check the handshake, run ``$connect`` and upgrade: the open, registered connection,
         or the answer that refused it."""
         if not self._accepting:
-            return _json_response(503, {"message": "Service Unavailable"})
+            return web.json_response({"message": "Service Unavailable"}, status=503)
         refusal = refuse_upgrade(request)  # before $connect: a bad handshake calls nothing
         if refusal is not None:
             return refusal
@@ -174,33 +204,9 @@ class DataPlane:
         outcome = await run_connect(self._report, stage, facts, handshake, admitted)
         if outcome.socket is not Socket.OPENS:
             return web.Response(status=outcome.status)
-        limits = stage.config.limits
-        ws = GatewayWebSocket(
-            frame_limit=limits.frame_size_bytes,
-            message_limit=limits.message_size_bytes,
-            protocols=(outcome.subprotocol,) if outcome.subprotocol else (),
-            autoping=True,
-            compress=False,
-            timeout=_CLOSE_TIMEOUT,
-        )
-        try:
-            await ws.prepare(request)
-        except ConnectionError:  # the client left during $connect: it never opened
-            return ws
-        transport = request.transport
-        if transport is None:
-            return ws
-        # The transport pauses writers only past the send buffer limit; _send refuses to grow it
-        # beyond that, so a send never waits on a client that does not read.
-        transport.set_write_buffer_limits(high=limits.send_buffer_bytes)
-        session = Session(
-            idle_timeout=limits.idle_timeout_seconds,
-            max_duration=limits.max_connection_seconds,
-            strict=stage.config.aws_strict,
-            now=now,
-            now_ms=wall_ms,
-        )
-        conn = LiveConnection(ws, session, facts, stage, transport, handler=asyncio.current_task())
+        conn = await upgrade(request, stage, facts, outcome.subprotocol, now, wall_ms)
+        if not isinstance(conn, LiveConnection):
+            return conn  # the client left during $connect: it never opened
         if admitted is not None and self.gate is not None:
             conn.api_key, conn.principal = admitted.api_key, admitted.principal
             conn.bucket = self.gate.connection_bucket(stage.name)
@@ -272,6 +278,8 @@ class DataPlane:
         ws = conn.ws
         session = conn.session
         traffic = self.traffic
+        router = self.router
+        route = router.route
         while True:
             if conn.in_flight and conn.in_flight >= conn.stage.config.limits.max_messages_in_flight:
                 await self._room(conn)  # backpressure: the client's sends wait in TCP
@@ -282,27 +290,27 @@ class DataPlane:
                 traffic.length_in += len(message.data)
             if kind is WSMsgType.TEXT:
                 session.touch(time.monotonic())
-                work = self._route(conn, message.data, message.data)
+                work = route(conn, message.data, message.data)
             elif kind is WSMsgType.BINARY:
                 refused = session.on_message(FrameKind.BINARY, time.monotonic())
                 if refused is not None:
                     await self._close_socket(conn, refused)
                     return refused
-                work = self._route(conn, b"", message.data)
+                work = route(conn, b"", message.data)
             else:
                 return await self._on_end(conn, message)
             if work is None:
                 continue
             try:
                 finished, pending = run_first_step(work)
-            except Exception:  # _dispatch handles what it expects; anything else is a bug
+            except Exception:  # the router handles what it expects; anything else is a bug
                 logger.exception("message handling failed on %s", conn.facts.connection_id)
                 continue
             if finished:
                 continue
             assert isinstance(pending, Pending)
             conn.in_flight += 1
-            self.in_flight += 1
+            router.in_flight += 1
             if pending.detached:  # a worker or a handler thread answers it: this task reads on
                 pending.continue_detached(functools.partial(self._detached_landed, conn))
                 continue
@@ -326,7 +334,7 @@ class DataPlane:
     def _landed(self, conn: LiveConnection) -> None:
         """A message's work is over: its place in flight is free again."""
         conn.in_flight -= 1
-        self.in_flight -= 1
+        self.router.in_flight -= 1
         if conn.room is not None:
             conn.room.set()
 
@@ -359,164 +367,6 @@ class DataPlane:
             return session.close(cause)
         # The stream ended without a close frame (CLOSED, or an error of the transport).
         return session.close(CloseCause.ABNORMAL)
-
-    def _route(
-        self, conn: LiveConnection, selectable: str | bytes, body: str | bytes
-    ) -> Coroutine[Any, Any, object] | None:
-        """Route one message; returns the work to do for it, if any.
-
-        ``selectable`` is what the selection expression reads: the text of a text frame, and
-        nothing for a binary frame. AWS would route a binary frame's base64 text the same way,
-        so binary frames go to $default (or get Forbidden without one).
-        """
-        # The stage as deployed now: a redeployed API routes open connections' next message
-        # by its new routes (a stage removed since keeps serving the ones it had).
-        stage = self.stages.get(conn.stage.name, conn.stage)
-        match = select_route(stage.expression, stage.routes, selectable)
-        if match.route_key is None:
-            return self._refuse(conn, match, _NO_ROUTE)
-        if self.in_flight >= self._max_in_flight:
-            return self._refuse(conn, match, self._busy)
-        gate = self.gate
-        if gate is not None and gate.checks_messages:
-            refusal = gate.check_message(
-                stage.name, match.route_key, conn.api_key, conn.principal, conn.bucket
-            )
-            if refusal is not None:
-                return self._refuse(conn, match, refusal)
-        target = stage.routes[match.route_key]
-        if target is None:
-            return None
-        if target.validation is not None:  # §4.5: a refused body never reaches the backend
-            problem = validate_request(target.validation, body, clock=time.monotonic)
-            if problem is not None:
-                return self._refuse(conn, match, Refusal(Result.BAD_REQUEST_BODY, problem))
-        return self._dispatch(conn, target, body, match)
-
-    async def _refuse(self, conn: LiveConnection, match: RouteMatch, refusal: Refusal) -> None:
-        """Answer a message that goes nowhere (no route, a throttle, no API key, a body its
-        model refuses), as AWS does."""
-        started = time.monotonic()
-        facts = conn.facts
-        call = Call(facts, match.route_key or "", new_id(), now_ms(), 0, message_id=new_id())
-        outcome = decide(
-            Phase.MESSAGE,
-            refusal.result,
-            problem=refusal.reason,
-            connection_id=facts.connection_id,
-            request_id=call.request_id,
-            message_id=call.message_id or "",
-        )
-        assert outcome.frame is not None  # every refusal answers with an error frame
-        sent = self._send(conn, outcome.frame)
-        self._report.request(
-            call, outcome, integration=None, started=started, match=match, sent=sent
-        )
-        log_event(
-            logger,
-            logging.INFO,
-            f"message refused: {refusal.reason}",
-            requestId=call.request_id,
-            connectionId=facts.connection_id,
-            routeKey=match.route_key,
-            selection=match.selection_value,
-            outcome=match.outcome.value,
-            status=outcome.status,
-        )
-
-    async def _dispatch(
-        self, conn: LiveConnection, target: RouteTarget, body: str | bytes, match: RouteMatch
-    ) -> None:
-        facts = conn.facts
-        request_id = new_id()
-        # The hot path skips even the call when nobody collects spans.
-        report = self._report
-        span = None if report.tracer is None else report.begin(facts, target.route_key, request_id)
-        call = message_call(
-            facts,
-            target.route_key,
-            request_id,
-            now_ms(),
-            target.timeout_ms,
-            target.two_way,
-            body,
-            new_id(),
-            [] if self.observers else None,
-            span.headers if span is not None else (),
-        )
-        started = time.monotonic()
-        outcome: Outcome | None = None
-        try:
-            frame = await target.integration.message(call)
-        except IntegrationError as error:
-            outcome = failed(_MESSAGE, call, error)
-            frame = outcome.frame
-        delivered = frame is not None and self._send(conn, frame)
-        if call.trace is not None:
-            call.trace.append(frame_step(frame, delivered, target.two_way))
-        if outcome is None:
-            if report.silent:
-                return  # nothing would be logged, recorded or traced
-            outcome = replied(frame)
-        report.request(
-            call,
-            outcome,
-            integration=target.integration_name,
-            started=started,
-            match=match,
-            sent=delivered and outcome.error_kind is None,
-            span=span,
-        )
-
-    def _send(self, conn: LiveConnection, data: str | bytes) -> bool:
-        """Hand one message to the socket; False when the connection is gone, or so far behind
-        that its unsent data would pass twice ``sendBufferBytes``.
-
-        A client is judged by its progress, not by one write: a reply larger than the buffer,
-        or a burst, is sent; once more than ``sendBufferBytes`` wait, a watch starts, and only
-        a client that reads nothing for ``slowReaderSeconds`` is dropped as a slow reader.
-        """
-        session = conn.session
-        if session.state is not State.OPEN:
-            return False
-        ws = conn.ws
-        size = len(data)
-        buffered = ws.buffered_bytes()
-        limit = conn.stage.config.limits.send_buffer_bytes
-        if buffered + size > limit:
-            if buffered > limit and buffered + size > 2 * limit:
-                return False  # memory stays bounded: the caller reports it undelivered
-            if conn.watch is None:
-                self._watch_reader(conn, buffered + size, time.monotonic())
-        if not ws.send_now(data):
-            return False
-        session.touch(time.monotonic())
-        traffic = self.traffic
-        traffic.messages_out += 1
-        traffic.length_out += size
-        return True
-
-    def _watch_reader(self, conn: LiveConnection, buffered: int, since: float) -> None:
-        """Check again later whether a client behind on its reading makes progress."""
-        conn.behind = buffered
-        loop = asyncio.get_running_loop()
-        conn.watch = loop.call_later(_READER_CHECK_SECONDS, self._check_reader, conn, since)
-
-    def _check_reader(self, conn: LiveConnection, since: float) -> None:
-        conn.watch = None
-        if conn.session.state is not State.OPEN:
-            return
-        limits = conn.stage.config.limits
-        buffered = conn.ws.buffered_bytes()
-        if buffered <= limits.send_buffer_bytes:
-            return  # caught up
-        now = time.monotonic()
-        if buffered < conn.behind:
-            self._watch_reader(conn, buffered, now)  # it reads: time starts again
-        elif now - since >= limits.slow_reader_seconds:
-            self.close(conn, CloseCause.SLOW_READER)
-        else:
-            self._watch_reader(conn, buffered, since)
 
     # -- timers and closing ----------------------------------------------------------------
 
@@ -591,27 +441,7 @@ class DataPlane:
         stage = self.stages.get(record.stage)
         if stage is None:
             return
-        facts = ConnectionFacts(
-            connection_id=record.connection_id,
-            connected_at=record.connected_at_ms,
-            source_ip=record.source_ip,
-            user_agent=record.user_agent,
-            api_id=self.api_id,
-            stage=stage.name,
-            domain_name=self.domain_name or "",
-            stage_variables=dict(stage.config.stage_variables),
-            authorizer=record.authorizer,
-        )
-        closing = close_for(CloseCause.NODE_LOST)
-        log_event(
-            logger,
-            logging.INFO,
-            "connection lost with its node",
-            connectionId=record.connection_id,
-            node=record.node_id,
-            stage=record.stage,
-        )
-        await run_disconnect(self._report, facts, stage, closing)
+        await run_lost_disconnect(self._report, record, stage, self.api_id, self.domain_name)
 
     def stage_connections(self, stage: str) -> list[str]:
         """The ids of this node's open connections on a stage."""
@@ -650,14 +480,7 @@ class DataPlane:
             ManagementError: 429 ``LimitExceededException``, the client is so far behind on its
                 reading that the gateway holds twice ``sendBufferBytes`` for it already.
         """
-        conn = self.find(stage, connection_id)
-        if not self._send(conn, data):
-            if conn.session.state is State.OPEN:  # open, but too far behind on its reading
-                waiting = conn.ws.buffered_bytes()
-                message = f"the client has {waiting} bytes it has not read yet; try again later"
-                raise ManagementError(429, "LimitExceededException", message)
-            raise ConnectionNotFound(connection_id)
-        conn.ws.flush()  # 200 means the frame is in the socket's transport, not in a batch
+        self.outbound.post(self.find(stage, connection_id), data)
 
     def delete(self, stage: str, connection_id: str) -> None:
         """Close a connection with 1000 as ``DeleteConnection`` does.
@@ -677,22 +500,7 @@ class DataPlane:
             self.close(conn, CloseCause.SHUTDOWN)
         # Connections already ending count too: their $disconnect must finish before the
         # integrations stop.
-        ending = [*self.live.values(), *self._ending]
-        waits = [asyncio.ensure_future(conn.wait_ended()) for conn in ending]
-        if waits:
-            timeout = max(0.0, deadline - time.monotonic())
-            _, pending = await asyncio.wait(waits, timeout=timeout)
-            for waiter in pending:
-                waiter.cancel()
+        await wait_ended([*self.live.values(), *self._ending], deadline)
         # Handlers whose $disconnect outlived the deadline, and those of connections that
         # opened since (their $connect was under way when shutdown began).
-        handlers = (conn.handler for conn in (*self.live.values(), *self._ending))
-        leftovers = [task for task in handlers if task is not None and not task.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            await asyncio.wait(leftovers, timeout=1.0)
-
-
-def _json_response(status: int, body: dict[str, Any]) -> web.Response:
-    return web.json_response(body, status=status)
+        await cancel_handlers([*self.live.values(), *self._ending])

@@ -20,17 +20,25 @@ from aiohttp import web
 from wsgate.core.events import ConnectionFacts, Handshake
 from wsgate.core.outcomes import Outcome, Phase, Result, decide, result_of
 from wsgate.core.routing import CONNECT, DISCONNECT
-from wsgate.core.session import Closing
+from wsgate.core.session import CloseCause, Closing, close_for
 from wsgate.errors import IntegrationError
 from wsgate.integrations.base import Call
 from wsgate.observability.logs import log_event
+from wsgate.registry.base import ConnectionRecord
 from wsgate.server.admission import Admitted, Refusal
 from wsgate.server.handshake import status_body
 from wsgate.server.reporting import Reporter
 from wsgate.server.stage import RouteTarget, StageRuntime
 from wsgate.server.stamps import new_id, now_ms
 
-__all__ = ["failed", "invoke", "refuse_handshake", "run_connect", "run_disconnect"]
+__all__ = [
+    "failed",
+    "invoke",
+    "refuse_handshake",
+    "run_connect",
+    "run_disconnect",
+    "run_lost_disconnect",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +142,37 @@ async def run_disconnect(
     started = time.monotonic()
     outcome = await invoke(Phase.DISCONNECT, target, call)
     report.request(call, outcome, integration=target.integration_name, started=started, span=span)
+
+
+async def run_lost_disconnect(
+    report: Reporter,
+    record: ConnectionRecord,
+    stage: StageRuntime,
+    api_id: str,
+    domain_name: str | None,
+) -> None:
+    """Run ``$disconnect`` for a connection whose node died, from what the registry kept of it
+    (it is already unregistered)."""
+    facts = ConnectionFacts(
+        connection_id=record.connection_id,
+        connected_at=record.connected_at_ms,
+        source_ip=record.source_ip,
+        user_agent=record.user_agent,
+        api_id=api_id,
+        stage=stage.name,
+        domain_name=domain_name or "",
+        stage_variables=dict(stage.config.stage_variables),
+        authorizer=record.authorizer,
+    )
+    log_event(
+        logger,
+        logging.INFO,
+        "connection lost with its node",
+        connectionId=record.connection_id,
+        node=record.node_id,
+        stage=record.stage,
+    )
+    await run_disconnect(report, facts, stage, close_for(CloseCause.NODE_LOST))
 
 
 def refuse_handshake(
