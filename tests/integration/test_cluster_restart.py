@@ -106,7 +106,7 @@ async def start_nodes(
 
 
 async def test_two_live_processes_with_one_node_id_leave_each_other_be(start_nodes, caplog):
-    caplog.set_level(logging.ERROR, logger="wsgate.server.cluster")
+    caplog.set_level(logging.ERROR, logger="wsgate.server.membership")
     timing = {"heartbeatSeconds": 0.1, "nodeTimeoutSeconds": 1.0}
     (one,) = await start_nodes(1, **timing)
     client, connection_id = await open_on(one)

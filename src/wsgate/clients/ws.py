@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
 import enum
-import json
-import os
-import stat
 import sys
-import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, TextIO
+from typing import Literal, TextIO
 
 import aiohttp
-import yarl
 
 from wsgate.clients import USER_AGENT, non_negative_float, positive_float, positive_int
+from wsgate.clients.lines import open_lines
+from wsgate.clients.ws_options import (
+    ConnectOptions,
+    OutputMode,
+    format_frame,
+    parse_header,
+    parse_ws_url,
+)
 
 __all__ = [
     "ConnectOptions",
@@ -37,8 +37,6 @@ __all__ = [
     "parse_ws_url",
     "run_connect",
 ]
-
-OutputMode = Literal["text", "raw", "json"]
 
 
 class ExitCode(enum.IntEnum):
@@ -60,8 +58,6 @@ _NORMAL_CLOSE_CODES = frozenset({1000, 1001})
 _ABNORMAL_CLOSURE = 1006
 # The server owes us its close frame promptly; do not hang on a peer that never answers.
 _CLOSE_TIMEOUT = 5.0
-# Lines longer than this are refused by the stdin reader; aiohttp's default max_msg_size.
-_LINE_LIMIT = 4 * 1024 * 1024
 
 _EPILOG = """\
 input:
@@ -84,78 +80,6 @@ exit status:
   4    the server closed with any other code, or the connection dropped (1006)
   130  interrupted with Ctrl-C
 """
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """What ``wsgate connect`` was asked to do; the parsed command line."""
-
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    subprotocols: tuple[str, ...] = ()
-    origin: str | None = None
-    execute: tuple[str, ...] = ()
-    wait: float = 2.0
-    count: int | None = None
-    timeout: float = 10.0
-    output: OutputMode = "text"
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> ConnectOptions:
-        """Build options from the namespace :func:`add_parser`'s parser produces."""
-        return cls(
-            url=args.url,
-            headers=tuple(args.headers),
-            subprotocols=tuple(args.subprotocols),
-            origin=args.origin,
-            execute=tuple(args.execute),
-            wait=args.wait,
-            count=args.count,
-            timeout=args.timeout,
-            output=args.output,
-        )
-
-
-def parse_header(text: str) -> tuple[str, str]:
-    """Split a ``"Name: value"`` option into its name and value.
-
-    Raises:
-        argparse.ArgumentTypeError: there is no colon or the name is empty or holds spaces.
-    """
-    name, colon, value = text.partition(":")
-    name = name.strip()
-    if not colon or not name or any(char.isspace() for char in name):
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
-    return name, value.strip()
-
-
-def parse_ws_url(text: str) -> str:
-    """Validate a WebSocket URL; a bare ``host:port/path`` means ``ws://`` as in wscat.
-
-    Raises:
-        argparse.ArgumentTypeError: the scheme is not ws, wss, http or https, or no host.
-    """
-    if "://" not in text:
-        text = f"ws://{text}"
-    try:
-        url = yarl.URL(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid URL {text!r}: {exc}") from exc
-    if url.scheme not in {"ws", "wss", "http", "https"} or not url.host:
-        raise argparse.ArgumentTypeError(f"expected a ws:// or wss:// URL, got {text!r}")
-    return text
-
-
-def format_frame(data: str | bytes, mode: OutputMode) -> str:
-    """Render one received frame (``str`` for text, ``bytes`` for binary) as an output line."""
-    if mode == "json":
-        if isinstance(data, str):
-            return json.dumps({"type": "text", "data": data}, ensure_ascii=False)
-        return json.dumps({"type": "binary", "data": base64.b64encode(data).decode()})
-    if isinstance(data, str):
-        return data if mode == "raw" else f"< {data}"
-    encoded = base64.b64encode(data).decode()
-    return encoded if mode == "raw" else f"< [binary {len(data)} bytes] {encoded}".rstrip()
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -399,7 +323,7 @@ class _Conversation:
                 for message in self._options.execute:
                     await self._ws.send_str(message)
                 return
-            async with _open_lines(self._stdin) as lines:
+            async with open_lines(self._stdin) as lines:
                 self._console.prompt()
                 while (line := await lines.readline()) is not None:
                     await self._ws.send_str(line)
@@ -438,104 +362,3 @@ class _Conversation:
             if remaining <= 0:
                 return
             await asyncio.wait({receiver}, timeout=remaining)
-
-
-class _LineReader(Protocol):
-    async def readline(self) -> str | None:
-        """Return the next line without its line ending, or None at end of input."""
-
-
-@contextlib.asynccontextmanager
-async def _open_lines(stdin: TextIO) -> AsyncIterator[_LineReader]:
-    """Read ``stdin`` without blocking the event loop.
-
-    Pipes, sockets and terminals are watched by the loop itself; anything else (regular
-    files, /dev/null, in-memory streams) is read by a daemon thread, since epoll refuses
-    those and their reads never block for long anyway.
-    """
-    try:
-        fd = stdin.fileno()
-        mode = os.fstat(fd).st_mode
-    except (OSError, ValueError):
-        fd, mode = -1, 0
-    watchable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (fd >= 0 and os.isatty(fd))
-    encoding = getattr(stdin, "encoding", None) or "utf-8"
-    if not watchable:
-        yield _ThreadLineReader(stdin, encoding)
-        return
-    loop = asyncio.get_running_loop()
-    was_blocking = os.get_blocking(fd)
-    # A duplicate, because the transport closes the file it reads and stdin must outlive us.
-    pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
-    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
-    try:
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe
-        )
-    except BaseException:
-        pipe.close()
-        raise
-    try:
-        yield _StreamLineReader(reader, encoding)
-    finally:
-        transport.close()
-        pipe.close()
-        # O_NONBLOCK belongs to the open file description the duplicate shares with our
-        # stdin, and with the shell's terminal: leave it as we found it.
-        os.set_blocking(fd, was_blocking)
-
-
-class _StreamLineReader:
-    """Lines from an asyncio stream fed by the event loop."""
-
-    def __init__(self, reader: asyncio.StreamReader, encoding: str) -> None:
-        self._reader = reader
-        self._encoding = encoding
-
-    async def readline(self) -> str | None:
-        """Return the next line without its line ending, or None at end of input."""
-        data = await self._reader.readline()
-        if not data:
-            return None
-        return _strip_line_ending(data.decode(self._encoding, errors="replace"))
-
-
-class _ThreadLineReader:
-    """Lines read by a daemon thread, which cannot hold up interpreter exit."""
-
-    def __init__(self, stdin: TextIO, encoding: str) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self._stdin = stdin
-        self._encoding = encoding
-        threading.Thread(target=self._read, name="wsgate-stdin", daemon=True).start()
-
-    async def readline(self) -> str | None:
-        """Return the next line without its line ending, or None at end of input."""
-        return await self._lines.get()
-
-    def _read(self) -> None:
-        while True:
-            line = self._readline()
-            try:
-                self._loop.call_soon_threadsafe(
-                    self._lines.put_nowait, _strip_line_ending(line) if line else None
-                )
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                return
-            if not line:
-                return
-
-    def _readline(self) -> str:
-        # Decode the bytes ourselves, as for a pipe: one bad byte must not end the input.
-        binary = getattr(self._stdin, "buffer", None)
-        try:
-            if binary is None:
-                return self._stdin.readline()
-            return bytes(binary.readline()).decode(self._encoding, errors="replace")
-        except (OSError, ValueError):  # closed or unreadable: treat as the end of input
-            return ""
-
-
-def _strip_line_ending(line: str) -> str:
-    return line.removesuffix("\n").removesuffix("\r")

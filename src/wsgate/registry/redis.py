@@ -38,12 +38,11 @@ import asyncio
 import builtins
 import contextlib
 import itertools
-import json
 import logging
 import secrets
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -57,7 +56,7 @@ from redis.exceptions import (
 )
 
 from wsgate.errors import NodeUnreachable, RegistryError, RegistryUnavailable
-from wsgate.registry import lua
+from wsgate.registry import codec, lua
 from wsgate.registry.base import (
     ConnectionPage,
     ConnectionQuery,
@@ -85,11 +84,6 @@ _TOUCH_BATCH: Final = 500
 # Silence on the pub/sub connection this long sends a PING; no answer by the next one: gone.
 _IDLE_SECONDS: Final = 5.0
 _FIRST_RETRY_SECONDS: Final = 0.05
-
-_REQUEST: Final = struct.Struct("!cQQH")
-_REPLY: Final = struct.Struct("!cQB")
-_OK: Final = 0
-_FAILED: Final = 1
 
 
 class RedisRegistry:
@@ -188,7 +182,7 @@ class RedisRegistry:
     async def add(self, record: ConnectionRecord) -> None:
         """Register a connection with its groups, replacing any record with its id."""
         groups = sorted(record.groups)
-        fields = [item for pair in _encode_record(record).items() for item in pair]
+        fields = [item for pair in codec.encode_record(record).items() for item in pair]
         with self._errors():
             await self._add(args=[self.prefix, record.connection_id, len(groups), *groups, *fields])
 
@@ -199,7 +193,7 @@ class RedisRegistry:
         if not found:
             return None
         fields, groups = found
-        return _decode_record(connection_id, _pairs(fields), groups)
+        return codec.decode_record(connection_id, codec.pairs(fields), groups)
 
     async def get(self, connection_id: str) -> ConnectionRecord | None:
         """Look a connection up."""
@@ -209,7 +203,7 @@ class RedisRegistry:
                 pipe.hgetall(key)
                 pipe.smembers(f"{key}:groups")
                 fields, groups = await pipe.execute()
-        return _decode_record(connection_id, fields, groups) if fields else None
+        return codec.decode_record(connection_id, fields, groups) if fields else None
 
     async def count(self, stage: str | None = None) -> int:
         """How many connections are registered (on one stage, or in all)."""
@@ -247,7 +241,7 @@ class RedisRegistry:
         with self._errors():
             next_score, next_id, *rows = await self._list(args=args)
         records = tuple(
-            _decode_record(connection_id.decode(), _pairs(fields), groups)
+            codec.decode_record(connection_id.decode(), codec.pairs(fields), groups)
             for connection_id, fields, groups in rows
             if fields
         )
@@ -277,7 +271,7 @@ class RedisRegistry:
         """A group's connections and the node of each."""
         with self._errors():
             flat = await self._members(args=[self.prefix, stage, group])
-        return {key.decode(): value.decode() for key, value in _pairs(flat).items()}
+        return {key.decode(): value.decode() for key, value in codec.pairs(flat).items()}
 
     async def owners(self, connection_ids: Sequence[str]) -> dict[str, str]:
         """The node of each registered connection among ``connection_ids``."""
@@ -393,7 +387,7 @@ class RedisRegistry:
         # a short timeout still lets a node answer.
         window = min(deadline - loop.time(), self._socket_timeout)
         act_by_ms = _now_ms() + _ms(window - min(self._max_skew, window / 2))
-        header = _REQUEST.pack(b"D", request_id, act_by_ms, len(reply_channel))
+        header = codec.REQUEST.pack(b"D", request_id, act_by_ms, len(reply_channel))
         try:
             message = header + reply_channel + payload
             with self._errors():
@@ -411,7 +405,7 @@ class RedisRegistry:
             del self._waiting[request_id]
             if future.done() and not future.cancelled():
                 future.exception()  # retrieved, even when the publish failed first
-        if status != _OK:
+        if status != codec.OK:
             raise RegistryError(f"node {node_id!r} failed to answer a request")
         return node_id, reply
 
@@ -548,7 +542,7 @@ class RedisRegistry:
 
     def _take_reply(self, data: bytes) -> None:
         try:
-            kind, request_id, status = _REPLY.unpack_from(data)
+            kind, request_id, status = codec.REPLY.unpack_from(data)
         except struct.error:
             kind = b""
         if kind != b"R":
@@ -556,19 +550,19 @@ class RedisRegistry:
             return
         future = self._waiting.get(request_id)
         if future is not None and not future.done():
-            future.set_result((status, data[_REPLY.size :]))
+            future.set_result((status, data[codec.REPLY.size :]))
 
     def _start_answer(self, channel: bytes, data: bytes) -> None:
         try:
-            kind, request_id, act_by_ms, size = _REQUEST.unpack_from(data)
+            kind, request_id, act_by_ms, size = codec.REQUEST.unpack_from(data)
         except struct.error:
             kind, act_by_ms, size = b"", 0, 0
-        if kind != b"D" or len(data) < _REQUEST.size + size:
+        if kind != b"D" or len(data) < codec.REQUEST.size + size:
             logger.warning("malformed request on %s dropped", self.where)
             return
-        reply_to = data[_REQUEST.size : _REQUEST.size + size]
+        reply_to = data[codec.REQUEST.size : codec.REQUEST.size + size]
         node_id, handler = self._handlers[channel]
-        payload = data[_REQUEST.size + size :]
+        payload = data[codec.REQUEST.size + size :]
         task = asyncio.create_task(
             self._answer(node_id, handler, request_id, act_by_ms, reply_to, payload)
         )
@@ -596,12 +590,12 @@ class RedisRegistry:
             )
             return
         try:
-            reply, status = await handler(payload), _OK
+            reply, status = await handler(payload), codec.OK
         except Exception:
             logger.exception("node %s failed to answer a request", node_id)
-            reply, status = b"", _FAILED
+            reply, status = b"", codec.FAILED
         try:
-            await self._client.publish(reply_to, _REPLY.pack(b"R", request_id, status) + reply)
+            await self._client.publish(reply_to, codec.REPLY.pack(b"R", request_id, status) + reply)
         except RedisError as error:  # the requester times out
             logger.debug("reply to %r lost: %s", reply_to, error)
 
@@ -646,46 +640,3 @@ def _ms(seconds: float) -> int:
 def _now_ms() -> int:
     """Wall-clock time in epoch ms: deadlines cross machines, so no monotonic clock will do."""
     return time.time_ns() // 1_000_000
-
-
-def _pairs(flat: Sequence[Any]) -> dict[Any, Any]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _encode_record(record: ConnectionRecord) -> dict[str, str | int]:
-    fields: dict[str, str | int] = {
-        "stage": record.stage,
-        "node": record.node_id,
-        "connectedAt": record.connected_at_ms,
-        "lastActiveAt": record.last_active_at_ms,
-        "sourceIp": record.source_ip,
-    }
-    if record.incarnation:
-        fields["incarnation"] = record.incarnation
-    if record.user_agent is not None:
-        fields["userAgent"] = record.user_agent
-    if record.principal is not None:
-        fields["principal"] = record.principal
-    if record.authorizer is not None:
-        fields["authorizer"] = json.dumps(dict(record.authorizer), separators=(",", ":"))
-    return fields
-
-
-def _decode_record(
-    connection_id: str, fields: Mapping[bytes, bytes], groups: Iterable[bytes]
-) -> ConnectionRecord:
-    text = {key.decode(): value.decode() for key, value in fields.items()}
-    authorizer = text.get("authorizer")
-    return ConnectionRecord(
-        connection_id=connection_id,
-        stage=text["stage"],
-        node_id=text["node"],
-        connected_at_ms=int(text["connectedAt"]),
-        source_ip=text.get("sourceIp", ""),
-        user_agent=text.get("userAgent"),
-        principal=text.get("principal"),
-        authorizer=json.loads(authorizer) if authorizer is not None else None,
-        last_active_at_ms=int(text.get("lastActiveAt", "0")),
-        groups=frozenset(group.decode() for group in groups),
-        incarnation=text.get("incarnation", ""),
-    )
