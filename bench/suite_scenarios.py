@@ -153,6 +153,9 @@ def handshakes(context: Context) -> list[dict[str, Any]]:
             "wsgate, $connect def, default isolation",
             gateway_config(folder, "connect-process", isolation=None, connect="default"),
         ),
+        # Other engines' bare upgrades, for scale: what a handshake costs below aiohttp.
+        bare(context, "websockets upgrade", "websockets_echo.py"),
+        bare(context, "picows upgrade", "picows_echo.py"),
     ]
     durations = context.durations
     records = []
