@@ -153,6 +153,8 @@ def handshakes(context: Context) -> list[dict[str, Any]]:
             "wsgate, $connect def, default isolation",
             gateway_config(folder, "connect-process", isolation=None, connect="default"),
         ),
+        # What the gateway's steps cost: its listener and socket class alone, without them.
+        bare(context, "wsgate floor: engine layer, no steps", "wsgate_floor.py"),
         # Other engines' bare upgrades, for scale: what a handshake costs below aiohttp.
         bare(context, "websockets upgrade", "websockets_echo.py"),
         bare(context, "picows upgrade", "picows_echo.py"),
