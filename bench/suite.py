@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from run import ROOT, Settings, describe_machine
-from suite_common import CLIENT_CPU, FULL, QUICK, SERVER_CPU, Context
+from suite_common import CLIENT_CPU, FULL, QUICK, SERVER_CPU, Context, build_compiled
 from suite_report import add_ratios, aggregate, markdown_tables
 from suite_scenarios import SECTIONS
 from ws_raw import raise_file_limit
@@ -108,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("taskset not found: the suite needs it to pin servers and clients", file=sys.stderr)
         return 2
     limit = raise_file_limit(FILE_LIMIT)
+    if {"echo", "handshakes"} & set(sections):
+        try:
+            build_compiled()  # the compiled variant's scenarios beside the others
+        except (RuntimeError, OSError) as error:
+            print(f"{error}: the compiled variant is left out", file=sys.stderr)
     settings = Settings(
         python=sys.executable,
         connections=100,

@@ -29,6 +29,9 @@ SERVERS = BENCH / "servers"
 ECHO_CODE = BENCH / "echo"
 PAYLOAD = '{"action":"echo","data":"<pad>"}'
 _SRC = (("PYTHONPATH", str(ROOT / "src")),)
+# The compiled variant's unpacked wheel: its modules shadow those of the editable install.
+COMPILED_SITE = ROOT / "build" / "compiled" / "site"
+_COMPILED = (("PYTHONPATH", str(COMPILED_SITE)),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +129,31 @@ def gateway_config(
     return path
 
 
-def gateway(context: Context, name: str, config: Path) -> Scenario:
-    """The gateway serving ``config`` as a scenario named ``name``."""
+def gateway(context: Context, name: str, config: Path, *, compiled: bool = False) -> Scenario:
+    """The gateway serving ``config`` as a scenario named ``name``; with ``compiled``, the
+    compiled variant that ``scripts/build-compiled`` left in ``build/compiled/site``."""
     command = (context.python, "-m", "wsgate", "serve", str(config), *GATEWAY_OPTIONS)
-    return Scenario(name, command, path="/dev", payload=PAYLOAD, env=_SRC)
+    return Scenario(
+        name, command, path="/dev", payload=PAYLOAD, env=_COMPILED if compiled else _SRC
+    )
+
+
+def compiled_built() -> bool:
+    """Whether ``build_compiled`` left a compiled variant to run."""
+    return (COMPILED_SITE / "wsgate").is_dir()
+
+
+def build_compiled() -> None:
+    """Build the compiled variant for the scenarios that run it (``scripts/build-compiled``).
+
+    Raises:
+        RuntimeError: it did not build (no C compiler, say); its output says why.
+    """
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "build-compiled")], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/build-compiled failed: {done.stderr.strip()[-500:]}")
 
 
 def bare(context: Context, name: str, script: str, *arguments: str) -> Scenario:

@@ -30,6 +30,7 @@ from suite_common import (
     Context,
     Durations,
     bare,
+    compiled_built,
     failed_records,
     gateway,
     gateway_config,
@@ -50,6 +51,24 @@ def echo_throughput(context: Context) -> list[dict[str, Any]]:
         bare(context, run.BASELINE, "websockets_echo.py"),
         gateway(context, "wsgate async def, in process", BENCH / "echo" / "wsgate.yaml"),
         gateway(context, "wsgate def, in process", gateway_config(folder, "sync-inprocess")),
+        *(
+            [
+                gateway(
+                    context,
+                    "wsgate async def, in process, compiled",
+                    BENCH / "echo" / "wsgate.yaml",
+                    compiled=True,
+                ),
+                gateway(
+                    context,
+                    "wsgate def, in process, compiled",
+                    gateway_config(folder, "sync-inprocess"),
+                    compiled=True,
+                ),
+            ]
+            if compiled_built()
+            else []
+        ),
         *(
             gateway(
                 context,
@@ -143,6 +162,18 @@ def handshakes(context: Context) -> list[dict[str, Any]]:
     scenarios = [
         bare(context, baseline, "aiohttp_echo.py"),
         gateway(context, "wsgate, no $connect", gateway_config(folder, "no-connect")),
+        *(
+            [
+                gateway(
+                    context,
+                    "wsgate, no $connect, compiled",
+                    gateway_config(folder, "no-connect"),
+                    compiled=True,
+                )
+            ]
+            if compiled_built()
+            else []
+        ),
         gateway(
             context,
             "wsgate, $connect def in process",
