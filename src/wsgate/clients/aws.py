@@ -12,7 +12,6 @@ there were none.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -24,7 +23,12 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from wsgate.clients import USER_AGENT
-from wsgate.security.local import LOCAL_PROFILE, LocalSecrets, load_local_secrets
+from wsgate.security.local import (
+    LOCAL_PROFILE,
+    LocalSecrets,
+    is_loopback_host,
+    load_local_secrets,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
@@ -206,18 +210,9 @@ def _local_key(endpoint: str, options: AwsOptions) -> LocalSecrets | None:
         return None
     if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
         return None
-    if not _is_loopback((urlsplit(endpoint).hostname or "").lower()):
+    if not is_loopback_host((urlsplit(endpoint).hostname or "").lower()):
         return None
     return load_local_secrets(create=False)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _signing(session: botocore.session.Session, options: AwsOptions, region: str) -> Signing:

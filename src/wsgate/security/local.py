@@ -17,6 +17,7 @@ Nodes on several machines share them by sharing the folder's contents.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import secrets
 import string
@@ -32,6 +33,7 @@ __all__ = [
     "LOCAL_PRINCIPAL",
     "LOCAL_PROFILE",
     "LocalSecrets",
+    "is_loopback_host",
     "load_local_secrets",
     "wsgate_home",
 ]
@@ -69,6 +71,17 @@ def wsgate_home() -> Path:
     """``$WSGATE_HOME``, else ``~/.wsgate``."""
     configured = os.environ.get("WSGATE_HOME")
     return Path(configured) if configured else Path.home() / ".wsgate"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback (``localhost`` or a loopback address):
+    where the local secrets may go without being asked for, and whence they need not be."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_local_secrets(home: Path | None = None, *, create: bool = True) -> LocalSecrets | None:

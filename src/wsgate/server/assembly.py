@@ -7,7 +7,6 @@ smaller pieces some of them take (the access gate, access logs, keys) come from 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from wsgate.observability.tracing import TraceStore
 from wsgate.registry import registry_from_url
 from wsgate.registry.base import ConnectionRegistry
 from wsgate.security.credentials import CredentialStore
-from wsgate.security.local import LocalSecrets
+from wsgate.security.local import LocalSecrets, is_loopback_host
 from wsgate.server.adminaccess import AdminAccess
 from wsgate.server.apistore import DefinitionStore
 from wsgate.server.cluster import Cluster, ClusterTiming
@@ -153,15 +152,6 @@ def build_admin_access(server: ServerConfig, local: LocalSecrets) -> AdminAccess
         hosts=server.admin_hosts,
         token=local.admin_token,
         require_token=(
-            server.management_authorization == "AWS_IAM" or not _is_loopback(server.admin_host)
+            server.management_authorization == "AWS_IAM" or not is_loopback_host(server.admin_host)
         ),
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

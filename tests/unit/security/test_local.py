@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from wsgate.errors import ConfigError
-from wsgate.security.local import LOCAL_PRINCIPAL, load_local_secrets, wsgate_home
+from wsgate.security.local import (
+    LOCAL_PRINCIPAL,
+    is_loopback_host,
+    load_local_secrets,
+    wsgate_home,
+)
 
 
 def test_made_on_first_use_and_kept(tmp_path: Path) -> None:
@@ -66,3 +71,20 @@ def test_home_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert wsgate_home() == tmp_path
     monkeypatch.delenv("WSGATE_HOME")
     assert wsgate_home() == Path.home() / ".wsgate"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.4", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
