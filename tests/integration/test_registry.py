@@ -687,12 +687,12 @@ def outage_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
     return [
         r
         for r in caplog.records
-        if r.name == "wsgate.registry.redis" and r.levelno >= logging.WARNING
+        if r.name == "wsgate.registry.redis_bus" and r.levelno >= logging.WARNING
     ]
 
 
 async def test_outage_fails_fast_then_recovers_in_place(redis_server, open_redis, caplog):
-    caplog.set_level(logging.DEBUG, logger="wsgate.registry.redis")
+    caplog.set_level(logging.DEBUG, logger="wsgate.registry.redis_bus")
     a, b = open_redis(), open_redis()
     await a.serve("node-a", named("a"))
     await b.serve("node-b", named("b"))
@@ -806,18 +806,18 @@ async def test_a_dropped_pubsub_connection_is_restored(redis_server, open_redis,
 
 
 async def test_an_idle_pubsub_connection_is_pinged_and_kept(open_redis, monkeypatch, caplog):
-    monkeypatch.setattr("wsgate.registry.redis._IDLE_SECONDS", 0.02)
+    monkeypatch.setattr("wsgate.registry.redis_bus._IDLE_SECONDS", 0.02)
     a = open_redis()
     await a.serve("node-a", named("a"))
     pongs = 0
-    original = a._dispatch
+    original = a._bus._dispatch
 
     def counting(message):
         nonlocal pongs
         pongs += message["type"] == "pong"
         original(message)
 
-    monkeypatch.setattr(a, "_dispatch", counting)
+    monkeypatch.setattr(a._bus, "_dispatch", counting)
     await eventually(lambda: pongs >= 3)
     assert await a.request("node-a", b"x", 2) == b"a:x"
     assert outage_warnings(caplog) == []
@@ -826,7 +826,7 @@ async def test_an_idle_pubsub_connection_is_pinged_and_kept(open_redis, monkeypa
 async def test_a_hung_server_fails_fast_and_is_detected(
     redis_server, open_redis, monkeypatch, caplog
 ):
-    monkeypatch.setattr("wsgate.registry.redis._IDLE_SECONDS", 0.1)
+    monkeypatch.setattr("wsgate.registry.redis_bus._IDLE_SECONDS", 0.1)
     a = open_redis()
     await a.serve("node-a", named("a"))
     redis_server.pause()

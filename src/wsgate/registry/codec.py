@@ -3,8 +3,8 @@
 A connection record is the hash ``conn:{id}`` and its groups the set ``conn:{id}:groups`` (the
 layout is drawn in :mod:`wsgate.registry.redis`); :func:`encode_record` gives the hash's fields
 and :func:`decode_record` rebuilds the record from them. Requests and replies between nodes are
-packed with :data:`REQUEST` and :data:`REPLY`, in the byte layout drawn there too. Pure: no
-Redis client here (only :mod:`wsgate.registry.redis` imports it).
+packed with :data:`REQUEST` and :data:`REPLY`, in the byte layout drawn in
+:mod:`wsgate.registry.redis_bus`. Pure: no Redis client here (only those two import it).
 """
 
 from __future__ import annotations
@@ -16,12 +16,26 @@ from typing import Any, Final
 
 from wsgate.registry.base import ConnectionRecord
 
-__all__ = ["FAILED", "OK", "REPLY", "REQUEST", "decode_record", "encode_record", "pairs"]
+__all__ = [
+    "FAILED",
+    "OK",
+    "REPLY",
+    "REQUEST",
+    "decode_record",
+    "encode_record",
+    "pairs",
+    "to_ms",
+]
 
 REQUEST: Final = struct.Struct("!cQQH")
 REPLY: Final = struct.Struct("!cQB")
 OK: Final = 0
 FAILED: Final = 1
+
+
+def to_ms(seconds: float) -> int:
+    """A duration as the whole milliseconds Redis and the requests take (at least 1)."""
+    return max(1, round(seconds * 1000))
 
 
 def pairs(flat: Sequence[Any]) -> dict[Any, Any]:

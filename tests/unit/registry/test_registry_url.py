@@ -87,6 +87,7 @@ def test_redis_without_its_client_says_what_to_install(monkeypatch):
     for name in [name for name in sys.modules if name.startswith("redis.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delitem(sys.modules, "wsgate.registry.redis", raising=False)
+    monkeypatch.delitem(sys.modules, "wsgate.registry.redis_bus", raising=False)
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(ConfigError) as caught:
         registry_from_url("redis://:pw@localhost:6379/0")
