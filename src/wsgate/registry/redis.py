@@ -74,8 +74,8 @@ class RedisRegistry:
             to ``pool_wait_seconds``) rather than fail.
         pool_wait_seconds: the longest wait for a free connection.
         max_clock_skew_seconds: how far apart nodes' wall clocks may be; a request must
-            reach its node at least this long before its requester may give up (see the module
-            docs).
+            reach its node at least this long before its requester may give up (see
+            :mod:`wsgate.registry.redis_bus`).
     """
 
     def __init__(
