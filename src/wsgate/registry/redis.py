@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from wsgate.errors import RegistryUnavailable
 from wsgate.registry import codec, lua
 from wsgate.registry.base import (
     ConnectionPage,
@@ -326,10 +325,5 @@ class RedisRegistry:
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Translate redis-py errors into the registry's, chaining the cause."""
-        if self._closed:
-            raise RegistryUnavailable(f"registry at {self.where} closed")
-        with redis_errors(self.where):
-            yield
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return redis_errors(self.where, closed=self._closed)

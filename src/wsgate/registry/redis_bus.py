@@ -54,12 +54,15 @@ _FIRST_RETRY_SECONDS: Final = 0.05
 
 
 @contextlib.contextmanager
-def redis_errors(where: str) -> Iterator[None]:
+def redis_errors(where: str, *, closed: bool) -> Iterator[None]:
     """Translate redis-py errors into the registry's, chaining the cause.
 
     Args:
         where: the Redis URL as messages show it (no password).
+        closed: the caller was closed: refuse before Redis is asked anything.
     """
+    if closed:
+        raise RegistryUnavailable(f"registry at {where} closed")
     try:
         yield
     except _UNAVAILABLE as error:
@@ -392,12 +395,8 @@ class RedisBus:
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        if self._closed:
-            raise RegistryUnavailable(f"registry at {self.where} closed")
-        with redis_errors(self.where):
-            yield
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return redis_errors(self.where, closed=self._closed)
 
 
 def _now_ms() -> int:
